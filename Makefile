@@ -1,0 +1,163 @@
+# Panthera - build, generate, test, install.
+#
+# Plain GNU make. `make help` lists the targets. Objects go to $(BUILD)
+# (build/ or, with SANITIZE=1, build-san/), so sanitized and plain builds
+# never mix. gen/ is committed; `make gen` rewrites it from proto/.
+
+SHELL := /bin/bash
+.DEFAULT_GOAL := all
+
+CC ?= cc
+ifeq ($(origin CC),default)
+CC := cc
+endif
+PROTOC ?= protoc
+PREFIX ?= /usr/local
+DESTDIR ?=
+LIBDIR ?= $(PREFIX)/lib
+INCLUDEDIR ?= $(PREFIX)/include
+BINDIR ?= $(PREFIX)/bin
+VERSION := 0.1.0
+
+SANITIZE ?= 0
+ifeq ($(SANITIZE),1)
+BUILD ?= build-san
+SAN_FLAGS := -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer
+OPT := -O1
+else
+BUILD ?= build
+SAN_FLAGS :=
+OPT := -O2
+endif
+
+WARN := -Wall -Wextra -Werror
+CPPFLAGS_ALL := -D_POSIX_C_SOURCE=200809L -Irpc/include -Igen $(CPPFLAGS)
+CFLAGS_ALL := -std=c11 $(OPT) -g -fPIC $(WARN) $(SAN_FLAGS) $(CFLAGS)
+LDFLAGS_ALL := $(SAN_FLAGS) $(LDFLAGS)
+LIBS := -lprotobuf-c
+
+# ---- protos -----------------------------------------------------------------
+# Our protos, the googleapis-compatible annotations, protoc's plugin protocol,
+# and the well-known types they import (from Debian's libprotobuf-dev).
+PROTO_INC := -Iproto -I/usr/include
+PLATFORM_PROTOS := $(sort $(shell find proto/panthera -name '*.proto'))
+GOOGLE_PROTOS := google/api/http.proto google/api/annotations.proto \
+                 google/protobuf/compiler/plugin.proto
+WKT_PROTOS := $(addprefix google/protobuf/,descriptor.proto timestamp.proto \
+                field_mask.proto wrappers.proto empty.proto duration.proto struct.proto any.proto)
+GEN_INPUTS := $(patsubst proto/%,%,$(PLATFORM_PROTOS)) $(GOOGLE_PROTOS) $(WKT_PROTOS)
+PANTHERA_OPT := name=panthera,title=Panthera API,version=1.0.0,server=http://127.0.0.1:8080
+
+# ---- the plugin ---------------------------------------------------------------
+# Built from protoc-c output generated into $(BUILD)/codegen/pb at build time,
+# so it never depends on the gen/ it writes.
+PLUGIN := $(BUILD)/bin/protoc-gen-panthera
+PLUGIN_SRCS := $(wildcard codegen/*.c)
+PLUGIN_PB := google/protobuf/descriptor google/protobuf/compiler/plugin google/api/http panthera/api/options
+PLUGIN_PB_C := $(addprefix $(BUILD)/codegen/pb/,$(addsuffix .pb-c.c,$(PLUGIN_PB)))
+PLUGIN_OBJS := $(patsubst %.c,$(BUILD)/obj/%.o,$(PLUGIN_SRCS)) $(PLUGIN_PB_C:.c=.o)
+
+$(PLUGIN_PB_C) &: proto/google/protobuf/compiler/plugin.proto proto/google/api/http.proto proto/panthera/api/options.proto
+	@mkdir -p $(BUILD)/codegen/pb
+	$(PROTOC) $(PROTO_INC) --c_out=$(BUILD)/codegen/pb $(addsuffix .proto,$(PLUGIN_PB))
+
+$(BUILD)/codegen/pb/%.o: $(BUILD)/codegen/pb/%.c
+	$(CC) $(CPPFLAGS_ALL) -I$(BUILD)/codegen/pb $(CFLAGS_ALL) -c $< -o $@
+
+$(BUILD)/obj/codegen/%.o: codegen/%.c codegen/pgen.h $(PLUGIN_PB_C)
+	@mkdir -p $(dir $@)
+	$(CC) $(CPPFLAGS_ALL) -I$(BUILD)/codegen/pb -Icodegen $(CFLAGS_ALL) -c $< -o $@
+
+$(PLUGIN): $(PLUGIN_OBJS)
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS_ALL) -o $@ $^ $(LIBS)
+
+# ---- the library: runtime + generated code ----------------------------------
+RPC_SRCS := $(wildcard rpc/src/*.c)
+GEN_SRCS := $(sort $(shell find gen -name '*.c' 2>/dev/null))
+LIB_OBJS := $(patsubst %.c,$(BUILD)/obj/%.o,$(RPC_SRCS) $(GEN_SRCS))
+LIB_A := $(BUILD)/lib/libpanthera.a
+LIB_SO := $(BUILD)/lib/libpanthera.so
+
+$(BUILD)/obj/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CPPFLAGS_ALL) $(CFLAGS_ALL) -MMD -MP -c $< -o $@
+
+$(LIB_A): $(LIB_OBJS)
+	@mkdir -p $(dir $@)
+	rm -f $@
+	ar rcs $@ $^
+
+$(LIB_SO): $(LIB_OBJS)
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS_ALL) -shared -Wl,-soname,libpanthera.so.0 -o $@ $^ $(LIBS)
+
+-include $(shell find $(BUILD)/obj -name '*.d' 2>/dev/null)
+
+.PHONY: all
+all: $(PLUGIN) $(LIB_A) $(LIB_SO) ## build the plugin and libpanthera
+
+# ---- gen ----------------------------------------------------------------------
+# Generate into a fresh folder, then swap it in: a proto that was removed
+# leaves nothing behind, and a failed run leaves gen/ as it was.
+.PHONY: gen
+gen: $(PLUGIN) ## regenerate gen/ from proto/ (protoc-c + protoc-gen-panthera)
+	rm -rf $(BUILD)/gen.new && mkdir -p $(BUILD)/gen.new
+	$(PROTOC) $(PROTO_INC) --plugin=protoc-gen-panthera=$(PLUGIN) \
+	  --c_out=$(BUILD)/gen.new --panthera_out=$(BUILD)/gen.new \
+	  '--panthera_opt=$(PANTHERA_OPT)' $(GEN_INPUTS)
+	rm -rf gen && mv $(BUILD)/gen.new gen
+
+# ---- tests --------------------------------------------------------------------
+TEST_LIBS := -lcmocka $(LIBS)
+include tests/tests.mk
+
+# ---- other targets ----------------------------------------------------------
+.PHONY: deps
+deps: ## install the Debian 12 packages and npm tools the build needs (as root)
+	tools/deps.sh
+
+.PHONY: run
+run: all ## run what the platform serves so far (see README)
+	tools/run.sh $(BUILD)
+
+.PHONY: bench
+bench: ## benchmarks (bench/); each prints ratios against a baseline of the same run
+	@if ls bench/*/Makefile >/dev/null 2>&1; then for d in bench/*/; do $(MAKE) -C $$d bench || exit 1; done; \
+	 else echo "bench: no benchmark yet (the RPC runtime brings the first, bench/rpc)"; fi
+
+FUZZ_SECONDS ?= 60
+.PHONY: fuzz
+fuzz: ## run each libFuzzer target for FUZZ_SECONDS (clang)
+	tools/fuzz.sh $(FUZZ_SECONDS)
+
+FORMAT_SRCS = $(shell git ls-files '*.c' '*.h' | grep -v '^gen/')
+.PHONY: format format-check
+format: ## apply .clang-format to every C file but gen/
+	clang-format -i $(FORMAT_SRCS)
+format-check:
+	clang-format --dry-run -Werror $(FORMAT_SRCS)
+
+.PHONY: install
+install: all ## install headers, libraries, panthera.pc and binaries under $(DESTDIR)$(PREFIX)
+	install -d $(DESTDIR)$(INCLUDEDIR)/panthera $(DESTDIR)$(LIBDIR)/pkgconfig $(DESTDIR)$(BINDIR)
+	install -m 644 rpc/include/panthera/*.h $(DESTDIR)$(INCLUDEDIR)/panthera/
+	cd gen && find . -name '*.h' -exec install -D -m 644 {} $(DESTDIR)$(INCLUDEDIR)/panthera/gen/{} \;
+	install -m 644 $(LIB_A) $(DESTDIR)$(LIBDIR)/libpanthera.a
+	install -m 755 $(LIB_SO) $(DESTDIR)$(LIBDIR)/libpanthera.so.$(VERSION)
+	ln -sf libpanthera.so.$(VERSION) $(DESTDIR)$(LIBDIR)/libpanthera.so.0
+	ln -sf libpanthera.so.0 $(DESTDIR)$(LIBDIR)/libpanthera.so
+	install -m 755 $(PLUGIN) $(DESTDIR)$(BINDIR)/protoc-gen-panthera
+	install -d $(DESTDIR)$(PREFIX)/share/panthera/proto
+	cd proto && find . -name '*.proto' ! -path './google/protobuf/*' -exec install -D -m 644 {} $(DESTDIR)$(PREFIX)/share/panthera/proto/{} \;
+	install -D -m 644 gen/panthera.openapi.json $(DESTDIR)$(PREFIX)/share/panthera/panthera.openapi.json
+	sed -e 's|@PREFIX@|$(PREFIX)|g' -e 's|@LIBDIR@|$(LIBDIR)|g' -e 's|@INCLUDEDIR@|$(INCLUDEDIR)|g' \
+	    -e 's|@VERSION@|$(VERSION)|g' panthera.pc.in > $(DESTDIR)$(LIBDIR)/pkgconfig/panthera.pc
+
+.PHONY: clean
+clean: ## remove build outputs (never gen/)
+	rm -rf build build-san
+
+.PHONY: help
+help:
+	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed -e 's/:.*## /\t/' | sort

@@ -1,0 +1,51 @@
+# tests/tests.mk - the test suite, included by the Makefile.
+#
+# `make test` builds everything, then tests/run.sh runs every test program
+# and script and prints one closing line "N passed, N failed".
+
+TEST_BIN := $(BUILD)/tests
+
+# Unit tests of rpc/ that need nothing but the library.
+$(TEST_BIN)/test_rpc_status: tests/unit/test_rpc_status.c $(LIB_A)
+	@mkdir -p $(dir $@)
+	$(CC) $(CPPFLAGS_ALL) $(CFLAGS_ALL) $< -o $@ $(LDFLAGS_ALL) $(LIB_A) $(TEST_LIBS)
+
+# The generator's own tests: golden files, error cases, and the generated
+# test stubs linked with a recording test double of the channel and server.
+CODEGEN_TEST_PROTOS := $(sort $(shell find tests/codegen/proto -name '*.proto' 2>/dev/null))
+CODEGEN_TEST_OUT := $(BUILD)/codegen-test
+CODEGEN_TEST_WKT := $(addprefix google/protobuf/,timestamp.proto duration.proto field_mask.proto \
+                      wrappers.proto empty.proto struct.proto)
+
+$(CODEGEN_TEST_OUT)/.stamp: $(PLUGIN) $(CODEGEN_TEST_PROTOS) $(wildcard proto/google/api/*.proto proto/panthera/api/*.proto)
+	rm -rf $(CODEGEN_TEST_OUT) && mkdir -p $(CODEGEN_TEST_OUT)
+	$(PROTOC) -Itests/codegen/proto $(PROTO_INC) --plugin=protoc-gen-panthera=$(PLUGIN) \
+	  --c_out=$(CODEGEN_TEST_OUT) --panthera_out=$(CODEGEN_TEST_OUT) --panthera_opt=name=testapi \
+	  $(patsubst tests/codegen/proto/%,%,$(CODEGEN_TEST_PROTOS)) $(CODEGEN_TEST_WKT) \
+	  google/api/http.proto google/api/annotations.proto panthera/api/options.proto google/protobuf/descriptor.proto
+	touch $@
+
+$(TEST_BIN)/test_codegen: tests/codegen/test_codegen.c $(CODEGEN_TEST_OUT)/.stamp $(wildcard rpc/src/*.c)
+	@mkdir -p $(dir $@)
+	$(CC) $(CPPFLAGS_ALL) -I$(CODEGEN_TEST_OUT) $(CFLAGS_ALL) \
+	  -DPLUGIN_PATH='"$(abspath $(PLUGIN))"' -DSRC_DIR='"$(CURDIR)"' -DGEN_OUT='"$(abspath $(CODEGEN_TEST_OUT))"' \
+	  $< $$(find $(CODEGEN_TEST_OUT) -name '*.c') rpc/src/rpc_status.c rpc/src/rpc_desc.c \
+	  -o $@ $(LDFLAGS_ALL) $(TEST_LIBS)
+
+TESTS := $(TEST_BIN)/test_rpc_status $(TEST_BIN)/test_codegen
+
+# gen/ compiles warning-free under both compilers, on its own and through
+# every generated header included alone.
+.PHONY: check-gen-compiles
+check-gen-compiles:
+	tools/check-gen-compiles.sh
+
+.PHONY: test
+test: all $(TESTS) ## build and run every test (the README's test command)
+	BUILD=$(BUILD) tests/run.sh $(TESTS)
+
+.PHONY: golden
+golden: $(CODEGEN_TEST_OUT)/.stamp ## accept the generator's current output as the golden files
+	rm -rf tests/codegen/golden && mkdir -p tests/codegen/golden
+	cd $(CODEGEN_TEST_OUT) && find . -name '*.panthera.[ch]' -o -name 'testapi*' | grep -v stamp | \
+	  while read -r f; do install -D -m 644 "$$f" "$(CURDIR)/tests/codegen/golden/$$f"; done

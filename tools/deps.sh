@@ -1,0 +1,44 @@
+#!/usr/bin/env bash
+# tools/deps.sh - install what Panthera needs on Debian 12, when missing.
+#
+# Debian packages through apt-get (as root, or through sudo), then the npm
+# tools the tests use into .tools/npm (pinned versions; skipped with a
+# message when npm is absent). Safe to run again: it installs only what is
+# missing.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+PACKAGES=(
+	build-essential clang clang-format libclang-rt-14-dev pkg-config git ca-certificates
+	protobuf-compiler libprotobuf-dev protobuf-c-compiler libprotobuf-c-dev
+	libnng-dev libpq-dev libssl-dev libcmocka-dev
+	postgresql postgresql-contrib
+	libh2o-evloop-dev libjansson-dev libuv1-dev
+	curl nodejs npm
+)
+
+missing=()
+for p in "${PACKAGES[@]}"; do
+	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+	echo "deps: installing ${missing[*]}"
+	SUDO=""
+	[ "$(id -u)" -eq 0 ] || SUDO="sudo"
+	$SUDO apt-get update -qq
+	DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}"
+else
+	echo "deps: Debian packages present"
+fi
+
+# npm tools, pinned, installed into the work tree (ignored by git).
+NPM_TOOLS=("@redocly/cli@2.77.0")
+if command -v npm >/dev/null 2>&1; then
+	if [ ! -x .tools/npm/node_modules/.bin/redocly ]; then
+		mkdir -p .tools/npm
+		npm install --prefix .tools/npm --no-audit --no-fund --loglevel=error "${NPM_TOOLS[@]}"
+	fi
+	echo "deps: npm tools present"
+else
+	echo "deps: npm not found; the OpenAPI validation test will be skipped"
+fi
