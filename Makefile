@@ -131,7 +131,7 @@ FUZZ_SECONDS ?= 60
 fuzz: ## run each libFuzzer target for FUZZ_SECONDS (clang)
 	tools/fuzz.sh $(FUZZ_SECONDS)
 
-FORMAT_SRCS = $(shell git ls-files '*.c' '*.h' | grep -v '^gen/')
+FORMAT_SRCS = $(shell git ls-files '*.c' '*.h' | grep -v -e '^gen/' -e '^tests/codegen/golden/')
 .PHONY: format format-check
 format: ## apply .clang-format to every C file but gen/
 	clang-format -i $(FORMAT_SRCS)

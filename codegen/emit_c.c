@@ -26,7 +26,8 @@ static void put_comment(pgen_buf *b, const char *indent, const char *text)
 			pgen_buf_putc(b, p[i]);
 			/* "*" + "/" would end the comment and "/" + "*" trips -Wcomment:
 			 * keep the two characters apart. */
-			if ((p[i] == '*' || p[i] == '/') && i + 1 < n && p[i + 1] == (p[i] == '*' ? '/' : '*'))
+			if ((p[i] == '*' || p[i] == '/') && i + 1 < n &&
+			    p[i + 1] == (p[i] == '*' ? '/' : '*'))
 				pgen_buf_putc(b, ' ');
 		}
 		pgen_buf_putc(b, '\n');
@@ -51,13 +52,17 @@ static void put_guard(pgen_buf *b, const char *stem)
 /* The generated names of a service must not collide with each other. */
 static int check_names(pgen *g, const pgen_service *s)
 {
-	static const char *const reserved[] = {"register", "desc", "handlers", "methods"};
+	static const char *const reserved[] = {"register", "desc", "handlers", "methods",
+	                                       "method_count"};
 	for (size_t i = 0; i < s->n_methods; i++) {
 		const pgen_method *m = &s->methods[i];
 		for (size_t r = 0; r < sizeof(reserved) / sizeof(reserved[0]); r++) {
 			if (strcmp(m->c_name, reserved[r]) == 0)
-				return pgen_fail(g, "%s: method %s.%s: its C name '%s_%s' collides with a generated symbol; rename the method",
-						 s->file->name, s->full_name, m->proto->name, s->c_prefix, m->c_name);
+				return pgen_fail(
+				    g,
+				    "%s: method %s.%s: its C name '%s_%s' collides with a generated symbol; rename the method",
+				    s->file->name, s->full_name, m->proto->name, s->c_prefix,
+				    m->c_name);
 		}
 		for (size_t j = 0; j < s->n_methods; j++) {
 			const pgen_method *o = &s->methods[j];
@@ -66,10 +71,13 @@ static int check_names(pgen *g, const pgen_service *s)
 				continue;
 			if (strcmp(m->c_name, o->c_name) == 0 ||
 			    (strncmp(o->c_name, m->c_name, n) == 0 &&
-			     (strcmp(o->c_name + n, "_async") == 0 || strcmp(o->c_name + n, "_response") == 0)))
-				return pgen_fail(g, "%s: method %s.%s: its C name '%s_%s' collides with that of method %s",
-						 s->file->name, s->full_name, o->proto->name, s->c_prefix, o->c_name,
-						 m->proto->name);
+			     (strcmp(o->c_name + n, "_async") == 0 ||
+			      strcmp(o->c_name + n, "_response") == 0)))
+				return pgen_fail(
+				    g,
+				    "%s: method %s.%s: its C name '%s_%s' collides with that of method %s",
+				    s->file->name, s->full_name, o->proto->name, s->c_prefix,
+				    o->c_name, m->proto->name);
 		}
 	}
 	return 0;
@@ -106,22 +114,25 @@ static void emit_header_service(pgen_buf *h, const pgen_service *s, const type_n
 		pgen_buf_printf(h, "\t%s_%s = %zu,\n", s->c_upper, s->methods[i].c_upper, i);
 	pgen_buf_printf(h, "\t%s_METHOD_COUNT = %zu\n};\n", s->c_upper, s->n_methods);
 
-	pgen_buf_printf(h, "\n/*\n * The method table of %s: wire names, message descriptors,\n"
-			   " * flags and typed trampolines. Constant; read by servers, the gateway,\n"
-			   " * the CLI and reflection.\n */\n"
-			   "extern const rpc_service_desc %s_desc;\n"
-			   "/* The same methods as an array, indexed by the enum above. */\n"
-			   "extern const rpc_method_desc %s_methods[%s_METHOD_COUNT];\n",
-			s->full_name, P, P, s->c_upper);
+	pgen_buf_printf(h,
+	                "\n/*\n * The method table of %s: wire names, message descriptors,\n"
+	                " * flags and typed trampolines. Constant; read by servers, the gateway,\n"
+	                " * the CLI and reflection.\n */\n"
+	                "extern const rpc_service_desc %s_desc;\n"
+	                "/* The same methods as an array, indexed by the enum above. */\n"
+	                "extern const rpc_method_desc %s_methods[%s_METHOD_COUNT];\n",
+	                s->full_name, P, P, s->c_upper);
 
-	pgen_buf_printf(h, "\n/*\n * Server side: one handler per method. A handler reads `req` (owned by\n"
-			   " * the runtime, valid during the call), fills `resp` (initialised by the\n"
-			   " * runtime; anything it points to must come from rpc_call_alloc(call, ...)),\n"
-			   " * and returns RPC_STATUS_OK or an error status. A NULL handler answers\n"
-			   " * RPC_STATUS_UNIMPLEMENTED. `user` is the pointer given to\n"
-			   " * %s_register(). Handlers run on worker threads, several at once.\n */\n"
-			   "typedef struct %s_handlers {\n",
-			P, P);
+	pgen_buf_printf(
+	    h,
+	    "\n/*\n * Server side: one handler per method. A handler reads `req` (owned by\n"
+	    " * the runtime, valid during the call), fills `resp` (initialised by the\n"
+	    " * runtime; anything it points to must come from rpc_call_alloc(call, ...)),\n"
+	    " * and returns RPC_STATUS_OK or an error status. A NULL handler answers\n"
+	    " * RPC_STATUS_UNIMPLEMENTED. `user` is the pointer given to\n"
+	    " * %s_register(). Handlers run on worker threads, several at once.\n */\n"
+	    "typedef struct %s_handlers {\n",
+	    P, P);
 	for (size_t i = 0; i < s->n_methods; i++) {
 		const pgen_method *m = &s->methods[i];
 		pgen_buf_puts(h, "\t/*\n");
@@ -129,38 +140,46 @@ static void emit_header_service(pgen_buf *h, const pgen_service *s, const type_n
 		if (m->comment)
 			put_comment(h, "\t", m->comment);
 		pgen_buf_puts(h, "\t */\n");
-		pgen_buf_printf(h, "\trpc_status (*%s)(rpc_call *call, const %s *req, %s *resp, void *user);\n",
-				m->c_name, tn[i].in_type, tn[i].out_type);
+		pgen_buf_printf(
+		    h, "\trpc_status (*%s)(rpc_call *call, const %s *req, %s *resp, void *user);\n",
+		    m->c_name, tn[i].in_type, tn[i].out_type);
 	}
 	pgen_buf_printf(h, "} %s_handlers;\n", P);
 
-	pgen_buf_printf(h, "\n/*\n * Register %s on `srv`. `handlers` and `user` must stay\n"
-			   " * valid until the server is destroyed. Returns the status of\n"
-			   " * rpc_server_add_service().\n */\n"
-			   "rpc_status %s_register(rpc_server *srv, const %s_handlers *handlers, void *user);\n",
-			s->full_name, P, P);
+	pgen_buf_printf(
+	    h,
+	    "\n/*\n * Register %s on `srv`. `handlers` and `user` must stay\n"
+	    " * valid until the server is destroyed. Returns the status of\n"
+	    " * rpc_server_add_service().\n */\n"
+	    "rpc_status %s_register(rpc_server *srv, const %s_handlers *handlers, void *user);\n",
+	    s->full_name, P, P);
 
-	pgen_buf_puts(h, "\n/*\n * Client side, per method:\n"
-			 " *   <method>(ch, req, opts, &resp, &reply) calls and waits. It returns the\n"
-			 " *     call's status and always sets *reply (free it with rpc_reply_free(),\n"
-			 " *     which also frees *resp); *resp is the response when the status is\n"
-			 " *     RPC_STATUS_OK, else NULL. `resp` may be NULL; `opts` may be NULL.\n"
-			 " *   <method>_async(ch, req, opts, done, arg) starts the call; on\n"
-			 " *     RPC_STATUS_OK `done` runs exactly once with the reply, otherwise never.\n"
-			 " *   <method>_response(reply) is the typed response held by a reply, or NULL\n"
-			 " *     when the call failed.\n"
-			 " * All are thread-safe on one channel.\n */\n");
+	pgen_buf_puts(
+	    h, "\n/*\n * Client side, per method:\n"
+	       " *   <method>(ch, req, opts, &resp, &reply) calls and waits. It returns the\n"
+	       " *     call's status and always sets *reply (free it with rpc_reply_free(),\n"
+	       " *     which also frees *resp); *resp is the response when the status is\n"
+	       " *     RPC_STATUS_OK, else NULL. `resp` may be NULL; `opts` may be NULL.\n"
+	       " *   <method>_async(ch, req, opts, done, arg) starts the call; on\n"
+	       " *     RPC_STATUS_OK `done` runs exactly once with the reply, otherwise never.\n"
+	       " *   <method>_response(reply) is the typed response held by a reply, or NULL\n"
+	       " *     when the call failed.\n"
+	       " * All are thread-safe on one channel.\n */\n");
 	for (size_t i = 0; i < s->n_methods; i++) {
 		const pgen_method *m = &s->methods[i];
 		pgen_buf_printf(h, "\n/* %s.%s */\n", s->full_name, m->proto->name);
-		pgen_buf_printf(h, "rpc_status %s_%s(rpc_channel *ch, const %s *req, const rpc_call_opts *opts,\n"
-				   "\tconst %s **resp, rpc_reply **reply);\n",
-				P, m->c_name, tn[i].in_type, tn[i].out_type);
-		pgen_buf_printf(h, "rpc_status %s_%s_async(rpc_channel *ch, const %s *req, const rpc_call_opts *opts,\n"
-				   "\trpc_reply_fn done, void *arg);\n",
-				P, m->c_name, tn[i].in_type);
-		pgen_buf_printf(h, "const %s *%s_%s_response(const rpc_reply *reply);\n", tn[i].out_type, P,
-				m->c_name);
+		pgen_buf_printf(
+		    h,
+		    "rpc_status %s_%s(rpc_channel *ch, const %s *req, const rpc_call_opts *opts,\n"
+		    "\tconst %s **resp, rpc_reply **reply);\n",
+		    P, m->c_name, tn[i].in_type, tn[i].out_type);
+		pgen_buf_printf(
+		    h,
+		    "rpc_status %s_%s_async(rpc_channel *ch, const %s *req, const rpc_call_opts *opts,\n"
+		    "\trpc_reply_fn done, void *arg);\n",
+		    P, m->c_name, tn[i].in_type);
+		pgen_buf_printf(h, "const %s *%s_%s_response(const rpc_reply *reply);\n",
+		                tn[i].out_type, P, m->c_name);
 	}
 }
 
@@ -170,14 +189,17 @@ static void emit_source_service(pgen_buf *c, const pgen_service *s, const type_n
 	pgen_buf_printf(c, "\n/* ==== %s ==== */\n", s->full_name);
 	for (size_t i = 0; i < s->n_methods; i++) {
 		const pgen_method *m = &s->methods[i];
-		pgen_buf_printf(c, "\nstatic rpc_status %s_invoke_%s(const void *handlers, void *user, rpc_call *call,\n"
-				   "\tconst ProtobufCMessage *req, ProtobufCMessage *resp)\n{\n"
-				   "\tconst %s_handlers *h = handlers;\n"
-				   "\tif (h->%s == NULL)\n\t\treturn RPC_STATUS_UNIMPLEMENTED;\n"
-				   "\treturn h->%s(call, (const %s *)req, (%s *)resp, user);\n}\n",
-				P, m->c_name, P, m->c_name, m->c_name, tn[i].in_type, tn[i].out_type);
+		pgen_buf_printf(
+		    c,
+		    "\nstatic rpc_status %s__invoke__%s(const void *handlers, void *user, rpc_call *call,\n"
+		    "\tconst ProtobufCMessage *req, ProtobufCMessage *resp)\n{\n"
+		    "\tconst %s_handlers *h = handlers;\n"
+		    "\tif (h->%s == NULL)\n\t\treturn RPC_STATUS_UNIMPLEMENTED;\n"
+		    "\treturn h->%s(call, (const %s *)req, (%s *)resp, user);\n}\n",
+		    P, m->c_name, P, m->c_name, m->c_name, tn[i].in_type, tn[i].out_type);
 	}
-	pgen_buf_printf(c, "\nconst rpc_method_desc %s_methods[%s_METHOD_COUNT] = {\n", P, s->c_upper);
+	pgen_buf_printf(c, "\nconst rpc_method_desc %s_methods[%s_METHOD_COUNT] = {\n", P,
+	                s->c_upper);
 	for (size_t i = 0; i < s->n_methods; i++) {
 		const pgen_method *m = &s->methods[i];
 		pgen_buf_printf(c, "\t[%s_%s] = {\n", s->c_upper, m->c_upper);
@@ -200,33 +222,42 @@ static void emit_source_service(pgen_buf *c, const pgen_service *s, const type_n
 			any = 1;
 		}
 		pgen_buf_printf(c, "%s,\n", any ? "" : "0");
-		pgen_buf_printf(c, "\t\t.invoke = %s_invoke_%s,\n\t},\n", P, m->c_name);
+		pgen_buf_printf(c, "\t\t.invoke = %s__invoke__%s,\n\t},\n", P, m->c_name);
 	}
 	pgen_buf_puts(c, "};\n");
-	pgen_buf_printf(c, "\nconst rpc_service_desc %s_desc = {\n"
-			   "\t.name = \"%s\",\n\t.proto_file = \"%s\",\n"
-			   "\t.methods = %s_methods,\n\t.n_methods = %s_METHOD_COUNT,\n};\n",
-			P, s->full_name, s->file->name, P, s->c_upper);
-	pgen_buf_printf(c, "\nrpc_status %s_register(rpc_server *srv, const %s_handlers *handlers, void *user)\n{\n"
-			   "\treturn rpc_server_add_service(srv, &%s_desc, handlers, user);\n}\n",
-			P, P, P);
+	pgen_buf_printf(c,
+	                "\nconst rpc_service_desc %s_desc = {\n"
+	                "\t.name = \"%s\",\n\t.proto_file = \"%s\",\n"
+	                "\t.methods = %s_methods,\n\t.n_methods = %s_METHOD_COUNT,\n};\n",
+	                P, s->full_name, s->file->name, P, s->c_upper);
+	pgen_buf_printf(
+	    c,
+	    "\nrpc_status %s_register(rpc_server *srv, const %s_handlers *handlers, void *user)\n{\n"
+	    "\treturn rpc_server_add_service(srv, &%s_desc, handlers, user);\n}\n",
+	    P, P, P);
 	for (size_t i = 0; i < s->n_methods; i++) {
 		const pgen_method *m = &s->methods[i];
 		const char *M = m->c_name;
-		pgen_buf_printf(c, "\nrpc_status %s_%s(rpc_channel *ch, const %s *req, const rpc_call_opts *opts,\n"
-				   "\tconst %s **resp, rpc_reply **reply)\n{\n"
-				   "\trpc_status st = rpc_channel_call(ch, &%s_methods[%s_%s], (const ProtobufCMessage *)req, opts, reply);\n"
-				   "\tif (resp != NULL)\n\t\t*resp = reply != NULL ? %s_%s_response(*reply) : NULL;\n"
-				   "\treturn st;\n}\n",
-				P, M, tn[i].in_type, tn[i].out_type, P, s->c_upper, m->c_upper, P, M);
-		pgen_buf_printf(c, "\nrpc_status %s_%s_async(rpc_channel *ch, const %s *req, const rpc_call_opts *opts,\n"
-				   "\trpc_reply_fn done, void *arg)\n{\n"
-				   "\treturn rpc_channel_call_async(ch, &%s_methods[%s_%s], (const ProtobufCMessage *)req, opts, done, arg);\n}\n",
-				P, M, tn[i].in_type, P, s->c_upper, m->c_upper);
-		pgen_buf_printf(c, "\nconst %s *%s_%s_response(const rpc_reply *reply)\n{\n"
-				   "\tconst ProtobufCMessage *p = rpc_reply_payload(reply);\n"
-				   "\treturn (p != NULL && p->descriptor == &%s) ? (const %s *)p : NULL;\n}\n",
-				tn[i].out_type, P, M, tn[i].out_desc, tn[i].out_type);
+		pgen_buf_printf(
+		    c,
+		    "\nrpc_status %s_%s(rpc_channel *ch, const %s *req, const rpc_call_opts *opts,\n"
+		    "\tconst %s **resp, rpc_reply **reply)\n{\n"
+		    "\trpc_status st = rpc_channel_call(ch, &%s_methods[%s_%s], (const ProtobufCMessage *)req, opts, reply);\n"
+		    "\tif (resp != NULL)\n\t\t*resp = reply != NULL ? %s_%s_response(*reply) : NULL;\n"
+		    "\treturn st;\n}\n",
+		    P, M, tn[i].in_type, tn[i].out_type, P, s->c_upper, m->c_upper, P, M);
+		pgen_buf_printf(
+		    c,
+		    "\nrpc_status %s_%s_async(rpc_channel *ch, const %s *req, const rpc_call_opts *opts,\n"
+		    "\trpc_reply_fn done, void *arg)\n{\n"
+		    "\treturn rpc_channel_call_async(ch, &%s_methods[%s_%s], (const ProtobufCMessage *)req, opts, done, arg);\n}\n",
+		    P, M, tn[i].in_type, P, s->c_upper, m->c_upper);
+		pgen_buf_printf(
+		    c,
+		    "\nconst %s *%s_%s_response(const rpc_reply *reply)\n{\n"
+		    "\tconst ProtobufCMessage *p = rpc_reply_payload(reply);\n"
+		    "\treturn (p != NULL && p->descriptor == &%s) ? (const %s *)p : NULL;\n}\n",
+		    tn[i].out_type, P, M, tn[i].out_desc, tn[i].out_type);
 	}
 }
 
@@ -248,7 +279,8 @@ static int emit_file(pgen *g, const pgen_file_proto *f)
 	pgen_buf h = {0}, c = {0};
 	int rc = -1;
 
-	pgen_buf_printf(&h, "/* Generated by protoc-gen-panthera from %s. DO NOT EDIT. */\n", f->name);
+	pgen_buf_printf(&h, "/* Generated by protoc-gen-panthera from %s. DO NOT EDIT. */\n",
+	                f->name);
 	pgen_buf_puts(&h, "#ifndef ");
 	put_guard(&h, stem);
 	pgen_buf_puts(&h, "\n#define ");
@@ -265,7 +297,8 @@ static int emit_file(pgen *g, const pgen_file_proto *f)
 	for (size_t si = first; si < first + count; si++) {
 		const pgen_service *s = &g->services[si];
 		for (size_t i = 0; i < s->n_methods; i++) {
-			const char *files[2] = {s->methods[i].input->file->name, s->methods[i].output->file->name};
+			const char *files[2] = {s->methods[i].input->file->name,
+			                        s->methods[i].output->file->name};
 			for (int k = 0; k < 2; k++) {
 				int seen = strcmp(files[k], f->name) == 0;
 				for (size_t j = 0; j < n_incl && !seen; j++)
@@ -282,7 +315,8 @@ static int emit_file(pgen *g, const pgen_file_proto *f)
 	}
 	pgen_buf_puts(&h, "\n#ifdef __cplusplus\nextern \"C\" {\n#endif\n");
 
-	pgen_buf_printf(&c, "/* Generated by protoc-gen-panthera from %s. DO NOT EDIT. */\n", f->name);
+	pgen_buf_printf(&c, "/* Generated by protoc-gen-panthera from %s. DO NOT EDIT. */\n",
+	                f->name);
 	pgen_buf_printf(&c, "#include \"%s.panthera.h\"\n", stem);
 
 	for (size_t si = first; si < first + count; si++) {

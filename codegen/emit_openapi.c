@@ -22,7 +22,7 @@
 
 #include "panthera/rpc.h"
 
-#define JW_MAX_DEPTH 64
+#define JW_MAX_DEPTH    64
 #define QUERY_MAX_DEPTH 4
 
 /* ---- a small pretty-printing JSON writer ---- */
@@ -223,12 +223,12 @@ static int put_wkt(oa *o, const char *t, const char *desc)
 		const char *name, *type, *format;
 		int nullable;
 	} simple[] = {
-		{"Timestamp", "string", "date-time", 0}, {"Duration", "string", NULL, 0},
-		{"FieldMask", "string", NULL, 0},        {"DoubleValue", "number", "double", 1},
-		{"FloatValue", "number", "float", 1},    {"Int64Value", "string", "int64", 1},
-		{"UInt64Value", "string", "uint64", 1},  {"Int32Value", "integer", "int32", 1},
-		{"UInt32Value", "integer", "int64", 1},  {"BoolValue", "boolean", NULL, 1},
-		{"StringValue", "string", NULL, 1},      {"BytesValue", "string", "byte", 1},
+	    {"Timestamp", "string", "date-time", 0}, {"Duration", "string", NULL, 0},
+	    {"FieldMask", "string", NULL, 0},        {"DoubleValue", "number", "double", 1},
+	    {"FloatValue", "number", "float", 1},    {"Int64Value", "string", "int64", 1},
+	    {"UInt64Value", "string", "uint64", 1},  {"Int32Value", "integer", "int32", 1},
+	    {"UInt32Value", "integer", "int64", 1},  {"BoolValue", "boolean", NULL, 1},
+	    {"StringValue", "string", NULL, 1},      {"BytesValue", "string", "byte", 1},
 	};
 	for (size_t i = 0; i < sizeof(simple) / sizeof(simple[0]); i++) {
 		if (!is_wkt(t, simple[i].name))
@@ -244,9 +244,13 @@ static int put_wkt(oa *o, const char *t, const char *desc)
 		if (desc != NULL)
 			jw_kv_str(w, "description", desc);
 		else if (is_wkt(t, "Duration"))
-			jw_kv_str(w, "description", "Seconds with up to 9 fractional digits and an \"s\" suffix, e.g. \"1.5s\".");
+			jw_kv_str(
+			    w, "description",
+			    "Seconds with up to 9 fractional digits and an \"s\" suffix, e.g. \"1.5s\".");
 		else if (is_wkt(t, "FieldMask"))
-			jw_kv_str(w, "description", "Comma-separated lowerCamelCase field paths, e.g. \"firstName,lastName\".");
+			jw_kv_str(
+			    w, "description",
+			    "Comma-separated lowerCamelCase field paths, e.g. \"firstName,lastName\".");
 		jw_end(w);
 		return 1;
 	}
@@ -369,7 +373,8 @@ static int field_is_repeated(const pgen_field_proto *f)
 
 static const pgen_message *map_entry_of(oa *o, const pgen_field_proto *f)
 {
-	if (!field_is_repeated(f) || f->type != GOOGLE__PROTOBUF__FIELD_DESCRIPTOR_PROTO__TYPE__TYPE_MESSAGE)
+	if (!field_is_repeated(f) ||
+	    f->type != GOOGLE__PROTOBUF__FIELD_DESCRIPTOR_PROTO__TYPE__TYPE_MESSAGE)
 		return NULL;
 	const pgen_message *m = pgen_find_message(o->g, f->type_name);
 	return (m != NULL && m->is_map_entry && m->proto->n_field == 2) ? m : NULL;
@@ -390,10 +395,12 @@ static const char *json_name_of(oa *o, const pgen_field_proto *f)
 /* The oneof note of a field, or NULL. */
 static const char *oneof_note(oa *o, const pgen_message *m, const pgen_field_proto *f)
 {
-	if (!f->has_oneof_index || f->oneof_index < 0 || (size_t)f->oneof_index >= m->proto->n_oneof_decl)
+	if (!f->has_oneof_index || f->oneof_index < 0 ||
+	    (size_t)f->oneof_index >= m->proto->n_oneof_decl)
 		return NULL;
 	pgen_buf b = {0};
-	pgen_buf_printf(&b, "Part of oneof `%s`: at most one of ", m->proto->oneof_decl[f->oneof_index]->name);
+	pgen_buf_printf(&b, "Part of oneof `%s`: at most one of ",
+	                m->proto->oneof_decl[f->oneof_index]->name);
 	int first = 1;
 	for (size_t i = 0; i < m->proto->n_field; i++) {
 		const pgen_field_proto *x = m->proto->field[i];
@@ -463,8 +470,9 @@ static int path_var_binds(const pgen_route *r, const char *field)
 
 static int is_patch_mask(const pgen_route *r, const pgen_field_proto *f)
 {
-	return strcmp(r->binding->http_method, "PATCH") == 0 && strcmp(f->name, "update_mask") == 0 &&
-	       f->type_name != NULL && is_wkt(f->type_name, "FieldMask");
+	return strcmp(r->binding->http_method, "PATCH") == 0 &&
+	       strcmp(f->name, "update_mask") == 0 && f->type_name != NULL &&
+	       is_wkt(f->type_name, "FieldMask");
 }
 
 /* An object schema of `m`'s fields, less those the route binds elsewhere. */
@@ -554,7 +562,7 @@ static const char *var_json_path(oa *o, const pgen_message *in, const char *fiel
 }
 
 static const pgen_field_proto *field_at_path(oa *o, const pgen_message *in, const char *field_path,
-					     const pgen_message **owner, size_t *index)
+                                             const pgen_message **owner, size_t *index)
 {
 	const pgen_message *cur = in;
 	const char *p = field_path;
@@ -581,7 +589,8 @@ static const pgen_field_proto *field_at_path(oa *o, const pgen_message *in, cons
 	}
 }
 
-static void put_param(oa *o, const char *name, const char *in, int required, const pgen_message *m, size_t fi)
+static void put_param(oa *o, const char *name, const char *in, int required, const pgen_message *m,
+                      size_t fi, const char *note)
 {
 	jw *w = &o->w;
 	jw_obj(w);
@@ -591,8 +600,9 @@ static void put_param(oa *o, const char *name, const char *in, int required, con
 		jw_key(w, "required");
 		jw_bool(w, 1);
 	}
-	if (m->field_comments[fi])
-		jw_kv_str(w, "description", m->field_comments[fi]);
+	const char *desc = join_desc(o, m->field_comments[fi], note);
+	if (desc)
+		jw_kv_str(w, "description", desc);
 	jw_key(w, "schema");
 	const pgen_field_proto *f = m->proto->field[fi];
 	if (field_is_repeated(f)) {
@@ -609,8 +619,8 @@ static void put_param(oa *o, const char *name, const char *in, int required, con
 
 /* Query parameters for the fields of `m`, recursing into plain messages
  * with dotted names (`filter.minPrice`), as the gateway reads them. */
-static void put_query_params(oa *o, const pgen_message *m, const char *prefix, const char *const *only,
-			     size_t n_only, const pgen_route *r, int depth)
+static void put_query_params(oa *o, const pgen_message *m, const char *prefix,
+                             const char *const *only, size_t n_only, const pgen_route *r, int depth)
 {
 	for (size_t i = 0; i < m->proto->n_field; i++) {
 		const pgen_field_proto *f = m->proto->field[i];
@@ -623,29 +633,36 @@ static void put_query_params(oa *o, const pgen_message *m, const char *prefix, c
 		}
 		if (is_patch_mask(r, f) || map_entry_of(o, f) != NULL)
 			continue;
-		const char *name = prefix ? pgen_printf(&o->g->arena, "%s.%s", prefix, json_name_of(o, f))
-					  : json_name_of(o, f);
+		const char *name =
+		    prefix ? pgen_printf(&o->g->arena, "%s.%s", prefix, json_name_of(o, f))
+		           : json_name_of(o, f);
 		if (name == NULL) {
 			o->w.b->failed = 1;
 			return;
 		}
-		int plain_msg = f->type == GOOGLE__PROTOBUF__FIELD_DESCRIPTOR_PROTO__TYPE__TYPE_MESSAGE &&
-				strncmp(f->type_name, ".google.protobuf.", 17) != 0;
+		int plain_msg =
+		    f->type == GOOGLE__PROTOBUF__FIELD_DESCRIPTOR_PROTO__TYPE__TYPE_MESSAGE &&
+		    strncmp(f->type_name, ".google.protobuf.", 17) != 0;
 		if (plain_msg) {
 			const pgen_message *sub = pgen_find_message(o->g, f->type_name);
 			if (sub != NULL && !field_is_repeated(f) && depth < QUERY_MAX_DEPTH)
 				put_query_params(o, sub, name, NULL, 0, r, depth + 1);
 			continue; /* repeated messages cannot travel in a query string */
 		}
-		if (f->type == GOOGLE__PROTOBUF__FIELD_DESCRIPTOR_PROTO__TYPE__TYPE_MESSAGE && field_is_repeated(f))
+		if (f->type == GOOGLE__PROTOBUF__FIELD_DESCRIPTOR_PROTO__TYPE__TYPE_MESSAGE &&
+		    field_is_repeated(f))
 			continue;
-		put_param(o, name, "query", 0, m, i);
+		put_param(o, name, "query", 0, m, i, NULL);
 	}
 }
 
 /* ---- operations ---- */
 
-static const char *openapi_path(oa *o, const pgen_route *r)
+/* The OpenAPI path of a route: variables as {jsonName}. With `shape` set,
+ * every variable is written {} instead, so routes that differ only by the
+ * names of their variables (GET /v1/books/{book_id} and PATCH
+ * /v1/books/{book.id}) share one path key. */
+static const char *openapi_path(oa *o, const pgen_route *r, int shape)
 {
 	pgen_buf b = {0};
 	size_t s = 0;
@@ -657,11 +674,18 @@ static const char *openapi_path(oa *o, const pgen_route *r)
 		}
 		pgen_buf_putc(&b, '/');
 		if (var != NULL) {
-			pgen_buf_printf(&b, "{%s}", var_json_path(o, r->method->input, var->field_path));
+			if (shape)
+				pgen_buf_puts(&b, "{}");
+			else
+				pgen_buf_printf(
+				    &b, "{%s}",
+				    var_json_path(o, r->method->input, var->field_path));
 			s = var->last > s ? var->last : s + 1;
 		} else {
 			const pgen_segment *seg = &r->segments[s];
-			pgen_buf_puts(&b, seg->kind == 0 ? seg->literal : seg->kind == 1 ? "*" : "**");
+			pgen_buf_puts(&b, seg->kind == 0   ? seg->literal
+			                  : seg->kind == 1 ? "*"
+			                                   : "**");
 			s++;
 		}
 	}
@@ -676,9 +700,9 @@ static const char *openapi_path(oa *o, const pgen_route *r)
 
 static const char *openapi_verb(const char *http_method)
 {
-	static const char *const known[][2] = {{"GET", "get"},   {"PUT", "put"},         {"POST", "post"},
-					       {"DELETE", "delete"}, {"PATCH", "patch"},     {"HEAD", "head"},
-					       {"OPTIONS", "options"}, {"TRACE", "trace"}};
+	static const char *const known[][2] = {
+	    {"GET", "get"},     {"PUT", "put"},   {"POST", "post"},       {"DELETE", "delete"},
+	    {"PATCH", "patch"}, {"HEAD", "head"}, {"OPTIONS", "options"}, {"TRACE", "trace"}};
 	for (size_t i = 0; i < sizeof(known) / sizeof(known[0]); i++) {
 		if (strcmp(known[i][0], http_method) == 0)
 			return known[i][1];
@@ -733,7 +757,9 @@ static const char *first_sentence(oa *o, const char *comment)
 	return s;
 }
 
-static void put_operation(oa *o, const pgen_route *r)
+/* `key_route`: the first route of the same path shape, whose variable
+ * names name the path parameters (see openapi_path). */
+static void put_operation(oa *o, const pgen_route *r, const pgen_route *key_route)
 {
 	jw *w = &o->w;
 	const pgen_method *m = r->method;
@@ -753,10 +779,12 @@ static void put_operation(oa *o, const pgen_route *r)
 	{
 		const char *owner = NULL;
 		if (m->access == PANTHERA__API__ACCESS_POLICY__ACCESS_POLICY_OWNER)
-			owner = m->owner_field ? pgen_printf(&o->g->arena,
-							     "Access: the user named by `%s`, or an admin.",
-							     var_json_path(o, m->input, m->owner_field))
-					       : "Access: the owner of the resource, or an admin; another caller gets 404.";
+			owner =
+			    m->owner_field
+			        ? pgen_printf(&o->g->arena,
+			                      "Access: the user named by `%s`, or an admin.",
+			                      var_json_path(o, m->input, m->owner_field))
+			        : "Access: the owner of the resource, or an admin; another caller gets 404.";
 		else if (m->access == PANTHERA__API__ACCESS_POLICY__ACCESS_POLICY_ADMIN)
 			owner = "Access: admins only.";
 		else if (m->access == PANTHERA__API__ACCESS_POLICY__ACCESS_POLICY_USER)
@@ -773,7 +801,7 @@ static void put_operation(oa *o, const pgen_route *r)
 	char opid[512];
 	if (m->n_routes > 1 && r != &m->routes[0])
 		snprintf(opid, sizeof(opid), "%s_%s_%zu", s->proto->name, m->proto->name,
-			 (size_t)(r - m->routes) + 1);
+		         (size_t)(r - m->routes) + 1);
 	else
 		snprintf(opid, sizeof(opid), "%s_%s", s->proto->name, m->proto->name);
 	jw_kv_str(w, "operationId", opid);
@@ -790,19 +818,29 @@ static void put_operation(oa *o, const pgen_route *r)
 		for (size_t v = 0; v < r->n_vars; v++) {
 			const pgen_message *owner;
 			size_t fi;
-			if (field_at_path(o, m->input, r->vars[v].field_path, &owner, &fi) != NULL)
-				put_param(o, var_json_path(o, m->input, r->vars[v].field_path), "path", 1, owner, fi);
+			if (field_at_path(o, m->input, r->vars[v].field_path, &owner, &fi) == NULL)
+				continue;
+			const char *own = var_json_path(o, m->input, r->vars[v].field_path);
+			const char *key = var_json_path(o, key_route->method->input,
+			                                key_route->vars[v].field_path);
+			put_param(
+			    o, key, "path", 1, owner, fi,
+			    strcmp(own, key) != 0
+			        ? pgen_printf(&o->g->arena, "Sets the request field `%s`.", own)
+			        : NULL);
 		}
 		if (r->n_query_fields > 0)
-			put_query_params(o, m->input, NULL, r->query_fields, r->n_query_fields, r, 0);
+			put_query_params(o, m->input, NULL, r->query_fields, r->n_query_fields, r,
+			                 0);
 		if (m->idempotency_key) {
 			jw_obj(w);
 			jw_kv_str(w, "name", "Idempotency-Key");
 			jw_kv_str(w, "in", "header");
-			jw_kv_str(w, "description",
-				  "A key unique to this operation (1..255 printable characters, e.g. a UUID). "
-				  "The same key from the same user within 24 hours returns the first result "
-				  "and creates nothing new.");
+			jw_kv_str(
+			    w, "description",
+			    "A key unique to this operation (1..255 printable characters, e.g. a UUID). "
+			    "The same key from the same user within 24 hours returns the first result "
+			    "and creates nothing new.");
 			jw_key(w, "schema");
 			jw_obj(w);
 			jw_kv_str(w, "type", "string");
@@ -843,10 +881,11 @@ static void put_operation(oa *o, const pgen_route *r)
 	snprintf(code, sizeof(code), "%u", m->success_status);
 	jw_key(w, code);
 	jw_obj(w);
-	jw_kv_str(w, "description", m->success_status == 201   ? "Created."
-				    : m->success_status == 202 ? "Accepted."
-				    : m->success_status == 204 ? "No content."
-							       : "OK.");
+	jw_kv_str(w, "description",
+	          m->success_status == 201   ? "Created."
+	          : m->success_status == 202 ? "Accepted."
+	          : m->success_status == 204 ? "No content."
+	                                     : "OK.");
 	if (m->success_status != 204) {
 		jw_key(w, "content");
 		jw_obj(w);
@@ -855,7 +894,8 @@ static void put_operation(oa *o, const pgen_route *r)
 		jw_key(w, "schema");
 		if (r->binding->response_body != NULL) {
 			for (size_t i = 0; i < m->output->proto->n_field; i++) {
-				if (strcmp(m->output->proto->field[i]->name, r->binding->response_body) == 0)
+				if (strcmp(m->output->proto->field[i]->name,
+				           r->binding->response_body) == 0)
 					put_field_schema(o, m->output, i);
 			}
 		} else if (!put_wkt(o, m->output->full_name, NULL)) {
@@ -887,7 +927,8 @@ static void put_operation(oa *o, const pgen_route *r)
 		jw_end(w);
 	}
 	jw_arr_end(w);
-	jw_kv_str(w, "x-panthera-rpc", pgen_printf(&o->g->arena, "/%s/%s", s->full_name, m->proto->name));
+	jw_kv_str(w, "x-panthera-rpc",
+	          pgen_printf(&o->g->arena, "/%s/%s", s->full_name, m->proto->name));
 	jw_kv_str(w, "x-panthera-access", access_text(m));
 	if (m->cache_ttl) {
 		jw_key(w, "x-panthera-cache-ttl-seconds");
@@ -947,27 +988,28 @@ static void put_error_schemas(oa *o)
 	jw_key(w, "enum");
 	jw_arr(w);
 	static const char *const codes[] = {"OK",
-					    "CANCELLED",
-					    "UNKNOWN",
-					    "INVALID_ARGUMENT",
-					    "DEADLINE_EXCEEDED",
-					    "NOT_FOUND",
-					    "ALREADY_EXISTS",
-					    "PERMISSION_DENIED",
-					    "RESOURCE_EXHAUSTED",
-					    "FAILED_PRECONDITION",
-					    "ABORTED",
-					    "OUT_OF_RANGE",
-					    "UNIMPLEMENTED",
-					    "INTERNAL",
-					    "UNAVAILABLE",
-					    "DATA_LOSS",
-					    "UNAUTHENTICATED"};
+	                                    "CANCELLED",
+	                                    "UNKNOWN",
+	                                    "INVALID_ARGUMENT",
+	                                    "DEADLINE_EXCEEDED",
+	                                    "NOT_FOUND",
+	                                    "ALREADY_EXISTS",
+	                                    "PERMISSION_DENIED",
+	                                    "RESOURCE_EXHAUSTED",
+	                                    "FAILED_PRECONDITION",
+	                                    "ABORTED",
+	                                    "OUT_OF_RANGE",
+	                                    "UNIMPLEMENTED",
+	                                    "INTERNAL",
+	                                    "UNAVAILABLE",
+	                                    "DATA_LOSS",
+	                                    "UNAUTHENTICATED"};
 	for (size_t i = 0; i < sizeof(codes) / sizeof(codes[0]); i++)
 		jw_str(w, codes[i]);
 	jw_arr_end(w);
 	jw_end(w);
-	put_prop(w, "message", "string", "What went wrong, for a developer; never a stack, SQL or secret.");
+	put_prop(w, "message", "string",
+	         "What went wrong, for a developer; never a stack, SQL or secret.");
 	jw_key(w, "details");
 	jw_obj(w);
 	jw_kv_str(w, "type", "array");
@@ -983,16 +1025,19 @@ static void put_error_schemas(oa *o)
 	jw_obj(w);
 	jw_kv_str(w, "type", "object");
 	jw_kv_str(w, "description",
-		  "A typed detail: google.rpc.ErrorInfo (reason, domain, metadata) or "
-		  "google.rpc.BadRequest (fieldViolations).");
+	          "A typed detail: google.rpc.ErrorInfo (reason, domain, metadata) or "
+	          "google.rpc.BadRequest (fieldViolations).");
 	jw_key(w, "required");
 	jw_arr(w);
 	jw_str(w, "@type");
 	jw_arr_end(w);
 	jw_key(w, "properties");
 	jw_obj(w);
-	put_prop(w, "@type", "string", "type.googleapis.com/google.rpc.ErrorInfo or type.googleapis.com/google.rpc.BadRequest");
-	put_prop(w, "reason", "string", "ErrorInfo: a machine-readable reason, e.g. PRODUCT_NOT_FOUND.");
+	put_prop(
+	    w, "@type", "string",
+	    "type.googleapis.com/google.rpc.ErrorInfo or type.googleapis.com/google.rpc.BadRequest");
+	put_prop(w, "reason", "string",
+	         "ErrorInfo: a machine-readable reason, e.g. PRODUCT_NOT_FOUND.");
 	put_prop(w, "domain", "string", "ErrorInfo: the domain of the reason, e.g. panthera.dev.");
 	jw_key(w, "metadata");
 	jw_obj(w);
@@ -1110,8 +1155,8 @@ int pgen_emit_openapi(pgen *g)
 	jw_kv_str(w, "title", g->openapi_title);
 	jw_kv_str(w, "version", g->openapi_version);
 	jw_kv_str(w, "description",
-		  "Generated by protoc-gen-panthera from the .proto files of the services. "
-		  "Field names follow the proto3 JSON mapping; errors have the AIP-193 shape.");
+	          "Generated by protoc-gen-panthera from the .proto files of the services. "
+	          "Field names follow the proto3 JSON mapping; errors have the AIP-193 shape.");
 	jw_key(w, "license");
 	jw_obj(w);
 	jw_kv_str(w, "name", "Proprietary");
@@ -1147,7 +1192,7 @@ int pgen_emit_openapi(pgen *g)
 	if (paths == NULL)
 		goto out;
 	for (size_t i = 0; i < g->n_routes; i++)
-		paths[i] = openapi_path(&o, g->routes[i]);
+		paths[i] = openapi_path(&o, g->routes[i], 1);
 	jw_key(w, "paths");
 	jw_obj(w);
 	for (size_t i = 0; i < g->n_routes; i++) {
@@ -1156,14 +1201,15 @@ int pgen_emit_openapi(pgen *g)
 			seen = strcmp(paths[k], paths[i]) == 0;
 		if (seen)
 			continue;
-		jw_key(w, paths[i]);
+		/* The first route of a shape names the path and its parameters. */
+		jw_key(w, openapi_path(&o, g->routes[i], 0));
 		jw_obj(w);
 		for (size_t k = i; k < g->n_routes; k++) {
 			const char *verb = openapi_verb(g->routes[k]->binding->http_method);
 			if (strcmp(paths[k], paths[i]) != 0 || verb == NULL)
 				continue;
 			jw_key(w, verb);
-			put_operation(&o, g->routes[k]);
+			put_operation(&o, g->routes[k], g->routes[i]);
 		}
 		jw_end(w);
 	}

@@ -60,7 +60,8 @@ int pgen_add_file(pgen *g, const char *name, pgen_buf *content)
 		g->files = p;
 		g->cap_files = cap;
 	}
-	Google__Protobuf__Compiler__CodeGeneratorResponse__File *f = pgen_alloc(&g->arena, sizeof(*f));
+	Google__Protobuf__Compiler__CodeGeneratorResponse__File *f =
+	    pgen_alloc(&g->arena, sizeof(*f));
 	if (f == NULL)
 		return -1;
 	google__protobuf__compiler__code_generator_response__file__init(f);
@@ -77,7 +78,8 @@ static int is_identifier(const char *s)
 	if (!((*s >= 'a' && *s <= 'z') || (*s >= 'A' && *s <= 'Z') || *s == '_'))
 		return 0;
 	for (; *s; s++) {
-		if (!((*s >= 'a' && *s <= 'z') || (*s >= 'A' && *s <= 'Z') || (*s >= '0' && *s <= '9') || *s == '_'))
+		if (!((*s >= 'a' && *s <= 'z') || (*s >= 'A' && *s <= 'Z') ||
+		      (*s >= '0' && *s <= '9') || *s == '_'))
 			return 0;
 	}
 	return 1;
@@ -104,7 +106,8 @@ int pgen_parse_params(pgen *g, const char *param)
 		const char *v = eq + 1;
 		if (strcmp(kv, "name") == 0) {
 			if (!is_identifier(v))
-				return pgen_fail(g, "parameter name='%s': must be a C identifier", v);
+				return pgen_fail(g, "parameter name='%s': must be a C identifier",
+				                 v);
 			g->name = v;
 		} else if (strcmp(kv, "title") == 0) {
 			g->openapi_title = v;
@@ -117,7 +120,9 @@ int pgen_parse_params(pgen *g, const char *param)
 				return pgen_fail(g, "parameter set='%s': must be true or false", v);
 			g->emit_set = strcmp(v, "true") == 0;
 		} else {
-			return pgen_fail(g, "unknown parameter '%s' (known: name, title, version, server, set)", kv);
+			return pgen_fail(
+			    g, "unknown parameter '%s' (known: name, title, version, server, set)",
+			    kv);
 		}
 	}
 	return 0;
@@ -180,16 +185,16 @@ int main(void)
 	memset(&g, 0, sizeof(g));
 	int rc = 1;
 	Google__Protobuf__Compiler__CodeGeneratorRequest *req =
-		google__protobuf__compiler__code_generator_request__unpack(NULL, len, in);
+	    google__protobuf__compiler__code_generator_request__unpack(NULL, len, in);
 	if (req == NULL) {
 		fprintf(stderr, "protoc-gen-panthera: standard input is not a CodeGeneratorRequest "
-				"(run me through protoc)\n");
+		                "(run me through protoc)\n");
 		goto out;
 	}
 	g.req = req;
 
 	Google__Protobuf__Compiler__CodeGeneratorResponse resp =
-		GOOGLE__PROTOBUF__COMPILER__CODE_GENERATOR_RESPONSE__INIT;
+	    GOOGLE__PROTOBUF__COMPILER__CODE_GENERATOR_RESPONSE__INIT;
 	if (generate(&g) != 0) {
 		if (g.error == NULL) {
 			fprintf(stderr, "protoc-gen-panthera: out of memory\n");

@@ -57,7 +57,8 @@ static const char *find_comment(pgen *g, const pgen_file_proto *f, const int32_t
 	if (f->source_code_info == NULL)
 		return NULL;
 	for (size_t i = 0; i < f->source_code_info->n_location; i++) {
-		const Google__Protobuf__SourceCodeInfo__Location *loc = f->source_code_info->location[i];
+		const Google__Protobuf__SourceCodeInfo__Location *loc =
+		    f->source_code_info->location[i];
 		if (loc->n_path == n && memcmp(loc->path, path, n * sizeof(*path)) == 0)
 			return tidy_comment(g, loc->leading_comments);
 	}
@@ -86,7 +87,7 @@ typedef struct index_state {
 } index_state;
 
 static int index_enum(pgen *g, index_state *st, const pgen_file_proto *f, const char *scope,
-		      const pgen_enum_proto *e, int32_t *path, size_t depth)
+                      const pgen_enum_proto *e, int32_t *path, size_t depth)
 {
 	pgen_enum *arr = grow(g, g->enums, g->n_enums, &st->cap_enums, sizeof(*arr));
 	if (arr == NULL)
@@ -111,7 +112,7 @@ static int index_enum(pgen *g, index_state *st, const pgen_file_proto *f, const 
 }
 
 static int index_message(pgen *g, index_state *st, const pgen_file_proto *f, const char *scope,
-			 const pgen_msg_proto *m, int32_t *path, size_t depth)
+                         const pgen_msg_proto *m, int32_t *path, size_t depth)
 {
 	pgen_message *arr = grow(g, g->messages, g->n_messages, &st->cap_messages, sizeof(*arr));
 	if (arr == NULL)
@@ -182,8 +183,9 @@ static int build_service(pgen *g, const pgen_file_proto *f, size_t si, pgen_serv
 	const pgen_svc_proto *sp = f->service[si];
 	s->proto = sp;
 	s->file = f;
-	s->full_name = (f->package && f->package[0]) ? pgen_printf(&g->arena, "%s.%s", f->package, sp->name)
-						     : pgen_strdup(&g->arena, sp->name);
+	s->full_name = (f->package && f->package[0])
+	                   ? pgen_printf(&g->arena, "%s.%s", f->package, sp->name)
+	                   : pgen_strdup(&g->arena, sp->name);
 	int32_t path[4] = {6, (int32_t)si, 2, 0};
 	s->comment = find_comment(g, f, path, 2);
 	char *pkg = pgen_strdup(&g->arena, f->package ? f->package : "");
@@ -213,20 +215,21 @@ static int build_service(pgen *g, const pgen_file_proto *f, size_t si, pgen_serv
 		if (m->c_name == NULL || m->c_upper == NULL)
 			return -1;
 		if (m->proto->client_streaming || m->proto->server_streaming)
-			return pgen_fail(g, "%s: method %s.%s: streaming methods are not supported", f->name,
-					 s->full_name, m->proto->name);
+			return pgen_fail(g, "%s: method %s.%s: streaming methods are not supported",
+			                 f->name, s->full_name, m->proto->name);
 		m->input = pgen_find_message(g, m->proto->input_type);
 		m->output = pgen_find_message(g, m->proto->output_type);
 		if (m->input == NULL || m->output == NULL)
 			return pgen_fail(g, "%s: method %s.%s: message type %s not found", f->name,
-					 s->full_name, m->proto->name,
-					 m->input == NULL ? m->proto->input_type : m->proto->output_type);
+			                 s->full_name, m->proto->name,
+			                 m->input == NULL ? m->proto->input_type
+			                                  : m->proto->output_type);
 		if (m->proto->options != NULL && m->proto->options->has_idempotency_level) {
 			if (m->proto->options->idempotency_level ==
 			    GOOGLE__PROTOBUF__METHOD_OPTIONS__IDEMPOTENCY_LEVEL__NO_SIDE_EFFECTS)
 				m->flags |= RPC_METHOD_IDEMPOTENT | RPC_METHOD_NO_SIDE_EFFECTS;
 			else if (m->proto->options->idempotency_level ==
-				 GOOGLE__PROTOBUF__METHOD_OPTIONS__IDEMPOTENCY_LEVEL__IDEMPOTENT)
+			         GOOGLE__PROTOBUF__METHOD_OPTIONS__IDEMPOTENCY_LEVEL__IDEMPOTENT)
 				m->flags |= RPC_METHOD_IDEMPOTENT;
 		}
 		if (m->proto->options != NULL && m->proto->options->has_deprecated &&
@@ -246,9 +249,8 @@ int pgen_build_model(pgen *g)
 
 	for (size_t fi = 0; fi < req->n_proto_file; fi++) {
 		const pgen_file_proto *f = req->proto_file[fi];
-		const char *scope = (f->package && f->package[0])
-					    ? pgen_printf(&g->arena, ".%s", f->package)
-					    : "";
+		const char *scope =
+		    (f->package && f->package[0]) ? pgen_printf(&g->arena, ".%s", f->package) : "";
 		if (scope == NULL)
 			return -1;
 		for (size_t i = 0; i < f->n_message_type; i++) {

@@ -14,10 +14,10 @@
 
 #include <string.h>
 
-#define EXT_GOOGLE_API_HTTP 72295728u
-#define EXT_PANTHERA_ACCESS 51001u
-#define EXT_PANTHERA_SUCCESS_STATUS 51002u
-#define EXT_PANTHERA_CACHE 51003u
+#define EXT_GOOGLE_API_HTTP          72295728u
+#define EXT_PANTHERA_ACCESS          51001u
+#define EXT_PANTHERA_SUCCESS_STATUS  51002u
+#define EXT_PANTHERA_CACHE           51003u
 #define EXT_PANTHERA_IDEMPOTENCY_KEY 51004u
 
 /* Read a varint from data[0..len). Returns bytes used, 0 when malformed. */
@@ -51,7 +51,7 @@ static void arena_pb_free(void *data, void *ptr)
  * extension is absent. Returns -1 on malformed bytes or no memory.
  */
 static int gather_message(pgen *g, pgen_method *m, uint32_t tag, const char *what, uint8_t **out,
-			  size_t *out_len)
+                          size_t *out_len)
 {
 	const Google__Protobuf__MethodOptions *o = m->proto->options;
 	size_t total = 0;
@@ -65,8 +65,9 @@ static int gather_message(pgen *g, pgen_method *m, uint32_t tag, const char *wha
 		size_t used;
 		if (u->wire_type != PROTOBUF_C_WIRE_TYPE_LENGTH_PREFIXED ||
 		    (used = read_varint(u->data, u->len, &n)) == 0 || n != u->len - used)
-			return pgen_fail(g, "%s: method %s.%s: option %s: malformed bytes", m->service->file->name,
-					 m->service->full_name, m->proto->name, what);
+			return pgen_fail(g, "%s: method %s.%s: option %s: malformed bytes",
+			                 m->service->file->name, m->service->full_name,
+			                 m->proto->name, what);
 		total += (size_t)n;
 	}
 	if (total == 0) {
@@ -100,12 +101,12 @@ static int gather_message(pgen *g, pgen_method *m, uint32_t tag, const char *wha
 static int method_fail(pgen *g, const pgen_method *m, const char *reason)
 {
 	return pgen_fail(g, "%s: method %s.%s: %s", m->service->file->name, m->service->full_name,
-			 m->proto->name, reason);
+	                 m->proto->name, reason);
 }
 
 /* Turn one HttpRule (no nesting) into a binding. */
 static int rule_to_binding(pgen *g, pgen_method *m, const Google__Api__HttpRule *r,
-			   pgen_http_binding *b)
+                           pgen_http_binding *b)
 {
 	switch (r->pattern_case) {
 	case GOOGLE__API__HTTP_RULE__PATTERN_GET:
@@ -133,13 +134,17 @@ static int rule_to_binding(pgen *g, pgen_method *m, const Google__Api__HttpRule 
 			return method_fail(g, m, "google.api.http: custom pattern without a kind");
 		for (const char *p = r->custom->kind; *p; p++) {
 			if (!(*p >= 'A' && *p <= 'Z'))
-				return method_fail(g, m, "google.api.http: custom kind must be an upper-case HTTP method");
+				return method_fail(
+				    g, m,
+				    "google.api.http: custom kind must be an upper-case HTTP method");
 		}
 		b->http_method = r->custom->kind;
 		b->path_template = r->custom->path;
 		break;
 	default:
-		return method_fail(g, m, "google.api.http: no HTTP method and path (get, put, post, delete, patch or custom)");
+		return method_fail(
+		    g, m,
+		    "google.api.http: no HTTP method and path (get, put, post, delete, patch or custom)");
 	}
 	if (b->path_template == NULL || b->path_template[0] == '\0')
 		return method_fail(g, m, "google.api.http: empty path template");
@@ -163,7 +168,9 @@ int pgen_decode_method_options(pgen *g, pgen_method *m)
 	if (bytes != NULL) {
 		Google__Api__HttpRule *rule = google__api__http_rule__unpack(&alloc, len, bytes);
 		if (rule == NULL)
-			return g->arena.failed ? -1 : method_fail(g, m, "google.api.http: undecodable HttpRule");
+			return g->arena.failed
+			           ? -1
+			           : method_fail(g, m, "google.api.http: undecodable HttpRule");
 		m->n_bindings = 1 + rule->n_additional_bindings;
 		m->bindings = pgen_alloc_array(&g->arena, m->n_bindings, sizeof(*m->bindings));
 		if (m->bindings == NULL)
@@ -173,7 +180,8 @@ int pgen_decode_method_options(pgen *g, pgen_method *m)
 		for (size_t i = 0; i < rule->n_additional_bindings; i++) {
 			const Google__Api__HttpRule *ab = rule->additional_bindings[i];
 			if (ab->n_additional_bindings > 0)
-				return method_fail(g, m, "google.api.http: additional_bindings may not nest");
+				return method_fail(
+				    g, m, "google.api.http: additional_bindings may not nest");
 			if (rule_to_binding(g, m, ab, &m->bindings[1 + i]) != 0)
 				return -1;
 		}
@@ -182,19 +190,26 @@ int pgen_decode_method_options(pgen *g, pgen_method *m)
 	if (gather_message(g, m, EXT_PANTHERA_ACCESS, "panthera.api.access", &bytes, &len) != 0)
 		return -1;
 	if (bytes != NULL) {
-		Panthera__Api__AccessRule *ar = panthera__api__access_rule__unpack(&alloc, len, bytes);
+		Panthera__Api__AccessRule *ar =
+		    panthera__api__access_rule__unpack(&alloc, len, bytes);
 		if (ar == NULL)
-			return g->arena.failed ? -1 : method_fail(g, m, "panthera.api.access: undecodable AccessRule");
+			return g->arena.failed
+			           ? -1
+			           : method_fail(g, m,
+			                         "panthera.api.access: undecodable AccessRule");
 		int p = (int)ar->policy;
 		if (p < PANTHERA__API__ACCESS_POLICY__ACCESS_POLICY_UNSPECIFIED ||
 		    p > PANTHERA__API__ACCESS_POLICY__ACCESS_POLICY_ADMIN)
-			return pgen_fail(g, "%s: method %s.%s: panthera.api.access: unknown policy value %d",
-					 m->service->file->name, m->service->full_name, m->proto->name, p);
+			return pgen_fail(
+			    g, "%s: method %s.%s: panthera.api.access: unknown policy value %d",
+			    m->service->file->name, m->service->full_name, m->proto->name, p);
 		if (p != PANTHERA__API__ACCESS_POLICY__ACCESS_POLICY_UNSPECIFIED)
 			m->access = p;
 		if (ar->owner_field && ar->owner_field[0]) {
 			if (m->access != PANTHERA__API__ACCESS_POLICY__ACCESS_POLICY_OWNER)
-				return method_fail(g, m, "panthera.api.access: owner_field is only allowed with ACCESS_POLICY_OWNER");
+				return method_fail(
+				    g, m,
+				    "panthera.api.access: owner_field is only allowed with ACCESS_POLICY_OWNER");
 			m->owner_field = ar->owner_field;
 		}
 	}
@@ -202,13 +217,18 @@ int pgen_decode_method_options(pgen *g, pgen_method *m)
 	if (gather_message(g, m, EXT_PANTHERA_CACHE, "panthera.api.cache", &bytes, &len) != 0)
 		return -1;
 	if (bytes != NULL) {
-		Panthera__Api__CacheRule *cr = panthera__api__cache_rule__unpack(&alloc, len, bytes);
+		Panthera__Api__CacheRule *cr =
+		    panthera__api__cache_rule__unpack(&alloc, len, bytes);
 		if (cr == NULL)
-			return g->arena.failed ? -1 : method_fail(g, m, "panthera.api.cache: undecodable CacheRule");
+			return g->arena.failed
+			           ? -1
+			           : method_fail(g, m, "panthera.api.cache: undecodable CacheRule");
 		if (cr->ttl_seconds < 1 || cr->ttl_seconds > 86400)
-			return pgen_fail(g, "%s: method %s.%s: panthera.api.cache: ttl_seconds %u is outside 1..86400",
-					 m->service->file->name, m->service->full_name, m->proto->name,
-					 (unsigned)cr->ttl_seconds);
+			return pgen_fail(
+			    g,
+			    "%s: method %s.%s: panthera.api.cache: ttl_seconds %u is outside 1..86400",
+			    m->service->file->name, m->service->full_name, m->proto->name,
+			    (unsigned)cr->ttl_seconds);
 		m->cache_ttl = cr->ttl_seconds;
 	}
 
@@ -219,18 +239,22 @@ int pgen_decode_method_options(pgen *g, pgen_method *m)
 		if (u->tag == EXT_PANTHERA_IDEMPOTENCY_KEY) {
 			if (u->wire_type != PROTOBUF_C_WIRE_TYPE_VARINT ||
 			    read_varint(u->data, u->len, &v) != u->len || v > 1)
-				return method_fail(g, m, "panthera.api.idempotency_key: malformed bytes");
+				return method_fail(g, m,
+				                   "panthera.api.idempotency_key: malformed bytes");
 			m->idempotency_key = (int)v;
 			continue;
 		}
 		if (u->tag != EXT_PANTHERA_SUCCESS_STATUS)
 			continue;
-		if (u->wire_type != PROTOBUF_C_WIRE_TYPE_VARINT || read_varint(u->data, u->len, &v) != u->len)
+		if (u->wire_type != PROTOBUF_C_WIRE_TYPE_VARINT ||
+		    read_varint(u->data, u->len, &v) != u->len)
 			return method_fail(g, m, "panthera.api.success_status: malformed bytes");
 		if (v != 200 && v != 201 && v != 202 && v != 204)
-			return pgen_fail(g, "%s: method %s.%s: panthera.api.success_status: unknown value %llu (allowed: 200, 201, 202, 204)",
-					 m->service->file->name, m->service->full_name, m->proto->name,
-					 (unsigned long long)v);
+			return pgen_fail(
+			    g,
+			    "%s: method %s.%s: panthera.api.success_status: unknown value %llu (allowed: 200, 201, 202, 204)",
+			    m->service->file->name, m->service->full_name, m->proto->name,
+			    (unsigned long long)v);
 		m->success_status = (unsigned)v;
 	}
 	return 0;

@@ -47,7 +47,7 @@ typedef struct pgen_arena {
 	int failed; /* an allocation failed */
 } pgen_arena;
 
-void *pgen_alloc(pgen_arena *a, size_t size); /* zeroed; NULL on failure */
+void *pgen_alloc(pgen_arena *a, size_t size);                 /* zeroed; NULL on failure */
 void *pgen_alloc_array(pgen_arena *a, size_t n, size_t size); /* overflow-checked */
 char *pgen_strdup(pgen_arena *a, const char *s);
 char *pgen_strndup(pgen_arena *a, const char *s, size_t n);
@@ -87,7 +87,7 @@ typedef struct pgen_enum {
 	const char *full_name; /* ".pkg.Enum" */
 	const pgen_enum_proto *proto;
 	const pgen_file_proto *file;
-	const char *comment; /* leading comment, or NULL */
+	const char *comment;         /* leading comment, or NULL */
 	const char **value_comments; /* per value, may be NULL entries */
 } pgen_enum;
 
@@ -144,7 +144,7 @@ typedef struct pgen_method {
 	unsigned success_status;
 	unsigned cache_ttl;
 	int idempotency_key; /* honours an Idempotency-Key header */
-	uint32_t flags; /* RPC_METHOD_* values */
+	uint32_t flags;      /* RPC_METHOD_* values */
 	pgen_route *routes;
 	size_t n_routes;
 	/* generated names */

@@ -23,23 +23,23 @@
 #define MAX_SEGMENTS 64
 
 static int route_fail(pgen *g, const pgen_method *m, const char *tmpl, const char *reason,
-		      const char *detail)
+                      const char *detail)
 {
 	return pgen_fail(g, "%s: method %s.%s: \"%s\": %s%s%s", m->service->file->name,
-			 m->service->full_name, m->proto->name, tmpl, reason, detail ? " " : "",
-			 detail ? detail : "");
+	                 m->service->full_name, m->proto->name, tmpl, reason, detail ? " " : "",
+	                 detail ? detail : "");
 }
 
 static int literal_char_ok(char c)
 {
-	return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '-' ||
-	       c == '.' || c == '_' || c == '~';
+	return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+	       c == '-' || c == '.' || c == '_' || c == '~';
 }
 
 /* Resolve a dotted field path against `msg`: every step a singular message,
  * the last a singular scalar or enum. Returns the field or NULL with *why. */
 static const pgen_field_proto *resolve_path(pgen *g, const pgen_message *msg, const char *path,
-					    const char **why)
+                                            const char **why)
 {
 	const char *p = path;
 	const pgen_message *cur = msg;
@@ -63,7 +63,8 @@ static const pgen_field_proto *resolve_path(pgen *g, const pgen_message *msg, co
 			return NULL;
 		}
 		if (dot == NULL) {
-			if (f->type == GOOGLE__PROTOBUF__FIELD_DESCRIPTOR_PROTO__TYPE__TYPE_MESSAGE ||
+			if (f->type ==
+			        GOOGLE__PROTOBUF__FIELD_DESCRIPTOR_PROTO__TYPE__TYPE_MESSAGE ||
 			    f->type == GOOGLE__PROTOBUF__FIELD_DESCRIPTOR_PROTO__TYPE__TYPE_GROUP ||
 			    f->type == GOOGLE__PROTOBUF__FIELD_DESCRIPTOR_PROTO__TYPE__TYPE_BYTES) {
 				*why = "names a message or bytes field, not a scalar";
@@ -82,7 +83,7 @@ static const pgen_field_proto *resolve_path(pgen *g, const pgen_message *msg, co
 
 /* Parse segments from s[0..n) into r->segments (appending). */
 static int parse_segments(pgen *g, pgen_method *m, const char *tmpl, const char *s, size_t n,
-			  pgen_route *r, int in_var)
+                          pgen_route *r, int in_var)
 {
 	size_t i = 0;
 	while (i <= n) {
@@ -113,7 +114,8 @@ static int parse_segments(pgen *g, pgen_method *m, const char *tmpl, const char 
 			var->last = (unsigned)r->n_segments;
 			j = (size_t)(close - s) + 1;
 			if (j < n && s[j] != '/')
-				return route_fail(g, m, tmpl, "a variable must fill its whole segment", NULL);
+				return route_fail(g, m, tmpl,
+				                  "a variable must fill its whole segment", NULL);
 		} else {
 			while (j < n && s[j] != '/')
 				j++;
@@ -130,7 +132,9 @@ static int parse_segments(pgen *g, pgen_method *m, const char *tmpl, const char 
 			} else {
 				for (size_t k = i; k < j; k++) {
 					if (!literal_char_ok(s[k]))
-						return route_fail(g, m, tmpl, "bad character in a literal segment", NULL);
+						return route_fail(
+						    g, m, tmpl,
+						    "bad character in a literal segment", NULL);
 				}
 				seg->kind = 0;
 				seg->literal = pgen_strndup(&g->arena, s + i, len);
@@ -156,7 +160,8 @@ int pgen_parse_template(pgen *g, pgen_method *m, const char *tmpl, pgen_route *r
 	if (r->segments == NULL || r->vars == NULL)
 		return -1;
 	if (n < 2 || tmpl[0] != '/')
-		return route_fail(g, m, tmpl, "a path template must start with '/' and name a segment", NULL);
+		return route_fail(g, m, tmpl,
+		                  "a path template must start with '/' and name a segment", NULL);
 	/* The verb: a ':' after the last '/', outside braces. */
 	size_t end = n;
 	int depth = 0;
@@ -179,7 +184,8 @@ int pgen_parse_template(pgen *g, pgen_method *m, const char *tmpl, pgen_route *r
 			return route_fail(g, m, tmpl, "empty custom verb", NULL);
 		for (size_t k = end + 1; k < n; k++) {
 			if (!literal_char_ok(tmpl[k]))
-				return route_fail(g, m, tmpl, "bad character in the custom verb", NULL);
+				return route_fail(g, m, tmpl, "bad character in the custom verb",
+				                  NULL);
 		}
 		r->verb = pgen_strndup(&g->arena, tmpl + end + 1, n - end - 1);
 		if (r->verb == NULL)
@@ -205,7 +211,8 @@ static int same_shape(const pgen_route *a, const pgen_route *b)
 	for (size_t i = 0; i < a->n_segments; i++) {
 		if (a->segments[i].kind != b->segments[i].kind)
 			return 0;
-		if (a->segments[i].kind == 0 && strcmp(a->segments[i].literal, b->segments[i].literal) != 0)
+		if (a->segments[i].kind == 0 &&
+		    strcmp(a->segments[i].literal, b->segments[i].literal) != 0)
 			return 0;
 	}
 	return 1;
@@ -221,12 +228,13 @@ static int check_route(pgen *g, pgen_method *m, pgen_route *r)
 			if (why == NULL)
 				return -1;
 			return pgen_fail(g, "%s: method %s.%s: \"%s\": path variable '%s' %s",
-					 m->service->file->name, m->service->full_name, m->proto->name, tmpl,
-					 r->vars[i].field_path, why);
+			                 m->service->file->name, m->service->full_name,
+			                 m->proto->name, tmpl, r->vars[i].field_path, why);
 		}
 		for (size_t j = 0; j < i; j++) {
 			if (strcmp(r->vars[i].field_path, r->vars[j].field_path) == 0)
-				return route_fail(g, m, tmpl, "binds this field twice:", r->vars[i].field_path);
+				return route_fail(g, m, tmpl,
+				                  "binds this field twice:", r->vars[i].field_path);
 		}
 	}
 	if (b->body != NULL) {
@@ -235,29 +243,35 @@ static int check_route(pgen *g, pgen_method *m, pgen_route *r)
 		if (strcmp(b->body, "*") != 0) {
 			const pgen_field_proto *f = pgen_find_field(m->input, b->body);
 			if (f == NULL)
-				return pgen_fail(g, "%s: method %s.%s: \"%s\": body field '%s' is not a field of %s",
-						 m->service->file->name, m->service->full_name, m->proto->name, tmpl,
-						 b->body, m->input->full_name + 1);
+				return pgen_fail(
+				    g,
+				    "%s: method %s.%s: \"%s\": body field '%s' is not a field of %s",
+				    m->service->file->name, m->service->full_name, m->proto->name,
+				    tmpl, b->body, m->input->full_name + 1);
+			/* `{book}` with body "book" binds one field twice; `{book.id}`
+			 * with body "book" is AIP-134's update form: the path wins. */
 			for (size_t i = 0; i < r->n_vars; i++) {
-				const char *fp = r->vars[i].field_path;
-				size_t bl = strlen(b->body);
-				if (strncmp(fp, b->body, bl) == 0 && (fp[bl] == '\0' || fp[bl] == '.'))
-					return route_fail(g, m, tmpl, "the body field is also bound by the path:", b->body);
+				if (strcmp(r->vars[i].field_path, b->body) == 0)
+					return route_fail(
+					    g, m, tmpl,
+					    "the body field is also bound by the path:", b->body);
 			}
 		}
 	}
 	if (b->response_body != NULL && pgen_find_field(m->output, b->response_body) == NULL)
-		return pgen_fail(g, "%s: method %s.%s: \"%s\": response_body field '%s' is not a field of %s",
-				 m->service->file->name, m->service->full_name, m->proto->name, tmpl,
-				 b->response_body, m->output->full_name + 1);
+		return pgen_fail(
+		    g, "%s: method %s.%s: \"%s\": response_body field '%s' is not a field of %s",
+		    m->service->file->name, m->service->full_name, m->proto->name, tmpl,
+		    b->response_body, m->output->full_name + 1);
 	if (m->owner_field != NULL) {
 		int found = 0;
 		for (size_t i = 0; i < r->n_vars; i++)
 			found |= strcmp(r->vars[i].field_path, m->owner_field) == 0;
 		if (!found)
-			return pgen_fail(g, "%s: method %s.%s: \"%s\": owner_field '%s' is not a path variable",
-					 m->service->file->name, m->service->full_name, m->proto->name, tmpl,
-					 m->owner_field);
+			return pgen_fail(
+			    g, "%s: method %s.%s: \"%s\": owner_field '%s' is not a path variable",
+			    m->service->file->name, m->service->full_name, m->proto->name, tmpl,
+			    m->owner_field);
 	}
 	/* Query fields: what neither the path nor the body binds. */
 	if (b->body == NULL || strcmp(b->body, "*") != 0) {
@@ -266,7 +280,13 @@ static int check_route(pgen *g, pgen_method *m, pgen_route *r)
 		if (r->query_fields == NULL)
 			return -1;
 		for (size_t i = 0; i < in->n_field; i++) {
-			const char *name = in->field[i]->name;
+			const pgen_field_proto *f = in->field[i];
+			const char *name = f->name;
+			/* Maps and repeated messages cannot travel in a query string. */
+			if (f->label ==
+			        GOOGLE__PROTOBUF__FIELD_DESCRIPTOR_PROTO__LABEL__LABEL_REPEATED &&
+			    f->type == GOOGLE__PROTOBUF__FIELD_DESCRIPTOR_PROTO__TYPE__TYPE_MESSAGE)
+				continue;
 			int bound = b->body != NULL && strcmp(name, b->body) == 0;
 			for (size_t v = 0; v < r->n_vars && !bound; v++)
 				bound = strcmp(r->vars[v].field_path, name) == 0;
@@ -291,7 +311,7 @@ int pgen_build_routes(pgen *g)
 		pgen_service *svc = &g->services[s];
 		for (size_t i = 0; i < svc->n_methods; i++) {
 			pgen_method *m = &svc->methods[i];
-			int has_get = 0;
+			int has_get = 0, safe = 0;
 			if (m->n_bindings == 0)
 				continue;
 			m->routes = pgen_alloc_array(&g->arena, m->n_bindings, sizeof(*m->routes));
@@ -307,25 +327,33 @@ int pgen_build_routes(pgen *g)
 				for (size_t o = 0; o < g->n_routes; o++) {
 					const pgen_route *other = g->routes[o];
 					if (same_shape(r, other))
-						return pgen_fail(g, "%s: method %s.%s: route %s %s collides with %s %s of method %s.%s (%s)",
-								 svc->file->name, svc->full_name, m->proto->name,
-								 r->binding->http_method, r->binding->path_template,
-								 other->binding->http_method, other->binding->path_template,
-								 other->method->service->full_name,
-								 other->method->proto->name,
-								 other->method->service->file->name);
+						return pgen_fail(
+						    g,
+						    "%s: method %s.%s: route %s %s collides with %s %s of method %s.%s (%s)",
+						    svc->file->name, svc->full_name, m->proto->name,
+						    r->binding->http_method,
+						    r->binding->path_template,
+						    other->binding->http_method,
+						    other->binding->path_template,
+						    other->method->service->full_name,
+						    other->method->proto->name,
+						    other->method->service->file->name);
 				}
 				r->index = g->n_routes;
 				g->routes[g->n_routes++] = r;
 				m->n_routes++;
 				has_get |= strcmp(r->binding->http_method, "GET") == 0;
+				safe |= strcmp(r->binding->http_method, "HEAD") == 0;
 			}
-			if (has_get)
+			if (has_get || safe) /* HTTP's safe methods */
 				m->flags |= RPC_METHOD_IDEMPOTENT | RPC_METHOD_NO_SIDE_EFFECTS;
 			if (m->cache_ttl != 0 &&
-			    (!has_get || m->access != PANTHERA__API__ACCESS_POLICY__ACCESS_POLICY_PUBLIC))
-				return pgen_fail(g, "%s: method %s.%s: panthera.api.cache is only allowed on a public method with a GET binding",
-						 svc->file->name, svc->full_name, m->proto->name);
+			    (!has_get ||
+			     m->access != PANTHERA__API__ACCESS_POLICY__ACCESS_POLICY_PUBLIC))
+				return pgen_fail(
+				    g,
+				    "%s: method %s.%s: panthera.api.cache is only allowed on a public method with a GET binding",
+				    svc->file->name, svc->full_name, m->proto->name);
 		}
 	}
 	return 0;

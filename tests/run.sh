@@ -2,16 +2,29 @@
 # tests/run.sh - run every test program given, then the script tests, and
 # close with one line "N passed, N failed[, N skipped]".
 #
-# A cmocka program counts as one passed suite when it exits 0. Script tests
+# cmocka programs count each of their tests; one that dies before its
+# summary counts as one failure. Script tests
 # (tests/*/*.test.sh) exit 0 to pass, 77 to skip (printing why), anything
 # else to fail.
 set -u
 cd "$(dirname "$0")/.."
 passed=0 failed=0 skipped=0
 failures=()
+# cmocka programs: count their tests from cmocka's own summary lines.
 for t in "$@"; do
 	echo "==> $t"
-	if "$t"; then passed=$((passed + 1)); else failed=$((failed + 1)); failures+=("$t"); fi
+	log=$(mktemp)
+	"$t" 2>&1 | tee "$log"
+	rc=${PIPESTATUS[0]}
+	ok=$(sed -n 's/^\[  PASSED  \] \([0-9]*\) test(s)\./\1/p' "$log" | tail -n 1)
+	bad=$(sed -n 's/^\[  FAILED  \] \([0-9]*\) test(s).*/\1/p' "$log" | tail -n 1)
+	rm -f "$log"
+	passed=$((passed + ${ok:-0}))
+	failed=$((failed + ${bad:-0}))
+	if [ "$rc" -ne 0 ]; then
+		failures+=("$t")
+		[ -n "$bad" ] || failed=$((failed + 1)) # crashed before its summary
+	fi
 done
 for s in $(find tests -name '*.test.sh' | sort); do
 	echo "==> $s"

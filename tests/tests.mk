@@ -46,6 +46,6 @@ test: all $(TESTS) ## build and run every test (the README's test command)
 
 .PHONY: golden
 golden: $(CODEGEN_TEST_OUT)/.stamp ## accept the generator's current output as the golden files
-	rm -rf tests/codegen/golden && mkdir -p tests/codegen/golden
+	find tests/codegen/golden -type f ! -name .clang-format -delete
 	cd $(CODEGEN_TEST_OUT) && find . -name '*.panthera.[ch]' -o -name 'testapi*' | grep -v stamp | \
 	  while read -r f; do install -D -m 644 "$$f" "$(CURDIR)/tests/codegen/golden/$$f"; done

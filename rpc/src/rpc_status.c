@@ -9,13 +9,13 @@
 
 static const char *const rpc_status_names[RPC_STATUS_COUNT] = {
 #define RPC_STATUS_NAME_(name, num, http) [num] = #name,
-	RPC_STATUS_LIST(RPC_STATUS_NAME_)
+    RPC_STATUS_LIST(RPC_STATUS_NAME_)
 #undef RPC_STATUS_NAME_
 };
 
 static const int rpc_status_https[RPC_STATUS_COUNT] = {
 #define RPC_STATUS_HTTP_(name, num, http) [num] = http,
-	RPC_STATUS_LIST(RPC_STATUS_HTTP_)
+    RPC_STATUS_LIST(RPC_STATUS_HTTP_)
 #undef RPC_STATUS_HTTP_
 };
 
@@ -27,12 +27,14 @@ static int rpc_status_valid(rpc_status code)
 
 const char *rpc_status_name(rpc_status code)
 {
-	return rpc_status_valid(code) ? rpc_status_names[code] : rpc_status_names[RPC_STATUS_UNKNOWN];
+	return rpc_status_valid(code) ? rpc_status_names[code]
+	                              : rpc_status_names[RPC_STATUS_UNKNOWN];
 }
 
 int rpc_status_http(rpc_status code)
 {
-	return rpc_status_valid(code) ? rpc_status_https[code] : rpc_status_https[RPC_STATUS_UNKNOWN];
+	return rpc_status_valid(code) ? rpc_status_https[code]
+	                              : rpc_status_https[RPC_STATUS_UNKNOWN];
 }
 
 int rpc_status_from_name(const char *name, rpc_status *out)

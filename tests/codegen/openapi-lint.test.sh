@@ -24,7 +24,7 @@ for doc in gen/panthera.openapi.json "${BUILD:-build}/codegen-test/testapi.opena
 	out=$("$redocly" lint --format=stylish "$doc" 2>&1)
 	status=$?
 	echo "$out" | grep -v -e '^\s*$' -e '║' -e '╔' -e '╚' | tail -n 20
-	if [ $status -ne 0 ] || echo "$out" | grep -qi 'warning'; then
+	if [ $status -ne 0 ] || echo "$out" | grep -qE '^[[:space:]]+[0-9]+:[0-9]+[[:space:]]+(error|warning)'; then
 		echo "FAIL: $doc did not pass redocly lint cleanly"
 		rc=1
 	fi

@@ -65,29 +65,29 @@ static void test_status_http_mapping_matches_api_md(void **state)
 		rpc_status code;
 		int http;
 	} rows[] = {
-		{RPC_STATUS_OK, 200},
-		{RPC_STATUS_INVALID_ARGUMENT, 400},
-		{RPC_STATUS_FAILED_PRECONDITION, 400},
-		{RPC_STATUS_OUT_OF_RANGE, 400},
-		{RPC_STATUS_UNAUTHENTICATED, 401},
-		{RPC_STATUS_PERMISSION_DENIED, 403},
-		{RPC_STATUS_NOT_FOUND, 404},
-		{RPC_STATUS_ALREADY_EXISTS, 409},
-		{RPC_STATUS_ABORTED, 409},
-		{RPC_STATUS_RESOURCE_EXHAUSTED, 429},
-		{RPC_STATUS_CANCELLED, 499},
-		{RPC_STATUS_UNIMPLEMENTED, 501},
-		{RPC_STATUS_UNAVAILABLE, 503},
-		{RPC_STATUS_DEADLINE_EXCEEDED, 504},
-		{RPC_STATUS_UNKNOWN, 500},
-		{RPC_STATUS_INTERNAL, 500},
-		{RPC_STATUS_DATA_LOSS, 500},
+	    {RPC_STATUS_OK, 200},
+	    {RPC_STATUS_INVALID_ARGUMENT, 400},
+	    {RPC_STATUS_FAILED_PRECONDITION, 400},
+	    {RPC_STATUS_OUT_OF_RANGE, 400},
+	    {RPC_STATUS_UNAUTHENTICATED, 401},
+	    {RPC_STATUS_PERMISSION_DENIED, 403},
+	    {RPC_STATUS_NOT_FOUND, 404},
+	    {RPC_STATUS_ALREADY_EXISTS, 409},
+	    {RPC_STATUS_ABORTED, 409},
+	    {RPC_STATUS_RESOURCE_EXHAUSTED, 429},
+	    {RPC_STATUS_CANCELLED, 499},
+	    {RPC_STATUS_UNIMPLEMENTED, 501},
+	    {RPC_STATUS_UNAVAILABLE, 503},
+	    {RPC_STATUS_DEADLINE_EXCEEDED, 504},
+	    {RPC_STATUS_UNKNOWN, 500},
+	    {RPC_STATUS_INTERNAL, 500},
+	    {RPC_STATUS_DATA_LOSS, 500},
 	};
 	assert_int_equal(sizeof(rows) / sizeof(rows[0]), RPC_STATUS_COUNT);
 	for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
 		if (rpc_status_http(rows[i].code) != rows[i].http)
 			fail_msg("%s maps to %d, want %d", rpc_status_name(rows[i].code),
-				 rpc_status_http(rows[i].code), rows[i].http);
+			         rpc_status_http(rows[i].code), rows[i].http);
 	}
 }
 
@@ -95,8 +95,8 @@ static void test_service_find_method(void **state)
 {
 	(void)state;
 	static const rpc_method_desc methods[] = {
-		{.path = "/t.S/A", .name = "A"},
-		{.path = "/t.S/B", .name = "B"},
+	    {.path = "/t.S/A", .name = "A"},
+	    {.path = "/t.S/B", .name = "B"},
 	};
 	static const rpc_service_desc svc = {.name = "t.S", .methods = methods, .n_methods = 2};
 	assert_ptr_equal(rpc_service_find_method(&svc, "B"), &methods[1]);
@@ -108,12 +108,12 @@ static void test_service_find_method(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_status_numbers_are_canonical),
-		cmocka_unit_test(test_status_name_round_trips),
-		cmocka_unit_test(test_status_name_of_unknown_number_is_unknown),
-		cmocka_unit_test(test_status_from_name_rejects_others),
-		cmocka_unit_test(test_status_http_mapping_matches_api_md),
-		cmocka_unit_test(test_service_find_method),
+	    cmocka_unit_test(test_status_numbers_are_canonical),
+	    cmocka_unit_test(test_status_name_round_trips),
+	    cmocka_unit_test(test_status_name_of_unknown_number_is_unknown),
+	    cmocka_unit_test(test_status_from_name_rejects_others),
+	    cmocka_unit_test(test_status_http_mapping_matches_api_md),
+	    cmocka_unit_test(test_service_find_method),
 	};
 	return cmocka_run_group_tests_name("rpc_status", tests, NULL, NULL);
 }

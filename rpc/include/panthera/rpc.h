@@ -71,7 +71,7 @@ enum {
  * resp:     the response, of the method's output type, already initialised.
  */
 typedef rpc_status (*rpc_invoke_fn)(const void *handlers, void *user, rpc_call *call,
-				    const ProtobufCMessage *req, ProtobufCMessage *resp);
+                                    const ProtobufCMessage *req, ProtobufCMessage *resp);
 
 /* One method of a service. Generated; constant for the life of the program. */
 typedef struct rpc_method_desc {
@@ -142,7 +142,7 @@ typedef void (*rpc_reply_fn)(rpc_reply *reply, void *arg);
  * RPC_STATUS_INVALID_ARGUMENT on a NULL argument.
  */
 rpc_status rpc_server_add_service(rpc_server *srv, const rpc_service_desc *svc,
-				  const void *handlers, void *user);
+                                  const void *handlers, void *user);
 
 /*
  * Call `method` synchronously. Blocks until the reply, the deadline or a
@@ -152,8 +152,8 @@ rpc_status rpc_server_add_service(rpc_server *srv, const rpc_service_desc *svc,
  * `opts` may be NULL. Thread-safe: any number of threads may call at once.
  */
 rpc_status rpc_channel_call(rpc_channel *ch, const rpc_method_desc *method,
-			    const ProtobufCMessage *req, const rpc_call_opts *opts,
-			    rpc_reply **reply);
+                            const ProtobufCMessage *req, const rpc_call_opts *opts,
+                            rpc_reply **reply);
 
 /*
  * Start `method` asynchronously. On RPC_STATUS_OK, `done` will be called
@@ -161,8 +161,8 @@ rpc_status rpc_channel_call(rpc_channel *ch, const rpc_method_desc *method,
  * channel closed) `done` is never called. `opts` may be NULL; it is copied.
  */
 rpc_status rpc_channel_call_async(rpc_channel *ch, const rpc_method_desc *method,
-				  const ProtobufCMessage *req, const rpc_call_opts *opts,
-				  rpc_reply_fn done, void *arg);
+                                  const ProtobufCMessage *req, const rpc_call_opts *opts,
+                                  rpc_reply_fn done, void *arg);
 
 /* The reply's status; RESOURCE_EXHAUSTED for a NULL reply. */
 rpc_status rpc_reply_status(const rpc_reply *reply);

@@ -13,23 +13,23 @@
 #define PANTHERA_RPC_STATUS_H
 
 /* X(enum suffix, number, HTTP status) */
-#define RPC_STATUS_LIST(X)                                                                         \
-	X(OK, 0, 200)                                                                              \
-	X(CANCELLED, 1, 499)                                                                       \
-	X(UNKNOWN, 2, 500)                                                                         \
-	X(INVALID_ARGUMENT, 3, 400)                                                                \
-	X(DEADLINE_EXCEEDED, 4, 504)                                                               \
-	X(NOT_FOUND, 5, 404)                                                                       \
-	X(ALREADY_EXISTS, 6, 409)                                                                  \
-	X(PERMISSION_DENIED, 7, 403)                                                               \
-	X(RESOURCE_EXHAUSTED, 8, 429)                                                              \
-	X(FAILED_PRECONDITION, 9, 400)                                                             \
-	X(ABORTED, 10, 409)                                                                        \
-	X(OUT_OF_RANGE, 11, 400)                                                                   \
-	X(UNIMPLEMENTED, 12, 501)                                                                  \
-	X(INTERNAL, 13, 500)                                                                       \
-	X(UNAVAILABLE, 14, 503)                                                                    \
-	X(DATA_LOSS, 15, 500)                                                                      \
+#define RPC_STATUS_LIST(X)             \
+	X(OK, 0, 200)                  \
+	X(CANCELLED, 1, 499)           \
+	X(UNKNOWN, 2, 500)             \
+	X(INVALID_ARGUMENT, 3, 400)    \
+	X(DEADLINE_EXCEEDED, 4, 504)   \
+	X(NOT_FOUND, 5, 404)           \
+	X(ALREADY_EXISTS, 6, 409)      \
+	X(PERMISSION_DENIED, 7, 403)   \
+	X(RESOURCE_EXHAUSTED, 8, 429)  \
+	X(FAILED_PRECONDITION, 9, 400) \
+	X(ABORTED, 10, 409)            \
+	X(OUT_OF_RANGE, 11, 400)       \
+	X(UNIMPLEMENTED, 12, 501)      \
+	X(INTERNAL, 13, 500)           \
+	X(UNAVAILABLE, 14, 503)        \
+	X(DATA_LOSS, 15, 500)          \
 	X(UNAUTHENTICATED, 16, 401)
 
 typedef enum rpc_status {

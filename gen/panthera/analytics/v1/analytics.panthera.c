@@ -3,7 +3,7 @@
 
 /* ==== panthera.analytics.v1.AnalyticsService ==== */
 
-static rpc_status panthera_analytics_v1_analytics_service_invoke_get_sales_report(const void *handlers, void *user, rpc_call *call,
+static rpc_status panthera_analytics_v1_analytics_service__invoke__get_sales_report(const void *handlers, void *user, rpc_call *call,
 	const ProtobufCMessage *req, ProtobufCMessage *resp)
 {
 	const panthera_analytics_v1_analytics_service_handlers *h = handlers;
@@ -19,7 +19,7 @@ const rpc_method_desc panthera_analytics_v1_analytics_service_methods[PANTHERA_A
 		.input = &panthera__analytics__v1__get_sales_report_request__descriptor,
 		.output = &panthera__analytics__v1__sales_report__descriptor,
 		.flags = RPC_METHOD_IDEMPOTENT | RPC_METHOD_NO_SIDE_EFFECTS,
-		.invoke = panthera_analytics_v1_analytics_service_invoke_get_sales_report,
+		.invoke = panthera_analytics_v1_analytics_service__invoke__get_sales_report,
 	},
 };
 

@@ -3,7 +3,7 @@
 
 /* ==== panthera.auth.v1.AuthService ==== */
 
-static rpc_status panthera_auth_v1_auth_service_invoke_register_user(const void *handlers, void *user, rpc_call *call,
+static rpc_status panthera_auth_v1_auth_service__invoke__register_user(const void *handlers, void *user, rpc_call *call,
 	const ProtobufCMessage *req, ProtobufCMessage *resp)
 {
 	const panthera_auth_v1_auth_service_handlers *h = handlers;
@@ -12,7 +12,7 @@ static rpc_status panthera_auth_v1_auth_service_invoke_register_user(const void 
 	return h->register_user(call, (const Panthera__Auth__V1__RegisterUserRequest *)req, (Panthera__Users__V1__User *)resp, user);
 }
 
-static rpc_status panthera_auth_v1_auth_service_invoke_login(const void *handlers, void *user, rpc_call *call,
+static rpc_status panthera_auth_v1_auth_service__invoke__login(const void *handlers, void *user, rpc_call *call,
 	const ProtobufCMessage *req, ProtobufCMessage *resp)
 {
 	const panthera_auth_v1_auth_service_handlers *h = handlers;
@@ -21,7 +21,7 @@ static rpc_status panthera_auth_v1_auth_service_invoke_login(const void *handler
 	return h->login(call, (const Panthera__Auth__V1__LoginRequest *)req, (Panthera__Auth__V1__Tokens *)resp, user);
 }
 
-static rpc_status panthera_auth_v1_auth_service_invoke_refresh(const void *handlers, void *user, rpc_call *call,
+static rpc_status panthera_auth_v1_auth_service__invoke__refresh(const void *handlers, void *user, rpc_call *call,
 	const ProtobufCMessage *req, ProtobufCMessage *resp)
 {
 	const panthera_auth_v1_auth_service_handlers *h = handlers;
@@ -30,7 +30,7 @@ static rpc_status panthera_auth_v1_auth_service_invoke_refresh(const void *handl
 	return h->refresh(call, (const Panthera__Auth__V1__RefreshRequest *)req, (Panthera__Auth__V1__Tokens *)resp, user);
 }
 
-static rpc_status panthera_auth_v1_auth_service_invoke_logout(const void *handlers, void *user, rpc_call *call,
+static rpc_status panthera_auth_v1_auth_service__invoke__logout(const void *handlers, void *user, rpc_call *call,
 	const ProtobufCMessage *req, ProtobufCMessage *resp)
 {
 	const panthera_auth_v1_auth_service_handlers *h = handlers;
@@ -39,7 +39,7 @@ static rpc_status panthera_auth_v1_auth_service_invoke_logout(const void *handle
 	return h->logout(call, (const Panthera__Auth__V1__LogoutRequest *)req, (Panthera__Auth__V1__LogoutResponse *)resp, user);
 }
 
-static rpc_status panthera_auth_v1_auth_service_invoke_get_jwks(const void *handlers, void *user, rpc_call *call,
+static rpc_status panthera_auth_v1_auth_service__invoke__get_jwks(const void *handlers, void *user, rpc_call *call,
 	const ProtobufCMessage *req, ProtobufCMessage *resp)
 {
 	const panthera_auth_v1_auth_service_handlers *h = handlers;
@@ -48,7 +48,7 @@ static rpc_status panthera_auth_v1_auth_service_invoke_get_jwks(const void *hand
 	return h->get_jwks(call, (const Panthera__Auth__V1__GetJwksRequest *)req, (Panthera__Auth__V1__GetJwksResponse *)resp, user);
 }
 
-static rpc_status panthera_auth_v1_auth_service_invoke_request_password_reset(const void *handlers, void *user, rpc_call *call,
+static rpc_status panthera_auth_v1_auth_service__invoke__request_password_reset(const void *handlers, void *user, rpc_call *call,
 	const ProtobufCMessage *req, ProtobufCMessage *resp)
 {
 	const panthera_auth_v1_auth_service_handlers *h = handlers;
@@ -57,7 +57,7 @@ static rpc_status panthera_auth_v1_auth_service_invoke_request_password_reset(co
 	return h->request_password_reset(call, (const Panthera__Auth__V1__RequestPasswordResetRequest *)req, (Panthera__Auth__V1__RequestPasswordResetResponse *)resp, user);
 }
 
-static rpc_status panthera_auth_v1_auth_service_invoke_confirm_password_reset(const void *handlers, void *user, rpc_call *call,
+static rpc_status panthera_auth_v1_auth_service__invoke__confirm_password_reset(const void *handlers, void *user, rpc_call *call,
 	const ProtobufCMessage *req, ProtobufCMessage *resp)
 {
 	const panthera_auth_v1_auth_service_handlers *h = handlers;
@@ -66,7 +66,7 @@ static rpc_status panthera_auth_v1_auth_service_invoke_confirm_password_reset(co
 	return h->confirm_password_reset(call, (const Panthera__Auth__V1__ConfirmPasswordResetRequest *)req, (Panthera__Auth__V1__ConfirmPasswordResetResponse *)resp, user);
 }
 
-static rpc_status panthera_auth_v1_auth_service_invoke_ensure_admin(const void *handlers, void *user, rpc_call *call,
+static rpc_status panthera_auth_v1_auth_service__invoke__ensure_admin(const void *handlers, void *user, rpc_call *call,
 	const ProtobufCMessage *req, ProtobufCMessage *resp)
 {
 	const panthera_auth_v1_auth_service_handlers *h = handlers;
@@ -75,7 +75,7 @@ static rpc_status panthera_auth_v1_auth_service_invoke_ensure_admin(const void *
 	return h->ensure_admin(call, (const Panthera__Auth__V1__EnsureAdminRequest *)req, (Panthera__Users__V1__User *)resp, user);
 }
 
-static rpc_status panthera_auth_v1_auth_service_invoke_verify_token(const void *handlers, void *user, rpc_call *call,
+static rpc_status panthera_auth_v1_auth_service__invoke__verify_token(const void *handlers, void *user, rpc_call *call,
 	const ProtobufCMessage *req, ProtobufCMessage *resp)
 {
 	const panthera_auth_v1_auth_service_handlers *h = handlers;
@@ -91,7 +91,7 @@ const rpc_method_desc panthera_auth_v1_auth_service_methods[PANTHERA_AUTH_V1_AUT
 		.input = &panthera__auth__v1__register_user_request__descriptor,
 		.output = &panthera__users__v1__user__descriptor,
 		.flags = 0,
-		.invoke = panthera_auth_v1_auth_service_invoke_register_user,
+		.invoke = panthera_auth_v1_auth_service__invoke__register_user,
 	},
 	[PANTHERA_AUTH_V1_AUTH_SERVICE_LOGIN] = {
 		.path = "/panthera.auth.v1.AuthService/Login",
@@ -99,7 +99,7 @@ const rpc_method_desc panthera_auth_v1_auth_service_methods[PANTHERA_AUTH_V1_AUT
 		.input = &panthera__auth__v1__login_request__descriptor,
 		.output = &panthera__auth__v1__tokens__descriptor,
 		.flags = 0,
-		.invoke = panthera_auth_v1_auth_service_invoke_login,
+		.invoke = panthera_auth_v1_auth_service__invoke__login,
 	},
 	[PANTHERA_AUTH_V1_AUTH_SERVICE_REFRESH] = {
 		.path = "/panthera.auth.v1.AuthService/Refresh",
@@ -107,7 +107,7 @@ const rpc_method_desc panthera_auth_v1_auth_service_methods[PANTHERA_AUTH_V1_AUT
 		.input = &panthera__auth__v1__refresh_request__descriptor,
 		.output = &panthera__auth__v1__tokens__descriptor,
 		.flags = 0,
-		.invoke = panthera_auth_v1_auth_service_invoke_refresh,
+		.invoke = panthera_auth_v1_auth_service__invoke__refresh,
 	},
 	[PANTHERA_AUTH_V1_AUTH_SERVICE_LOGOUT] = {
 		.path = "/panthera.auth.v1.AuthService/Logout",
@@ -115,7 +115,7 @@ const rpc_method_desc panthera_auth_v1_auth_service_methods[PANTHERA_AUTH_V1_AUT
 		.input = &panthera__auth__v1__logout_request__descriptor,
 		.output = &panthera__auth__v1__logout_response__descriptor,
 		.flags = 0,
-		.invoke = panthera_auth_v1_auth_service_invoke_logout,
+		.invoke = panthera_auth_v1_auth_service__invoke__logout,
 	},
 	[PANTHERA_AUTH_V1_AUTH_SERVICE_GET_JWKS] = {
 		.path = "/panthera.auth.v1.AuthService/GetJwks",
@@ -123,7 +123,7 @@ const rpc_method_desc panthera_auth_v1_auth_service_methods[PANTHERA_AUTH_V1_AUT
 		.input = &panthera__auth__v1__get_jwks_request__descriptor,
 		.output = &panthera__auth__v1__get_jwks_response__descriptor,
 		.flags = RPC_METHOD_IDEMPOTENT | RPC_METHOD_NO_SIDE_EFFECTS,
-		.invoke = panthera_auth_v1_auth_service_invoke_get_jwks,
+		.invoke = panthera_auth_v1_auth_service__invoke__get_jwks,
 	},
 	[PANTHERA_AUTH_V1_AUTH_SERVICE_REQUEST_PASSWORD_RESET] = {
 		.path = "/panthera.auth.v1.AuthService/RequestPasswordReset",
@@ -131,7 +131,7 @@ const rpc_method_desc panthera_auth_v1_auth_service_methods[PANTHERA_AUTH_V1_AUT
 		.input = &panthera__auth__v1__request_password_reset_request__descriptor,
 		.output = &panthera__auth__v1__request_password_reset_response__descriptor,
 		.flags = 0,
-		.invoke = panthera_auth_v1_auth_service_invoke_request_password_reset,
+		.invoke = panthera_auth_v1_auth_service__invoke__request_password_reset,
 	},
 	[PANTHERA_AUTH_V1_AUTH_SERVICE_CONFIRM_PASSWORD_RESET] = {
 		.path = "/panthera.auth.v1.AuthService/ConfirmPasswordReset",
@@ -139,7 +139,7 @@ const rpc_method_desc panthera_auth_v1_auth_service_methods[PANTHERA_AUTH_V1_AUT
 		.input = &panthera__auth__v1__confirm_password_reset_request__descriptor,
 		.output = &panthera__auth__v1__confirm_password_reset_response__descriptor,
 		.flags = 0,
-		.invoke = panthera_auth_v1_auth_service_invoke_confirm_password_reset,
+		.invoke = panthera_auth_v1_auth_service__invoke__confirm_password_reset,
 	},
 	[PANTHERA_AUTH_V1_AUTH_SERVICE_ENSURE_ADMIN] = {
 		.path = "/panthera.auth.v1.AuthService/EnsureAdmin",
@@ -147,7 +147,7 @@ const rpc_method_desc panthera_auth_v1_auth_service_methods[PANTHERA_AUTH_V1_AUT
 		.input = &panthera__auth__v1__ensure_admin_request__descriptor,
 		.output = &panthera__users__v1__user__descriptor,
 		.flags = RPC_METHOD_IDEMPOTENT,
-		.invoke = panthera_auth_v1_auth_service_invoke_ensure_admin,
+		.invoke = panthera_auth_v1_auth_service__invoke__ensure_admin,
 	},
 	[PANTHERA_AUTH_V1_AUTH_SERVICE_VERIFY_TOKEN] = {
 		.path = "/panthera.auth.v1.AuthService/VerifyToken",
@@ -155,7 +155,7 @@ const rpc_method_desc panthera_auth_v1_auth_service_methods[PANTHERA_AUTH_V1_AUT
 		.input = &panthera__auth__v1__verify_token_request__descriptor,
 		.output = &panthera__auth__v1__verify_token_response__descriptor,
 		.flags = RPC_METHOD_IDEMPOTENT | RPC_METHOD_NO_SIDE_EFFECTS,
-		.invoke = panthera_auth_v1_auth_service_invoke_verify_token,
+		.invoke = panthera_auth_v1_auth_service__invoke__verify_token,
 	},
 };
 

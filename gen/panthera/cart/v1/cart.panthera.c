@@ -3,7 +3,7 @@
 
 /* ==== panthera.cart.v1.CartService ==== */
 
-static rpc_status panthera_cart_v1_cart_service_invoke_get_cart(const void *handlers, void *user, rpc_call *call,
+static rpc_status panthera_cart_v1_cart_service__invoke__get_cart(const void *handlers, void *user, rpc_call *call,
 	const ProtobufCMessage *req, ProtobufCMessage *resp)
 {
 	const panthera_cart_v1_cart_service_handlers *h = handlers;
@@ -12,7 +12,7 @@ static rpc_status panthera_cart_v1_cart_service_invoke_get_cart(const void *hand
 	return h->get_cart(call, (const Panthera__Cart__V1__GetCartRequest *)req, (Panthera__Cart__V1__Cart *)resp, user);
 }
 
-static rpc_status panthera_cart_v1_cart_service_invoke_add_cart_item(const void *handlers, void *user, rpc_call *call,
+static rpc_status panthera_cart_v1_cart_service__invoke__add_cart_item(const void *handlers, void *user, rpc_call *call,
 	const ProtobufCMessage *req, ProtobufCMessage *resp)
 {
 	const panthera_cart_v1_cart_service_handlers *h = handlers;
@@ -21,7 +21,7 @@ static rpc_status panthera_cart_v1_cart_service_invoke_add_cart_item(const void 
 	return h->add_cart_item(call, (const Panthera__Cart__V1__AddCartItemRequest *)req, (Panthera__Cart__V1__Cart *)resp, user);
 }
 
-static rpc_status panthera_cart_v1_cart_service_invoke_update_cart_item(const void *handlers, void *user, rpc_call *call,
+static rpc_status panthera_cart_v1_cart_service__invoke__update_cart_item(const void *handlers, void *user, rpc_call *call,
 	const ProtobufCMessage *req, ProtobufCMessage *resp)
 {
 	const panthera_cart_v1_cart_service_handlers *h = handlers;
@@ -30,7 +30,7 @@ static rpc_status panthera_cart_v1_cart_service_invoke_update_cart_item(const vo
 	return h->update_cart_item(call, (const Panthera__Cart__V1__UpdateCartItemRequest *)req, (Panthera__Cart__V1__Cart *)resp, user);
 }
 
-static rpc_status panthera_cart_v1_cart_service_invoke_remove_cart_item(const void *handlers, void *user, rpc_call *call,
+static rpc_status panthera_cart_v1_cart_service__invoke__remove_cart_item(const void *handlers, void *user, rpc_call *call,
 	const ProtobufCMessage *req, ProtobufCMessage *resp)
 {
 	const panthera_cart_v1_cart_service_handlers *h = handlers;
@@ -39,7 +39,7 @@ static rpc_status panthera_cart_v1_cart_service_invoke_remove_cart_item(const vo
 	return h->remove_cart_item(call, (const Panthera__Cart__V1__RemoveCartItemRequest *)req, (Panthera__Cart__V1__Cart *)resp, user);
 }
 
-static rpc_status panthera_cart_v1_cart_service_invoke_clear_cart(const void *handlers, void *user, rpc_call *call,
+static rpc_status panthera_cart_v1_cart_service__invoke__clear_cart(const void *handlers, void *user, rpc_call *call,
 	const ProtobufCMessage *req, ProtobufCMessage *resp)
 {
 	const panthera_cart_v1_cart_service_handlers *h = handlers;
@@ -48,7 +48,7 @@ static rpc_status panthera_cart_v1_cart_service_invoke_clear_cart(const void *ha
 	return h->clear_cart(call, (const Panthera__Cart__V1__ClearCartRequest *)req, (Panthera__Cart__V1__Cart *)resp, user);
 }
 
-static rpc_status panthera_cart_v1_cart_service_invoke_get_user_cart(const void *handlers, void *user, rpc_call *call,
+static rpc_status panthera_cart_v1_cart_service__invoke__get_user_cart(const void *handlers, void *user, rpc_call *call,
 	const ProtobufCMessage *req, ProtobufCMessage *resp)
 {
 	const panthera_cart_v1_cart_service_handlers *h = handlers;
@@ -57,7 +57,7 @@ static rpc_status panthera_cart_v1_cart_service_invoke_get_user_cart(const void 
 	return h->get_user_cart(call, (const Panthera__Cart__V1__GetUserCartRequest *)req, (Panthera__Cart__V1__Cart *)resp, user);
 }
 
-static rpc_status panthera_cart_v1_cart_service_invoke_complete_checkout(const void *handlers, void *user, rpc_call *call,
+static rpc_status panthera_cart_v1_cart_service__invoke__complete_checkout(const void *handlers, void *user, rpc_call *call,
 	const ProtobufCMessage *req, ProtobufCMessage *resp)
 {
 	const panthera_cart_v1_cart_service_handlers *h = handlers;
@@ -73,7 +73,7 @@ const rpc_method_desc panthera_cart_v1_cart_service_methods[PANTHERA_CART_V1_CAR
 		.input = &panthera__cart__v1__get_cart_request__descriptor,
 		.output = &panthera__cart__v1__cart__descriptor,
 		.flags = RPC_METHOD_IDEMPOTENT | RPC_METHOD_NO_SIDE_EFFECTS,
-		.invoke = panthera_cart_v1_cart_service_invoke_get_cart,
+		.invoke = panthera_cart_v1_cart_service__invoke__get_cart,
 	},
 	[PANTHERA_CART_V1_CART_SERVICE_ADD_CART_ITEM] = {
 		.path = "/panthera.cart.v1.CartService/AddCartItem",
@@ -81,7 +81,7 @@ const rpc_method_desc panthera_cart_v1_cart_service_methods[PANTHERA_CART_V1_CAR
 		.input = &panthera__cart__v1__add_cart_item_request__descriptor,
 		.output = &panthera__cart__v1__cart__descriptor,
 		.flags = 0,
-		.invoke = panthera_cart_v1_cart_service_invoke_add_cart_item,
+		.invoke = panthera_cart_v1_cart_service__invoke__add_cart_item,
 	},
 	[PANTHERA_CART_V1_CART_SERVICE_UPDATE_CART_ITEM] = {
 		.path = "/panthera.cart.v1.CartService/UpdateCartItem",
@@ -89,7 +89,7 @@ const rpc_method_desc panthera_cart_v1_cart_service_methods[PANTHERA_CART_V1_CAR
 		.input = &panthera__cart__v1__update_cart_item_request__descriptor,
 		.output = &panthera__cart__v1__cart__descriptor,
 		.flags = RPC_METHOD_IDEMPOTENT,
-		.invoke = panthera_cart_v1_cart_service_invoke_update_cart_item,
+		.invoke = panthera_cart_v1_cart_service__invoke__update_cart_item,
 	},
 	[PANTHERA_CART_V1_CART_SERVICE_REMOVE_CART_ITEM] = {
 		.path = "/panthera.cart.v1.CartService/RemoveCartItem",
@@ -97,7 +97,7 @@ const rpc_method_desc panthera_cart_v1_cart_service_methods[PANTHERA_CART_V1_CAR
 		.input = &panthera__cart__v1__remove_cart_item_request__descriptor,
 		.output = &panthera__cart__v1__cart__descriptor,
 		.flags = 0,
-		.invoke = panthera_cart_v1_cart_service_invoke_remove_cart_item,
+		.invoke = panthera_cart_v1_cart_service__invoke__remove_cart_item,
 	},
 	[PANTHERA_CART_V1_CART_SERVICE_CLEAR_CART] = {
 		.path = "/panthera.cart.v1.CartService/ClearCart",
@@ -105,7 +105,7 @@ const rpc_method_desc panthera_cart_v1_cart_service_methods[PANTHERA_CART_V1_CAR
 		.input = &panthera__cart__v1__clear_cart_request__descriptor,
 		.output = &panthera__cart__v1__cart__descriptor,
 		.flags = RPC_METHOD_IDEMPOTENT,
-		.invoke = panthera_cart_v1_cart_service_invoke_clear_cart,
+		.invoke = panthera_cart_v1_cart_service__invoke__clear_cart,
 	},
 	[PANTHERA_CART_V1_CART_SERVICE_GET_USER_CART] = {
 		.path = "/panthera.cart.v1.CartService/GetUserCart",
@@ -113,7 +113,7 @@ const rpc_method_desc panthera_cart_v1_cart_service_methods[PANTHERA_CART_V1_CAR
 		.input = &panthera__cart__v1__get_user_cart_request__descriptor,
 		.output = &panthera__cart__v1__cart__descriptor,
 		.flags = RPC_METHOD_IDEMPOTENT | RPC_METHOD_NO_SIDE_EFFECTS,
-		.invoke = panthera_cart_v1_cart_service_invoke_get_user_cart,
+		.invoke = panthera_cart_v1_cart_service__invoke__get_user_cart,
 	},
 	[PANTHERA_CART_V1_CART_SERVICE_COMPLETE_CHECKOUT] = {
 		.path = "/panthera.cart.v1.CartService/CompleteCheckout",
@@ -121,7 +121,7 @@ const rpc_method_desc panthera_cart_v1_cart_service_methods[PANTHERA_CART_V1_CAR
 		.input = &panthera__cart__v1__complete_checkout_request__descriptor,
 		.output = &panthera__cart__v1__cart__descriptor,
 		.flags = RPC_METHOD_IDEMPOTENT,
-		.invoke = panthera_cart_v1_cart_service_invoke_complete_checkout,
+		.invoke = panthera_cart_v1_cart_service__invoke__complete_checkout,
 	},
 };
 

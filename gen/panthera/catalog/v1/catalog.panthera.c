@@ -3,7 +3,7 @@
 
 /* ==== panthera.catalog.v1.CatalogService ==== */
 
-static rpc_status panthera_catalog_v1_catalog_service_invoke_list_categories(const void *handlers, void *user, rpc_call *call,
+static rpc_status panthera_catalog_v1_catalog_service__invoke__list_categories(const void *handlers, void *user, rpc_call *call,
 	const ProtobufCMessage *req, ProtobufCMessage *resp)
 {
 	const panthera_catalog_v1_catalog_service_handlers *h = handlers;
@@ -12,7 +12,7 @@ static rpc_status panthera_catalog_v1_catalog_service_invoke_list_categories(con
 	return h->list_categories(call, (const Panthera__Catalog__V1__ListCategoriesRequest *)req, (Panthera__Catalog__V1__ListCategoriesResponse *)resp, user);
 }
 
-static rpc_status panthera_catalog_v1_catalog_service_invoke_create_category(const void *handlers, void *user, rpc_call *call,
+static rpc_status panthera_catalog_v1_catalog_service__invoke__create_category(const void *handlers, void *user, rpc_call *call,
 	const ProtobufCMessage *req, ProtobufCMessage *resp)
 {
 	const panthera_catalog_v1_catalog_service_handlers *h = handlers;
@@ -21,7 +21,7 @@ static rpc_status panthera_catalog_v1_catalog_service_invoke_create_category(con
 	return h->create_category(call, (const Panthera__Catalog__V1__CreateCategoryRequest *)req, (Panthera__Catalog__V1__Category *)resp, user);
 }
 
-static rpc_status panthera_catalog_v1_catalog_service_invoke_list_products(const void *handlers, void *user, rpc_call *call,
+static rpc_status panthera_catalog_v1_catalog_service__invoke__list_products(const void *handlers, void *user, rpc_call *call,
 	const ProtobufCMessage *req, ProtobufCMessage *resp)
 {
 	const panthera_catalog_v1_catalog_service_handlers *h = handlers;
@@ -30,7 +30,7 @@ static rpc_status panthera_catalog_v1_catalog_service_invoke_list_products(const
 	return h->list_products(call, (const Panthera__Catalog__V1__ListProductsRequest *)req, (Panthera__Catalog__V1__ListProductsResponse *)resp, user);
 }
 
-static rpc_status panthera_catalog_v1_catalog_service_invoke_get_product(const void *handlers, void *user, rpc_call *call,
+static rpc_status panthera_catalog_v1_catalog_service__invoke__get_product(const void *handlers, void *user, rpc_call *call,
 	const ProtobufCMessage *req, ProtobufCMessage *resp)
 {
 	const panthera_catalog_v1_catalog_service_handlers *h = handlers;
@@ -39,7 +39,7 @@ static rpc_status panthera_catalog_v1_catalog_service_invoke_get_product(const v
 	return h->get_product(call, (const Panthera__Catalog__V1__GetProductRequest *)req, (Panthera__Catalog__V1__Product *)resp, user);
 }
 
-static rpc_status panthera_catalog_v1_catalog_service_invoke_create_product(const void *handlers, void *user, rpc_call *call,
+static rpc_status panthera_catalog_v1_catalog_service__invoke__create_product(const void *handlers, void *user, rpc_call *call,
 	const ProtobufCMessage *req, ProtobufCMessage *resp)
 {
 	const panthera_catalog_v1_catalog_service_handlers *h = handlers;
@@ -48,7 +48,7 @@ static rpc_status panthera_catalog_v1_catalog_service_invoke_create_product(cons
 	return h->create_product(call, (const Panthera__Catalog__V1__CreateProductRequest *)req, (Panthera__Catalog__V1__Product *)resp, user);
 }
 
-static rpc_status panthera_catalog_v1_catalog_service_invoke_update_product(const void *handlers, void *user, rpc_call *call,
+static rpc_status panthera_catalog_v1_catalog_service__invoke__update_product(const void *handlers, void *user, rpc_call *call,
 	const ProtobufCMessage *req, ProtobufCMessage *resp)
 {
 	const panthera_catalog_v1_catalog_service_handlers *h = handlers;
@@ -57,7 +57,7 @@ static rpc_status panthera_catalog_v1_catalog_service_invoke_update_product(cons
 	return h->update_product(call, (const Panthera__Catalog__V1__UpdateProductRequest *)req, (Panthera__Catalog__V1__Product *)resp, user);
 }
 
-static rpc_status panthera_catalog_v1_catalog_service_invoke_delete_product(const void *handlers, void *user, rpc_call *call,
+static rpc_status panthera_catalog_v1_catalog_service__invoke__delete_product(const void *handlers, void *user, rpc_call *call,
 	const ProtobufCMessage *req, ProtobufCMessage *resp)
 {
 	const panthera_catalog_v1_catalog_service_handlers *h = handlers;
@@ -66,7 +66,7 @@ static rpc_status panthera_catalog_v1_catalog_service_invoke_delete_product(cons
 	return h->delete_product(call, (const Panthera__Catalog__V1__DeleteProductRequest *)req, (Panthera__Catalog__V1__DeleteProductResponse *)resp, user);
 }
 
-static rpc_status panthera_catalog_v1_catalog_service_invoke_batch_get_products(const void *handlers, void *user, rpc_call *call,
+static rpc_status panthera_catalog_v1_catalog_service__invoke__batch_get_products(const void *handlers, void *user, rpc_call *call,
 	const ProtobufCMessage *req, ProtobufCMessage *resp)
 {
 	const panthera_catalog_v1_catalog_service_handlers *h = handlers;
@@ -75,7 +75,7 @@ static rpc_status panthera_catalog_v1_catalog_service_invoke_batch_get_products(
 	return h->batch_get_products(call, (const Panthera__Catalog__V1__BatchGetProductsRequest *)req, (Panthera__Catalog__V1__BatchGetProductsResponse *)resp, user);
 }
 
-static rpc_status panthera_catalog_v1_catalog_service_invoke_set_product_rating(const void *handlers, void *user, rpc_call *call,
+static rpc_status panthera_catalog_v1_catalog_service__invoke__set_product_rating(const void *handlers, void *user, rpc_call *call,
 	const ProtobufCMessage *req, ProtobufCMessage *resp)
 {
 	const panthera_catalog_v1_catalog_service_handlers *h = handlers;
@@ -91,7 +91,7 @@ const rpc_method_desc panthera_catalog_v1_catalog_service_methods[PANTHERA_CATAL
 		.input = &panthera__catalog__v1__list_categories_request__descriptor,
 		.output = &panthera__catalog__v1__list_categories_response__descriptor,
 		.flags = RPC_METHOD_IDEMPOTENT | RPC_METHOD_NO_SIDE_EFFECTS,
-		.invoke = panthera_catalog_v1_catalog_service_invoke_list_categories,
+		.invoke = panthera_catalog_v1_catalog_service__invoke__list_categories,
 	},
 	[PANTHERA_CATALOG_V1_CATALOG_SERVICE_CREATE_CATEGORY] = {
 		.path = "/panthera.catalog.v1.CatalogService/CreateCategory",
@@ -99,7 +99,7 @@ const rpc_method_desc panthera_catalog_v1_catalog_service_methods[PANTHERA_CATAL
 		.input = &panthera__catalog__v1__create_category_request__descriptor,
 		.output = &panthera__catalog__v1__category__descriptor,
 		.flags = 0,
-		.invoke = panthera_catalog_v1_catalog_service_invoke_create_category,
+		.invoke = panthera_catalog_v1_catalog_service__invoke__create_category,
 	},
 	[PANTHERA_CATALOG_V1_CATALOG_SERVICE_LIST_PRODUCTS] = {
 		.path = "/panthera.catalog.v1.CatalogService/ListProducts",
@@ -107,7 +107,7 @@ const rpc_method_desc panthera_catalog_v1_catalog_service_methods[PANTHERA_CATAL
 		.input = &panthera__catalog__v1__list_products_request__descriptor,
 		.output = &panthera__catalog__v1__list_products_response__descriptor,
 		.flags = RPC_METHOD_IDEMPOTENT | RPC_METHOD_NO_SIDE_EFFECTS,
-		.invoke = panthera_catalog_v1_catalog_service_invoke_list_products,
+		.invoke = panthera_catalog_v1_catalog_service__invoke__list_products,
 	},
 	[PANTHERA_CATALOG_V1_CATALOG_SERVICE_GET_PRODUCT] = {
 		.path = "/panthera.catalog.v1.CatalogService/GetProduct",
@@ -115,7 +115,7 @@ const rpc_method_desc panthera_catalog_v1_catalog_service_methods[PANTHERA_CATAL
 		.input = &panthera__catalog__v1__get_product_request__descriptor,
 		.output = &panthera__catalog__v1__product__descriptor,
 		.flags = RPC_METHOD_IDEMPOTENT | RPC_METHOD_NO_SIDE_EFFECTS,
-		.invoke = panthera_catalog_v1_catalog_service_invoke_get_product,
+		.invoke = panthera_catalog_v1_catalog_service__invoke__get_product,
 	},
 	[PANTHERA_CATALOG_V1_CATALOG_SERVICE_CREATE_PRODUCT] = {
 		.path = "/panthera.catalog.v1.CatalogService/CreateProduct",
@@ -123,7 +123,7 @@ const rpc_method_desc panthera_catalog_v1_catalog_service_methods[PANTHERA_CATAL
 		.input = &panthera__catalog__v1__create_product_request__descriptor,
 		.output = &panthera__catalog__v1__product__descriptor,
 		.flags = 0,
-		.invoke = panthera_catalog_v1_catalog_service_invoke_create_product,
+		.invoke = panthera_catalog_v1_catalog_service__invoke__create_product,
 	},
 	[PANTHERA_CATALOG_V1_CATALOG_SERVICE_UPDATE_PRODUCT] = {
 		.path = "/panthera.catalog.v1.CatalogService/UpdateProduct",
@@ -131,7 +131,7 @@ const rpc_method_desc panthera_catalog_v1_catalog_service_methods[PANTHERA_CATAL
 		.input = &panthera__catalog__v1__update_product_request__descriptor,
 		.output = &panthera__catalog__v1__product__descriptor,
 		.flags = 0,
-		.invoke = panthera_catalog_v1_catalog_service_invoke_update_product,
+		.invoke = panthera_catalog_v1_catalog_service__invoke__update_product,
 	},
 	[PANTHERA_CATALOG_V1_CATALOG_SERVICE_DELETE_PRODUCT] = {
 		.path = "/panthera.catalog.v1.CatalogService/DeleteProduct",
@@ -139,7 +139,7 @@ const rpc_method_desc panthera_catalog_v1_catalog_service_methods[PANTHERA_CATAL
 		.input = &panthera__catalog__v1__delete_product_request__descriptor,
 		.output = &panthera__catalog__v1__delete_product_response__descriptor,
 		.flags = 0,
-		.invoke = panthera_catalog_v1_catalog_service_invoke_delete_product,
+		.invoke = panthera_catalog_v1_catalog_service__invoke__delete_product,
 	},
 	[PANTHERA_CATALOG_V1_CATALOG_SERVICE_BATCH_GET_PRODUCTS] = {
 		.path = "/panthera.catalog.v1.CatalogService/BatchGetProducts",
@@ -147,7 +147,7 @@ const rpc_method_desc panthera_catalog_v1_catalog_service_methods[PANTHERA_CATAL
 		.input = &panthera__catalog__v1__batch_get_products_request__descriptor,
 		.output = &panthera__catalog__v1__batch_get_products_response__descriptor,
 		.flags = RPC_METHOD_IDEMPOTENT | RPC_METHOD_NO_SIDE_EFFECTS,
-		.invoke = panthera_catalog_v1_catalog_service_invoke_batch_get_products,
+		.invoke = panthera_catalog_v1_catalog_service__invoke__batch_get_products,
 	},
 	[PANTHERA_CATALOG_V1_CATALOG_SERVICE_SET_PRODUCT_RATING] = {
 		.path = "/panthera.catalog.v1.CatalogService/SetProductRating",
@@ -155,7 +155,7 @@ const rpc_method_desc panthera_catalog_v1_catalog_service_methods[PANTHERA_CATAL
 		.input = &panthera__catalog__v1__set_product_rating_request__descriptor,
 		.output = &panthera__catalog__v1__set_product_rating_response__descriptor,
 		.flags = RPC_METHOD_IDEMPOTENT,
-		.invoke = panthera_catalog_v1_catalog_service_invoke_set_product_rating,
+		.invoke = panthera_catalog_v1_catalog_service__invoke__set_product_rating,
 	},
 };
 

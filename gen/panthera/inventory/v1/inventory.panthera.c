@@ -3,7 +3,7 @@
 
 /* ==== panthera.inventory.v1.InventoryService ==== */
 
-static rpc_status panthera_inventory_v1_inventory_service_invoke_set_stock(const void *handlers, void *user, rpc_call *call,
+static rpc_status panthera_inventory_v1_inventory_service__invoke__set_stock(const void *handlers, void *user, rpc_call *call,
 	const ProtobufCMessage *req, ProtobufCMessage *resp)
 {
 	const panthera_inventory_v1_inventory_service_handlers *h = handlers;
@@ -12,7 +12,7 @@ static rpc_status panthera_inventory_v1_inventory_service_invoke_set_stock(const
 	return h->set_stock(call, (const Panthera__Inventory__V1__SetStockRequest *)req, (Panthera__Inventory__V1__Stock *)resp, user);
 }
 
-static rpc_status panthera_inventory_v1_inventory_service_invoke_get_stock(const void *handlers, void *user, rpc_call *call,
+static rpc_status panthera_inventory_v1_inventory_service__invoke__get_stock(const void *handlers, void *user, rpc_call *call,
 	const ProtobufCMessage *req, ProtobufCMessage *resp)
 {
 	const panthera_inventory_v1_inventory_service_handlers *h = handlers;
@@ -21,7 +21,7 @@ static rpc_status panthera_inventory_v1_inventory_service_invoke_get_stock(const
 	return h->get_stock(call, (const Panthera__Inventory__V1__GetStockRequest *)req, (Panthera__Inventory__V1__Stock *)resp, user);
 }
 
-static rpc_status panthera_inventory_v1_inventory_service_invoke_batch_get_stock(const void *handlers, void *user, rpc_call *call,
+static rpc_status panthera_inventory_v1_inventory_service__invoke__batch_get_stock(const void *handlers, void *user, rpc_call *call,
 	const ProtobufCMessage *req, ProtobufCMessage *resp)
 {
 	const panthera_inventory_v1_inventory_service_handlers *h = handlers;
@@ -30,7 +30,7 @@ static rpc_status panthera_inventory_v1_inventory_service_invoke_batch_get_stock
 	return h->batch_get_stock(call, (const Panthera__Inventory__V1__BatchGetStockRequest *)req, (Panthera__Inventory__V1__BatchGetStockResponse *)resp, user);
 }
 
-static rpc_status panthera_inventory_v1_inventory_service_invoke_reserve(const void *handlers, void *user, rpc_call *call,
+static rpc_status panthera_inventory_v1_inventory_service__invoke__reserve(const void *handlers, void *user, rpc_call *call,
 	const ProtobufCMessage *req, ProtobufCMessage *resp)
 {
 	const panthera_inventory_v1_inventory_service_handlers *h = handlers;
@@ -39,7 +39,7 @@ static rpc_status panthera_inventory_v1_inventory_service_invoke_reserve(const v
 	return h->reserve(call, (const Panthera__Inventory__V1__ReserveRequest *)req, (Panthera__Inventory__V1__Reservation *)resp, user);
 }
 
-static rpc_status panthera_inventory_v1_inventory_service_invoke_commit(const void *handlers, void *user, rpc_call *call,
+static rpc_status panthera_inventory_v1_inventory_service__invoke__commit(const void *handlers, void *user, rpc_call *call,
 	const ProtobufCMessage *req, ProtobufCMessage *resp)
 {
 	const panthera_inventory_v1_inventory_service_handlers *h = handlers;
@@ -48,7 +48,7 @@ static rpc_status panthera_inventory_v1_inventory_service_invoke_commit(const vo
 	return h->commit(call, (const Panthera__Inventory__V1__CommitRequest *)req, (Panthera__Inventory__V1__Reservation *)resp, user);
 }
 
-static rpc_status panthera_inventory_v1_inventory_service_invoke_release(const void *handlers, void *user, rpc_call *call,
+static rpc_status panthera_inventory_v1_inventory_service__invoke__release(const void *handlers, void *user, rpc_call *call,
 	const ProtobufCMessage *req, ProtobufCMessage *resp)
 {
 	const panthera_inventory_v1_inventory_service_handlers *h = handlers;
@@ -57,7 +57,7 @@ static rpc_status panthera_inventory_v1_inventory_service_invoke_release(const v
 	return h->release(call, (const Panthera__Inventory__V1__ReleaseRequest *)req, (Panthera__Inventory__V1__Reservation *)resp, user);
 }
 
-static rpc_status panthera_inventory_v1_inventory_service_invoke_restock(const void *handlers, void *user, rpc_call *call,
+static rpc_status panthera_inventory_v1_inventory_service__invoke__restock(const void *handlers, void *user, rpc_call *call,
 	const ProtobufCMessage *req, ProtobufCMessage *resp)
 {
 	const panthera_inventory_v1_inventory_service_handlers *h = handlers;
@@ -73,7 +73,7 @@ const rpc_method_desc panthera_inventory_v1_inventory_service_methods[PANTHERA_I
 		.input = &panthera__inventory__v1__set_stock_request__descriptor,
 		.output = &panthera__inventory__v1__stock__descriptor,
 		.flags = RPC_METHOD_IDEMPOTENT,
-		.invoke = panthera_inventory_v1_inventory_service_invoke_set_stock,
+		.invoke = panthera_inventory_v1_inventory_service__invoke__set_stock,
 	},
 	[PANTHERA_INVENTORY_V1_INVENTORY_SERVICE_GET_STOCK] = {
 		.path = "/panthera.inventory.v1.InventoryService/GetStock",
@@ -81,7 +81,7 @@ const rpc_method_desc panthera_inventory_v1_inventory_service_methods[PANTHERA_I
 		.input = &panthera__inventory__v1__get_stock_request__descriptor,
 		.output = &panthera__inventory__v1__stock__descriptor,
 		.flags = RPC_METHOD_IDEMPOTENT | RPC_METHOD_NO_SIDE_EFFECTS,
-		.invoke = panthera_inventory_v1_inventory_service_invoke_get_stock,
+		.invoke = panthera_inventory_v1_inventory_service__invoke__get_stock,
 	},
 	[PANTHERA_INVENTORY_V1_INVENTORY_SERVICE_BATCH_GET_STOCK] = {
 		.path = "/panthera.inventory.v1.InventoryService/BatchGetStock",
@@ -89,7 +89,7 @@ const rpc_method_desc panthera_inventory_v1_inventory_service_methods[PANTHERA_I
 		.input = &panthera__inventory__v1__batch_get_stock_request__descriptor,
 		.output = &panthera__inventory__v1__batch_get_stock_response__descriptor,
 		.flags = RPC_METHOD_IDEMPOTENT | RPC_METHOD_NO_SIDE_EFFECTS,
-		.invoke = panthera_inventory_v1_inventory_service_invoke_batch_get_stock,
+		.invoke = panthera_inventory_v1_inventory_service__invoke__batch_get_stock,
 	},
 	[PANTHERA_INVENTORY_V1_INVENTORY_SERVICE_RESERVE] = {
 		.path = "/panthera.inventory.v1.InventoryService/Reserve",
@@ -97,7 +97,7 @@ const rpc_method_desc panthera_inventory_v1_inventory_service_methods[PANTHERA_I
 		.input = &panthera__inventory__v1__reserve_request__descriptor,
 		.output = &panthera__inventory__v1__reservation__descriptor,
 		.flags = RPC_METHOD_IDEMPOTENT,
-		.invoke = panthera_inventory_v1_inventory_service_invoke_reserve,
+		.invoke = panthera_inventory_v1_inventory_service__invoke__reserve,
 	},
 	[PANTHERA_INVENTORY_V1_INVENTORY_SERVICE_COMMIT] = {
 		.path = "/panthera.inventory.v1.InventoryService/Commit",
@@ -105,7 +105,7 @@ const rpc_method_desc panthera_inventory_v1_inventory_service_methods[PANTHERA_I
 		.input = &panthera__inventory__v1__commit_request__descriptor,
 		.output = &panthera__inventory__v1__reservation__descriptor,
 		.flags = RPC_METHOD_IDEMPOTENT,
-		.invoke = panthera_inventory_v1_inventory_service_invoke_commit,
+		.invoke = panthera_inventory_v1_inventory_service__invoke__commit,
 	},
 	[PANTHERA_INVENTORY_V1_INVENTORY_SERVICE_RELEASE] = {
 		.path = "/panthera.inventory.v1.InventoryService/Release",
@@ -113,7 +113,7 @@ const rpc_method_desc panthera_inventory_v1_inventory_service_methods[PANTHERA_I
 		.input = &panthera__inventory__v1__release_request__descriptor,
 		.output = &panthera__inventory__v1__reservation__descriptor,
 		.flags = RPC_METHOD_IDEMPOTENT,
-		.invoke = panthera_inventory_v1_inventory_service_invoke_release,
+		.invoke = panthera_inventory_v1_inventory_service__invoke__release,
 	},
 	[PANTHERA_INVENTORY_V1_INVENTORY_SERVICE_RESTOCK] = {
 		.path = "/panthera.inventory.v1.InventoryService/Restock",
@@ -121,7 +121,7 @@ const rpc_method_desc panthera_inventory_v1_inventory_service_methods[PANTHERA_I
 		.input = &panthera__inventory__v1__restock_request__descriptor,
 		.output = &panthera__inventory__v1__reservation__descriptor,
 		.flags = RPC_METHOD_IDEMPOTENT,
-		.invoke = panthera_inventory_v1_inventory_service_invoke_restock,
+		.invoke = panthera_inventory_v1_inventory_service__invoke__restock,
 	},
 };
 

@@ -3,7 +3,7 @@
 
 /* ==== panthera.notifications.v1.NotificationService ==== */
 
-static rpc_status panthera_notifications_v1_notification_service_invoke_list_user_notifications(const void *handlers, void *user, rpc_call *call,
+static rpc_status panthera_notifications_v1_notification_service__invoke__list_user_notifications(const void *handlers, void *user, rpc_call *call,
 	const ProtobufCMessage *req, ProtobufCMessage *resp)
 {
 	const panthera_notifications_v1_notification_service_handlers *h = handlers;
@@ -12,7 +12,7 @@ static rpc_status panthera_notifications_v1_notification_service_invoke_list_use
 	return h->list_user_notifications(call, (const Panthera__Notifications__V1__ListUserNotificationsRequest *)req, (Panthera__Notifications__V1__ListUserNotificationsResponse *)resp, user);
 }
 
-static rpc_status panthera_notifications_v1_notification_service_invoke_send_email(const void *handlers, void *user, rpc_call *call,
+static rpc_status panthera_notifications_v1_notification_service__invoke__send_email(const void *handlers, void *user, rpc_call *call,
 	const ProtobufCMessage *req, ProtobufCMessage *resp)
 {
 	const panthera_notifications_v1_notification_service_handlers *h = handlers;
@@ -28,7 +28,7 @@ const rpc_method_desc panthera_notifications_v1_notification_service_methods[PAN
 		.input = &panthera__notifications__v1__list_user_notifications_request__descriptor,
 		.output = &panthera__notifications__v1__list_user_notifications_response__descriptor,
 		.flags = RPC_METHOD_IDEMPOTENT | RPC_METHOD_NO_SIDE_EFFECTS,
-		.invoke = panthera_notifications_v1_notification_service_invoke_list_user_notifications,
+		.invoke = panthera_notifications_v1_notification_service__invoke__list_user_notifications,
 	},
 	[PANTHERA_NOTIFICATIONS_V1_NOTIFICATION_SERVICE_SEND_EMAIL] = {
 		.path = "/panthera.notifications.v1.NotificationService/SendEmail",
@@ -36,7 +36,7 @@ const rpc_method_desc panthera_notifications_v1_notification_service_methods[PAN
 		.input = &panthera__notifications__v1__send_email_request__descriptor,
 		.output = &panthera__notifications__v1__send_email_response__descriptor,
 		.flags = 0,
-		.invoke = panthera_notifications_v1_notification_service_invoke_send_email,
+		.invoke = panthera_notifications_v1_notification_service__invoke__send_email,
 	},
 };
 

@@ -3,7 +3,7 @@
 
 /* ==== panthera.orders.v1.OrderService ==== */
 
-static rpc_status panthera_orders_v1_order_service_invoke_create_order(const void *handlers, void *user, rpc_call *call,
+static rpc_status panthera_orders_v1_order_service__invoke__create_order(const void *handlers, void *user, rpc_call *call,
 	const ProtobufCMessage *req, ProtobufCMessage *resp)
 {
 	const panthera_orders_v1_order_service_handlers *h = handlers;
@@ -12,7 +12,7 @@ static rpc_status panthera_orders_v1_order_service_invoke_create_order(const voi
 	return h->create_order(call, (const Panthera__Orders__V1__CreateOrderRequest *)req, (Panthera__Orders__V1__Order *)resp, user);
 }
 
-static rpc_status panthera_orders_v1_order_service_invoke_get_order(const void *handlers, void *user, rpc_call *call,
+static rpc_status panthera_orders_v1_order_service__invoke__get_order(const void *handlers, void *user, rpc_call *call,
 	const ProtobufCMessage *req, ProtobufCMessage *resp)
 {
 	const panthera_orders_v1_order_service_handlers *h = handlers;
@@ -21,7 +21,7 @@ static rpc_status panthera_orders_v1_order_service_invoke_get_order(const void *
 	return h->get_order(call, (const Panthera__Orders__V1__GetOrderRequest *)req, (Panthera__Orders__V1__Order *)resp, user);
 }
 
-static rpc_status panthera_orders_v1_order_service_invoke_list_user_orders(const void *handlers, void *user, rpc_call *call,
+static rpc_status panthera_orders_v1_order_service__invoke__list_user_orders(const void *handlers, void *user, rpc_call *call,
 	const ProtobufCMessage *req, ProtobufCMessage *resp)
 {
 	const panthera_orders_v1_order_service_handlers *h = handlers;
@@ -30,7 +30,7 @@ static rpc_status panthera_orders_v1_order_service_invoke_list_user_orders(const
 	return h->list_user_orders(call, (const Panthera__Orders__V1__ListUserOrdersRequest *)req, (Panthera__Orders__V1__ListUserOrdersResponse *)resp, user);
 }
 
-static rpc_status panthera_orders_v1_order_service_invoke_cancel_order(const void *handlers, void *user, rpc_call *call,
+static rpc_status panthera_orders_v1_order_service__invoke__cancel_order(const void *handlers, void *user, rpc_call *call,
 	const ProtobufCMessage *req, ProtobufCMessage *resp)
 {
 	const panthera_orders_v1_order_service_handlers *h = handlers;
@@ -39,7 +39,7 @@ static rpc_status panthera_orders_v1_order_service_invoke_cancel_order(const voi
 	return h->cancel_order(call, (const Panthera__Orders__V1__CancelOrderRequest *)req, (Panthera__Orders__V1__Order *)resp, user);
 }
 
-static rpc_status panthera_orders_v1_order_service_invoke_ship_order(const void *handlers, void *user, rpc_call *call,
+static rpc_status panthera_orders_v1_order_service__invoke__ship_order(const void *handlers, void *user, rpc_call *call,
 	const ProtobufCMessage *req, ProtobufCMessage *resp)
 {
 	const panthera_orders_v1_order_service_handlers *h = handlers;
@@ -48,7 +48,7 @@ static rpc_status panthera_orders_v1_order_service_invoke_ship_order(const void 
 	return h->ship_order(call, (const Panthera__Orders__V1__ShipOrderRequest *)req, (Panthera__Orders__V1__Order *)resp, user);
 }
 
-static rpc_status panthera_orders_v1_order_service_invoke_deliver_order(const void *handlers, void *user, rpc_call *call,
+static rpc_status panthera_orders_v1_order_service__invoke__deliver_order(const void *handlers, void *user, rpc_call *call,
 	const ProtobufCMessage *req, ProtobufCMessage *resp)
 {
 	const panthera_orders_v1_order_service_handlers *h = handlers;
@@ -57,7 +57,7 @@ static rpc_status panthera_orders_v1_order_service_invoke_deliver_order(const vo
 	return h->deliver_order(call, (const Panthera__Orders__V1__DeliverOrderRequest *)req, (Panthera__Orders__V1__Order *)resp, user);
 }
 
-static rpc_status panthera_orders_v1_order_service_invoke_refund_order(const void *handlers, void *user, rpc_call *call,
+static rpc_status panthera_orders_v1_order_service__invoke__refund_order(const void *handlers, void *user, rpc_call *call,
 	const ProtobufCMessage *req, ProtobufCMessage *resp)
 {
 	const panthera_orders_v1_order_service_handlers *h = handlers;
@@ -66,7 +66,7 @@ static rpc_status panthera_orders_v1_order_service_invoke_refund_order(const voi
 	return h->refund_order(call, (const Panthera__Orders__V1__RefundOrderRequest *)req, (Panthera__Orders__V1__Order *)resp, user);
 }
 
-static rpc_status panthera_orders_v1_order_service_invoke_has_purchased(const void *handlers, void *user, rpc_call *call,
+static rpc_status panthera_orders_v1_order_service__invoke__has_purchased(const void *handlers, void *user, rpc_call *call,
 	const ProtobufCMessage *req, ProtobufCMessage *resp)
 {
 	const panthera_orders_v1_order_service_handlers *h = handlers;
@@ -75,7 +75,7 @@ static rpc_status panthera_orders_v1_order_service_invoke_has_purchased(const vo
 	return h->has_purchased(call, (const Panthera__Orders__V1__HasPurchasedRequest *)req, (Panthera__Orders__V1__HasPurchasedResponse *)resp, user);
 }
 
-static rpc_status panthera_orders_v1_order_service_invoke_resume_payment(const void *handlers, void *user, rpc_call *call,
+static rpc_status panthera_orders_v1_order_service__invoke__resume_payment(const void *handlers, void *user, rpc_call *call,
 	const ProtobufCMessage *req, ProtobufCMessage *resp)
 {
 	const panthera_orders_v1_order_service_handlers *h = handlers;
@@ -91,7 +91,7 @@ const rpc_method_desc panthera_orders_v1_order_service_methods[PANTHERA_ORDERS_V
 		.input = &panthera__orders__v1__create_order_request__descriptor,
 		.output = &panthera__orders__v1__order__descriptor,
 		.flags = 0,
-		.invoke = panthera_orders_v1_order_service_invoke_create_order,
+		.invoke = panthera_orders_v1_order_service__invoke__create_order,
 	},
 	[PANTHERA_ORDERS_V1_ORDER_SERVICE_GET_ORDER] = {
 		.path = "/panthera.orders.v1.OrderService/GetOrder",
@@ -99,7 +99,7 @@ const rpc_method_desc panthera_orders_v1_order_service_methods[PANTHERA_ORDERS_V
 		.input = &panthera__orders__v1__get_order_request__descriptor,
 		.output = &panthera__orders__v1__order__descriptor,
 		.flags = RPC_METHOD_IDEMPOTENT | RPC_METHOD_NO_SIDE_EFFECTS,
-		.invoke = panthera_orders_v1_order_service_invoke_get_order,
+		.invoke = panthera_orders_v1_order_service__invoke__get_order,
 	},
 	[PANTHERA_ORDERS_V1_ORDER_SERVICE_LIST_USER_ORDERS] = {
 		.path = "/panthera.orders.v1.OrderService/ListUserOrders",
@@ -107,7 +107,7 @@ const rpc_method_desc panthera_orders_v1_order_service_methods[PANTHERA_ORDERS_V
 		.input = &panthera__orders__v1__list_user_orders_request__descriptor,
 		.output = &panthera__orders__v1__list_user_orders_response__descriptor,
 		.flags = RPC_METHOD_IDEMPOTENT | RPC_METHOD_NO_SIDE_EFFECTS,
-		.invoke = panthera_orders_v1_order_service_invoke_list_user_orders,
+		.invoke = panthera_orders_v1_order_service__invoke__list_user_orders,
 	},
 	[PANTHERA_ORDERS_V1_ORDER_SERVICE_CANCEL_ORDER] = {
 		.path = "/panthera.orders.v1.OrderService/CancelOrder",
@@ -115,7 +115,7 @@ const rpc_method_desc panthera_orders_v1_order_service_methods[PANTHERA_ORDERS_V
 		.input = &panthera__orders__v1__cancel_order_request__descriptor,
 		.output = &panthera__orders__v1__order__descriptor,
 		.flags = 0,
-		.invoke = panthera_orders_v1_order_service_invoke_cancel_order,
+		.invoke = panthera_orders_v1_order_service__invoke__cancel_order,
 	},
 	[PANTHERA_ORDERS_V1_ORDER_SERVICE_SHIP_ORDER] = {
 		.path = "/panthera.orders.v1.OrderService/ShipOrder",
@@ -123,7 +123,7 @@ const rpc_method_desc panthera_orders_v1_order_service_methods[PANTHERA_ORDERS_V
 		.input = &panthera__orders__v1__ship_order_request__descriptor,
 		.output = &panthera__orders__v1__order__descriptor,
 		.flags = 0,
-		.invoke = panthera_orders_v1_order_service_invoke_ship_order,
+		.invoke = panthera_orders_v1_order_service__invoke__ship_order,
 	},
 	[PANTHERA_ORDERS_V1_ORDER_SERVICE_DELIVER_ORDER] = {
 		.path = "/panthera.orders.v1.OrderService/DeliverOrder",
@@ -131,7 +131,7 @@ const rpc_method_desc panthera_orders_v1_order_service_methods[PANTHERA_ORDERS_V
 		.input = &panthera__orders__v1__deliver_order_request__descriptor,
 		.output = &panthera__orders__v1__order__descriptor,
 		.flags = 0,
-		.invoke = panthera_orders_v1_order_service_invoke_deliver_order,
+		.invoke = panthera_orders_v1_order_service__invoke__deliver_order,
 	},
 	[PANTHERA_ORDERS_V1_ORDER_SERVICE_REFUND_ORDER] = {
 		.path = "/panthera.orders.v1.OrderService/RefundOrder",
@@ -139,7 +139,7 @@ const rpc_method_desc panthera_orders_v1_order_service_methods[PANTHERA_ORDERS_V
 		.input = &panthera__orders__v1__refund_order_request__descriptor,
 		.output = &panthera__orders__v1__order__descriptor,
 		.flags = 0,
-		.invoke = panthera_orders_v1_order_service_invoke_refund_order,
+		.invoke = panthera_orders_v1_order_service__invoke__refund_order,
 	},
 	[PANTHERA_ORDERS_V1_ORDER_SERVICE_HAS_PURCHASED] = {
 		.path = "/panthera.orders.v1.OrderService/HasPurchased",
@@ -147,7 +147,7 @@ const rpc_method_desc panthera_orders_v1_order_service_methods[PANTHERA_ORDERS_V
 		.input = &panthera__orders__v1__has_purchased_request__descriptor,
 		.output = &panthera__orders__v1__has_purchased_response__descriptor,
 		.flags = RPC_METHOD_IDEMPOTENT | RPC_METHOD_NO_SIDE_EFFECTS,
-		.invoke = panthera_orders_v1_order_service_invoke_has_purchased,
+		.invoke = panthera_orders_v1_order_service__invoke__has_purchased,
 	},
 	[PANTHERA_ORDERS_V1_ORDER_SERVICE_RESUME_PAYMENT] = {
 		.path = "/panthera.orders.v1.OrderService/ResumePayment",
@@ -155,7 +155,7 @@ const rpc_method_desc panthera_orders_v1_order_service_methods[PANTHERA_ORDERS_V
 		.input = &panthera__orders__v1__resume_payment_request__descriptor,
 		.output = &panthera__orders__v1__order__descriptor,
 		.flags = 0,
-		.invoke = panthera_orders_v1_order_service_invoke_resume_payment,
+		.invoke = panthera_orders_v1_order_service__invoke__resume_payment,
 	},
 };
 

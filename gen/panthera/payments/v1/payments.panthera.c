@@ -3,7 +3,7 @@
 
 /* ==== panthera.payments.v1.PaymentService ==== */
 
-static rpc_status panthera_payments_v1_payment_service_invoke_create_payment(const void *handlers, void *user, rpc_call *call,
+static rpc_status panthera_payments_v1_payment_service__invoke__create_payment(const void *handlers, void *user, rpc_call *call,
 	const ProtobufCMessage *req, ProtobufCMessage *resp)
 {
 	const panthera_payments_v1_payment_service_handlers *h = handlers;
@@ -12,7 +12,7 @@ static rpc_status panthera_payments_v1_payment_service_invoke_create_payment(con
 	return h->create_payment(call, (const Panthera__Payments__V1__CreatePaymentRequest *)req, (Panthera__Payments__V1__Payment *)resp, user);
 }
 
-static rpc_status panthera_payments_v1_payment_service_invoke_get_payment(const void *handlers, void *user, rpc_call *call,
+static rpc_status panthera_payments_v1_payment_service__invoke__get_payment(const void *handlers, void *user, rpc_call *call,
 	const ProtobufCMessage *req, ProtobufCMessage *resp)
 {
 	const panthera_payments_v1_payment_service_handlers *h = handlers;
@@ -21,7 +21,7 @@ static rpc_status panthera_payments_v1_payment_service_invoke_get_payment(const 
 	return h->get_payment(call, (const Panthera__Payments__V1__GetPaymentRequest *)req, (Panthera__Payments__V1__Payment *)resp, user);
 }
 
-static rpc_status panthera_payments_v1_payment_service_invoke_charge(const void *handlers, void *user, rpc_call *call,
+static rpc_status panthera_payments_v1_payment_service__invoke__charge(const void *handlers, void *user, rpc_call *call,
 	const ProtobufCMessage *req, ProtobufCMessage *resp)
 {
 	const panthera_payments_v1_payment_service_handlers *h = handlers;
@@ -30,7 +30,7 @@ static rpc_status panthera_payments_v1_payment_service_invoke_charge(const void 
 	return h->charge(call, (const Panthera__Payments__V1__ChargeRequest *)req, (Panthera__Payments__V1__Payment *)resp, user);
 }
 
-static rpc_status panthera_payments_v1_payment_service_invoke_refund(const void *handlers, void *user, rpc_call *call,
+static rpc_status panthera_payments_v1_payment_service__invoke__refund(const void *handlers, void *user, rpc_call *call,
 	const ProtobufCMessage *req, ProtobufCMessage *resp)
 {
 	const panthera_payments_v1_payment_service_handlers *h = handlers;
@@ -46,7 +46,7 @@ const rpc_method_desc panthera_payments_v1_payment_service_methods[PANTHERA_PAYM
 		.input = &panthera__payments__v1__create_payment_request__descriptor,
 		.output = &panthera__payments__v1__payment__descriptor,
 		.flags = 0,
-		.invoke = panthera_payments_v1_payment_service_invoke_create_payment,
+		.invoke = panthera_payments_v1_payment_service__invoke__create_payment,
 	},
 	[PANTHERA_PAYMENTS_V1_PAYMENT_SERVICE_GET_PAYMENT] = {
 		.path = "/panthera.payments.v1.PaymentService/GetPayment",
@@ -54,7 +54,7 @@ const rpc_method_desc panthera_payments_v1_payment_service_methods[PANTHERA_PAYM
 		.input = &panthera__payments__v1__get_payment_request__descriptor,
 		.output = &panthera__payments__v1__payment__descriptor,
 		.flags = RPC_METHOD_IDEMPOTENT | RPC_METHOD_NO_SIDE_EFFECTS,
-		.invoke = panthera_payments_v1_payment_service_invoke_get_payment,
+		.invoke = panthera_payments_v1_payment_service__invoke__get_payment,
 	},
 	[PANTHERA_PAYMENTS_V1_PAYMENT_SERVICE_CHARGE] = {
 		.path = "/panthera.payments.v1.PaymentService/Charge",
@@ -62,7 +62,7 @@ const rpc_method_desc panthera_payments_v1_payment_service_methods[PANTHERA_PAYM
 		.input = &panthera__payments__v1__charge_request__descriptor,
 		.output = &panthera__payments__v1__payment__descriptor,
 		.flags = RPC_METHOD_IDEMPOTENT,
-		.invoke = panthera_payments_v1_payment_service_invoke_charge,
+		.invoke = panthera_payments_v1_payment_service__invoke__charge,
 	},
 	[PANTHERA_PAYMENTS_V1_PAYMENT_SERVICE_REFUND] = {
 		.path = "/panthera.payments.v1.PaymentService/Refund",
@@ -70,7 +70,7 @@ const rpc_method_desc panthera_payments_v1_payment_service_methods[PANTHERA_PAYM
 		.input = &panthera__payments__v1__refund_request__descriptor,
 		.output = &panthera__payments__v1__payment__descriptor,
 		.flags = RPC_METHOD_IDEMPOTENT,
-		.invoke = panthera_payments_v1_payment_service_invoke_refund,
+		.invoke = panthera_payments_v1_payment_service__invoke__refund,
 	},
 };
 

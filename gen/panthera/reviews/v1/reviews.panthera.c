@@ -3,7 +3,7 @@
 
 /* ==== panthera.reviews.v1.ReviewService ==== */
 
-static rpc_status panthera_reviews_v1_review_service_invoke_list_product_reviews(const void *handlers, void *user, rpc_call *call,
+static rpc_status panthera_reviews_v1_review_service__invoke__list_product_reviews(const void *handlers, void *user, rpc_call *call,
 	const ProtobufCMessage *req, ProtobufCMessage *resp)
 {
 	const panthera_reviews_v1_review_service_handlers *h = handlers;
@@ -12,7 +12,7 @@ static rpc_status panthera_reviews_v1_review_service_invoke_list_product_reviews
 	return h->list_product_reviews(call, (const Panthera__Reviews__V1__ListProductReviewsRequest *)req, (Panthera__Reviews__V1__ListProductReviewsResponse *)resp, user);
 }
 
-static rpc_status panthera_reviews_v1_review_service_invoke_create_review(const void *handlers, void *user, rpc_call *call,
+static rpc_status panthera_reviews_v1_review_service__invoke__create_review(const void *handlers, void *user, rpc_call *call,
 	const ProtobufCMessage *req, ProtobufCMessage *resp)
 {
 	const panthera_reviews_v1_review_service_handlers *h = handlers;
@@ -21,7 +21,7 @@ static rpc_status panthera_reviews_v1_review_service_invoke_create_review(const 
 	return h->create_review(call, (const Panthera__Reviews__V1__CreateReviewRequest *)req, (Panthera__Reviews__V1__Review *)resp, user);
 }
 
-static rpc_status panthera_reviews_v1_review_service_invoke_delete_review(const void *handlers, void *user, rpc_call *call,
+static rpc_status panthera_reviews_v1_review_service__invoke__delete_review(const void *handlers, void *user, rpc_call *call,
 	const ProtobufCMessage *req, ProtobufCMessage *resp)
 {
 	const panthera_reviews_v1_review_service_handlers *h = handlers;
@@ -37,7 +37,7 @@ const rpc_method_desc panthera_reviews_v1_review_service_methods[PANTHERA_REVIEW
 		.input = &panthera__reviews__v1__list_product_reviews_request__descriptor,
 		.output = &panthera__reviews__v1__list_product_reviews_response__descriptor,
 		.flags = RPC_METHOD_IDEMPOTENT | RPC_METHOD_NO_SIDE_EFFECTS,
-		.invoke = panthera_reviews_v1_review_service_invoke_list_product_reviews,
+		.invoke = panthera_reviews_v1_review_service__invoke__list_product_reviews,
 	},
 	[PANTHERA_REVIEWS_V1_REVIEW_SERVICE_CREATE_REVIEW] = {
 		.path = "/panthera.reviews.v1.ReviewService/CreateReview",
@@ -45,7 +45,7 @@ const rpc_method_desc panthera_reviews_v1_review_service_methods[PANTHERA_REVIEW
 		.input = &panthera__reviews__v1__create_review_request__descriptor,
 		.output = &panthera__reviews__v1__review__descriptor,
 		.flags = 0,
-		.invoke = panthera_reviews_v1_review_service_invoke_create_review,
+		.invoke = panthera_reviews_v1_review_service__invoke__create_review,
 	},
 	[PANTHERA_REVIEWS_V1_REVIEW_SERVICE_DELETE_REVIEW] = {
 		.path = "/panthera.reviews.v1.ReviewService/DeleteReview",
@@ -53,7 +53,7 @@ const rpc_method_desc panthera_reviews_v1_review_service_methods[PANTHERA_REVIEW
 		.input = &panthera__reviews__v1__delete_review_request__descriptor,
 		.output = &panthera__reviews__v1__delete_review_response__descriptor,
 		.flags = 0,
-		.invoke = panthera_reviews_v1_review_service_invoke_delete_review,
+		.invoke = panthera_reviews_v1_review_service__invoke__delete_review,
 	},
 };
 

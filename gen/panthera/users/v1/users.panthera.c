@@ -3,7 +3,7 @@
 
 /* ==== panthera.users.v1.UserService ==== */
 
-static rpc_status panthera_users_v1_user_service_invoke_get_current_user(const void *handlers, void *user, rpc_call *call,
+static rpc_status panthera_users_v1_user_service__invoke__get_current_user(const void *handlers, void *user, rpc_call *call,
 	const ProtobufCMessage *req, ProtobufCMessage *resp)
 {
 	const panthera_users_v1_user_service_handlers *h = handlers;
@@ -12,7 +12,7 @@ static rpc_status panthera_users_v1_user_service_invoke_get_current_user(const v
 	return h->get_current_user(call, (const Panthera__Users__V1__GetCurrentUserRequest *)req, (Panthera__Users__V1__User *)resp, user);
 }
 
-static rpc_status panthera_users_v1_user_service_invoke_list_users(const void *handlers, void *user, rpc_call *call,
+static rpc_status panthera_users_v1_user_service__invoke__list_users(const void *handlers, void *user, rpc_call *call,
 	const ProtobufCMessage *req, ProtobufCMessage *resp)
 {
 	const panthera_users_v1_user_service_handlers *h = handlers;
@@ -21,7 +21,7 @@ static rpc_status panthera_users_v1_user_service_invoke_list_users(const void *h
 	return h->list_users(call, (const Panthera__Users__V1__ListUsersRequest *)req, (Panthera__Users__V1__ListUsersResponse *)resp, user);
 }
 
-static rpc_status panthera_users_v1_user_service_invoke_get_user(const void *handlers, void *user, rpc_call *call,
+static rpc_status panthera_users_v1_user_service__invoke__get_user(const void *handlers, void *user, rpc_call *call,
 	const ProtobufCMessage *req, ProtobufCMessage *resp)
 {
 	const panthera_users_v1_user_service_handlers *h = handlers;
@@ -30,7 +30,7 @@ static rpc_status panthera_users_v1_user_service_invoke_get_user(const void *han
 	return h->get_user(call, (const Panthera__Users__V1__GetUserRequest *)req, (Panthera__Users__V1__User *)resp, user);
 }
 
-static rpc_status panthera_users_v1_user_service_invoke_update_user(const void *handlers, void *user, rpc_call *call,
+static rpc_status panthera_users_v1_user_service__invoke__update_user(const void *handlers, void *user, rpc_call *call,
 	const ProtobufCMessage *req, ProtobufCMessage *resp)
 {
 	const panthera_users_v1_user_service_handlers *h = handlers;
@@ -39,7 +39,7 @@ static rpc_status panthera_users_v1_user_service_invoke_update_user(const void *
 	return h->update_user(call, (const Panthera__Users__V1__UpdateUserRequest *)req, (Panthera__Users__V1__User *)resp, user);
 }
 
-static rpc_status panthera_users_v1_user_service_invoke_delete_user(const void *handlers, void *user, rpc_call *call,
+static rpc_status panthera_users_v1_user_service__invoke__delete_user(const void *handlers, void *user, rpc_call *call,
 	const ProtobufCMessage *req, ProtobufCMessage *resp)
 {
 	const panthera_users_v1_user_service_handlers *h = handlers;
@@ -48,7 +48,7 @@ static rpc_status panthera_users_v1_user_service_invoke_delete_user(const void *
 	return h->delete_user(call, (const Panthera__Users__V1__DeleteUserRequest *)req, (Panthera__Users__V1__DeleteUserResponse *)resp, user);
 }
 
-static rpc_status panthera_users_v1_user_service_invoke_list_addresses(const void *handlers, void *user, rpc_call *call,
+static rpc_status panthera_users_v1_user_service__invoke__list_addresses(const void *handlers, void *user, rpc_call *call,
 	const ProtobufCMessage *req, ProtobufCMessage *resp)
 {
 	const panthera_users_v1_user_service_handlers *h = handlers;
@@ -57,7 +57,7 @@ static rpc_status panthera_users_v1_user_service_invoke_list_addresses(const voi
 	return h->list_addresses(call, (const Panthera__Users__V1__ListAddressesRequest *)req, (Panthera__Users__V1__ListAddressesResponse *)resp, user);
 }
 
-static rpc_status panthera_users_v1_user_service_invoke_create_address(const void *handlers, void *user, rpc_call *call,
+static rpc_status panthera_users_v1_user_service__invoke__create_address(const void *handlers, void *user, rpc_call *call,
 	const ProtobufCMessage *req, ProtobufCMessage *resp)
 {
 	const panthera_users_v1_user_service_handlers *h = handlers;
@@ -66,7 +66,7 @@ static rpc_status panthera_users_v1_user_service_invoke_create_address(const voi
 	return h->create_address(call, (const Panthera__Users__V1__CreateAddressRequest *)req, (Panthera__Users__V1__Address *)resp, user);
 }
 
-static rpc_status panthera_users_v1_user_service_invoke_delete_address(const void *handlers, void *user, rpc_call *call,
+static rpc_status panthera_users_v1_user_service__invoke__delete_address(const void *handlers, void *user, rpc_call *call,
 	const ProtobufCMessage *req, ProtobufCMessage *resp)
 {
 	const panthera_users_v1_user_service_handlers *h = handlers;
@@ -75,7 +75,7 @@ static rpc_status panthera_users_v1_user_service_invoke_delete_address(const voi
 	return h->delete_address(call, (const Panthera__Users__V1__DeleteAddressRequest *)req, (Panthera__Users__V1__DeleteAddressResponse *)resp, user);
 }
 
-static rpc_status panthera_users_v1_user_service_invoke_batch_get_users(const void *handlers, void *user, rpc_call *call,
+static rpc_status panthera_users_v1_user_service__invoke__batch_get_users(const void *handlers, void *user, rpc_call *call,
 	const ProtobufCMessage *req, ProtobufCMessage *resp)
 {
 	const panthera_users_v1_user_service_handlers *h = handlers;
@@ -91,7 +91,7 @@ const rpc_method_desc panthera_users_v1_user_service_methods[PANTHERA_USERS_V1_U
 		.input = &panthera__users__v1__get_current_user_request__descriptor,
 		.output = &panthera__users__v1__user__descriptor,
 		.flags = RPC_METHOD_IDEMPOTENT | RPC_METHOD_NO_SIDE_EFFECTS,
-		.invoke = panthera_users_v1_user_service_invoke_get_current_user,
+		.invoke = panthera_users_v1_user_service__invoke__get_current_user,
 	},
 	[PANTHERA_USERS_V1_USER_SERVICE_LIST_USERS] = {
 		.path = "/panthera.users.v1.UserService/ListUsers",
@@ -99,7 +99,7 @@ const rpc_method_desc panthera_users_v1_user_service_methods[PANTHERA_USERS_V1_U
 		.input = &panthera__users__v1__list_users_request__descriptor,
 		.output = &panthera__users__v1__list_users_response__descriptor,
 		.flags = RPC_METHOD_IDEMPOTENT | RPC_METHOD_NO_SIDE_EFFECTS,
-		.invoke = panthera_users_v1_user_service_invoke_list_users,
+		.invoke = panthera_users_v1_user_service__invoke__list_users,
 	},
 	[PANTHERA_USERS_V1_USER_SERVICE_GET_USER] = {
 		.path = "/panthera.users.v1.UserService/GetUser",
@@ -107,7 +107,7 @@ const rpc_method_desc panthera_users_v1_user_service_methods[PANTHERA_USERS_V1_U
 		.input = &panthera__users__v1__get_user_request__descriptor,
 		.output = &panthera__users__v1__user__descriptor,
 		.flags = RPC_METHOD_IDEMPOTENT | RPC_METHOD_NO_SIDE_EFFECTS,
-		.invoke = panthera_users_v1_user_service_invoke_get_user,
+		.invoke = panthera_users_v1_user_service__invoke__get_user,
 	},
 	[PANTHERA_USERS_V1_USER_SERVICE_UPDATE_USER] = {
 		.path = "/panthera.users.v1.UserService/UpdateUser",
@@ -115,7 +115,7 @@ const rpc_method_desc panthera_users_v1_user_service_methods[PANTHERA_USERS_V1_U
 		.input = &panthera__users__v1__update_user_request__descriptor,
 		.output = &panthera__users__v1__user__descriptor,
 		.flags = 0,
-		.invoke = panthera_users_v1_user_service_invoke_update_user,
+		.invoke = panthera_users_v1_user_service__invoke__update_user,
 	},
 	[PANTHERA_USERS_V1_USER_SERVICE_DELETE_USER] = {
 		.path = "/panthera.users.v1.UserService/DeleteUser",
@@ -123,7 +123,7 @@ const rpc_method_desc panthera_users_v1_user_service_methods[PANTHERA_USERS_V1_U
 		.input = &panthera__users__v1__delete_user_request__descriptor,
 		.output = &panthera__users__v1__delete_user_response__descriptor,
 		.flags = 0,
-		.invoke = panthera_users_v1_user_service_invoke_delete_user,
+		.invoke = panthera_users_v1_user_service__invoke__delete_user,
 	},
 	[PANTHERA_USERS_V1_USER_SERVICE_LIST_ADDRESSES] = {
 		.path = "/panthera.users.v1.UserService/ListAddresses",
@@ -131,7 +131,7 @@ const rpc_method_desc panthera_users_v1_user_service_methods[PANTHERA_USERS_V1_U
 		.input = &panthera__users__v1__list_addresses_request__descriptor,
 		.output = &panthera__users__v1__list_addresses_response__descriptor,
 		.flags = RPC_METHOD_IDEMPOTENT | RPC_METHOD_NO_SIDE_EFFECTS,
-		.invoke = panthera_users_v1_user_service_invoke_list_addresses,
+		.invoke = panthera_users_v1_user_service__invoke__list_addresses,
 	},
 	[PANTHERA_USERS_V1_USER_SERVICE_CREATE_ADDRESS] = {
 		.path = "/panthera.users.v1.UserService/CreateAddress",
@@ -139,7 +139,7 @@ const rpc_method_desc panthera_users_v1_user_service_methods[PANTHERA_USERS_V1_U
 		.input = &panthera__users__v1__create_address_request__descriptor,
 		.output = &panthera__users__v1__address__descriptor,
 		.flags = 0,
-		.invoke = panthera_users_v1_user_service_invoke_create_address,
+		.invoke = panthera_users_v1_user_service__invoke__create_address,
 	},
 	[PANTHERA_USERS_V1_USER_SERVICE_DELETE_ADDRESS] = {
 		.path = "/panthera.users.v1.UserService/DeleteAddress",
@@ -147,7 +147,7 @@ const rpc_method_desc panthera_users_v1_user_service_methods[PANTHERA_USERS_V1_U
 		.input = &panthera__users__v1__delete_address_request__descriptor,
 		.output = &panthera__users__v1__delete_address_response__descriptor,
 		.flags = 0,
-		.invoke = panthera_users_v1_user_service_invoke_delete_address,
+		.invoke = panthera_users_v1_user_service__invoke__delete_address,
 	},
 	[PANTHERA_USERS_V1_USER_SERVICE_BATCH_GET_USERS] = {
 		.path = "/panthera.users.v1.UserService/BatchGetUsers",
@@ -155,7 +155,7 @@ const rpc_method_desc panthera_users_v1_user_service_methods[PANTHERA_USERS_V1_U
 		.input = &panthera__users__v1__batch_get_users_request__descriptor,
 		.output = &panthera__users__v1__batch_get_users_response__descriptor,
 		.flags = RPC_METHOD_IDEMPOTENT | RPC_METHOD_NO_SIDE_EFFECTS,
-		.invoke = panthera_users_v1_user_service_invoke_batch_get_users,
+		.invoke = panthera_users_v1_user_service__invoke__batch_get_users,
 	},
 };
 
