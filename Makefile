@@ -18,6 +18,10 @@ LIBDIR ?= $(PREFIX)/lib
 INCLUDEDIR ?= $(PREFIX)/include
 BINDIR ?= $(PREFIX)/bin
 VERSION := 0.1.0
+# panthera.pc names its folders relative to ${prefix} when they lie under it,
+# so pkg-config --define-prefix and relocated installs work.
+PC_LIBDIR = $(patsubst $(PREFIX)%,$${prefix}%,$(LIBDIR))
+PC_INCLUDEDIR = $(patsubst $(PREFIX)%,$${prefix}%,$(INCLUDEDIR))
 
 SANITIZE ?= 0
 ifeq ($(SANITIZE),1)
@@ -151,7 +155,7 @@ install: all ## install headers, libraries, panthera.pc and binaries under $(DES
 	install -d $(DESTDIR)$(PREFIX)/share/panthera/proto
 	cd proto && find . -name '*.proto' ! -path './google/protobuf/*' -exec install -D -m 644 {} $(DESTDIR)$(PREFIX)/share/panthera/proto/{} \;
 	install -D -m 644 gen/panthera.openapi.json $(DESTDIR)$(PREFIX)/share/panthera/panthera.openapi.json
-	sed -e 's|@PREFIX@|$(PREFIX)|g' -e 's|@LIBDIR@|$(LIBDIR)|g' -e 's|@INCLUDEDIR@|$(INCLUDEDIR)|g' \
+	sed -e 's|@PREFIX@|$(PREFIX)|g' -e 's|@LIBDIR@|$(PC_LIBDIR)|g' -e 's|@INCLUDEDIR@|$(PC_INCLUDEDIR)|g' \
 	    -e 's|@VERSION@|$(VERSION)|g' panthera.pc.in > $(DESTDIR)$(LIBDIR)/pkgconfig/panthera.pc
 
 .PHONY: clean

@@ -138,7 +138,9 @@ static void test_output_matches_golden_files(void **state)
 
 	/* Every golden file exists in the output with the same bytes. */
 	char cmd[1024];
-	snprintf(cmd, sizeof(cmd), "cd %s/tests/codegen/golden && find . -type f ! -name .clang-format | sort", SRC_DIR);
+	snprintf(cmd, sizeof(cmd),
+	         "cd %s/tests/codegen/golden && find . -type f ! -name .clang-format | sort",
+	         SRC_DIR);
 	FILE *p = popen(cmd, "r");
 	assert_non_null(p);
 	char line[1024];
