@@ -13,14 +13,19 @@ PACKAGES=(
 	protobuf-compiler libprotobuf-dev protobuf-c-compiler libprotobuf-c-dev
 	libnng-dev libpq-dev libssl-dev libcmocka-dev
 	postgresql postgresql-contrib
-	libh2o-evloop-dev libjansson-dev libuv1-dev
-	curl nodejs npm
+	libh2o-evloop-dev libjansson-dev
+	curl
 )
 
 missing=()
 for p in "${PACKAGES[@]}"; do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
 done
+# Node.js and npm (for the OpenAPI validator): Debian's packages, unless a
+# node and npm are already on the PATH (some images ship their own build,
+# which Debian's npm package would conflict with).
+command -v node >/dev/null 2>&1 || missing+=(nodejs)
+command -v npm >/dev/null 2>&1 || missing+=(npm)
 if [ ${#missing[@]} -gt 0 ]; then
 	echo "deps: installing ${missing[*]}"
 	SUDO=""
