@@ -158,7 +158,9 @@ rpc_status rpc_channel_call(rpc_channel *ch, const rpc_method_desc *method,
 /*
  * Start `method` asynchronously. On RPC_STATUS_OK, `done` will be called
  * exactly once with the reply. On any other return (bad argument, no memory,
- * channel closed) `done` is never called. `opts` may be NULL; it is copied.
+ * channel closed) `done` is never called. `req` is encoded and `opts` copied
+ * before this returns, so the caller may free both at once; `opts` may be
+ * NULL.
  */
 rpc_status rpc_channel_call_async(rpc_channel *ch, const rpc_method_desc *method,
                                   const ProtobufCMessage *req, const rpc_call_opts *opts,
