@@ -160,7 +160,7 @@ install: all ## install headers, libraries, panthera.pc and binaries under $(DES
 
 .PHONY: clean
 clean: ## remove build outputs (never gen/)
-	rm -rf build build-san
+	rm -rf build build-san build-clang
 
 .PHONY: help
 help:
