@@ -10,6 +10,7 @@
  */
 #include "pgen.h"
 
+#include <stdlib.h>
 #include <string.h>
 
 #include "panthera/rpc.h"
@@ -38,47 +39,140 @@ static void put_comment(pgen_buf *b, const char *indent, const char *text)
 static void put_guard(pgen_buf *b, const char *stem)
 {
 	pgen_buf_puts(b, "PANTHERA_GEN_");
+	/* Letters and digits stand for themselves; anything else, '_' included,
+	 * becomes _XX in hex, so x/y.proto and x_y.proto get different guards. */
 	for (const char *p = stem; *p; p++) {
-		char c = *p;
+		unsigned char c = (unsigned char)*p;
 		if (c >= 'a' && c <= 'z')
-			c = (char)(c - 'a' + 'A');
-		else if (!((c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9')))
-			c = '_';
-		pgen_buf_putc(b, c);
+			pgen_buf_putc(b, (char)(c - 'a' + 'A'));
+		else if ((c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9'))
+			pgen_buf_putc(b, (char)c);
+		else
+			pgen_buf_printf(b, "_%02X", c);
 	}
 	pgen_buf_puts(b, "_PANTHERA_H");
 }
 
-/* The generated names of a service must not collide with each other. */
-static int check_names(pgen *g, const pgen_service *s)
+/* Every C name the generator emits, with whose it is, to find clashes
+ * between methods, services and files before the compiler does. */
+typedef struct c_name {
+	const char *name;
+	const pgen_service *svc;
+	const pgen_method *method; /* NULL for a name of the service itself */
+} c_name;
+
+static int cmp_c_name(const void *a, const void *b)
 {
-	static const char *const reserved[] = {"register", "desc", "handlers", "methods",
-	                                       "method_count"};
-	for (size_t i = 0; i < s->n_methods; i++) {
-		const pgen_method *m = &s->methods[i];
-		for (size_t r = 0; r < sizeof(reserved) / sizeof(reserved[0]); r++) {
-			if (strcmp(m->c_name, reserved[r]) == 0)
+	const c_name *x = a, *y = b;
+	int c = strcmp(x->name, y->name);
+	if (c != 0)
+		return c;
+	/* stable: declaration order decides which of two is reported */
+	if (x->svc != y->svc)
+		return x->svc < y->svc ? -1 : 1;
+	if (x->method != y->method)
+		return x->method == NULL       ? -1
+		       : y->method == NULL     ? 1
+		       : x->method < y->method ? -1
+		                               : 1;
+	return 0;
+}
+
+/* Keywords of C11 and C++ that a method's C name (a struct member in the
+ * handler table, included from C++ too) may not be. */
+static int is_keyword(const char *s)
+{
+	static const char *const kw[] = {
+	    "auto",     "break",     "case",     "char",     "const",    "continue",  "default",
+	    "do",       "double",    "else",     "enum",     "extern",   "float",     "for",
+	    "goto",     "if",        "inline",   "int",      "long",     "register",  "restrict",
+	    "return",   "short",     "signed",   "sizeof",   "static",   "struct",    "switch",
+	    "typedef",  "union",     "unsigned", "void",     "volatile", "while",     "bool",
+	    "catch",    "class",     "delete",   "explicit", "export",   "false",     "friend",
+	    "mutable",  "namespace", "new",      "operator", "private",  "protected", "public",
+	    "template", "this",      "throw",    "true",     "try",      "typename",  "using",
+	    "virtual",  "asm",       "typeid",   "alignas",  "alignof",  "noexcept",  "nullptr",
+	    "decltype", "constexpr", "concept",  "requires", "co_await", "co_return", "co_yield"};
+	for (size_t i = 0; i < sizeof(kw) / sizeof(kw[0]); i++) {
+		if (strcmp(s, kw[i]) == 0)
+			return 1;
+	}
+	return 0;
+}
+
+int pgen_check_c_names(pgen *g)
+{
+	size_t cap = 8;
+	for (size_t i = 0; i < g->n_services; i++)
+		cap += 5 + 5 * g->services[i].n_methods;
+	c_name *names = pgen_alloc_array(&g->arena, cap, sizeof(*names));
+	if (names == NULL)
+		return -1;
+	size_t n = 0;
+#define ADD(nm, s_, m_)                                 \
+	do {                                            \
+		const char *nm_ = (nm);                 \
+		if (nm_ == NULL)                        \
+			return -1;                      \
+		names[n++] = (c_name){nm_, (s_), (m_)}; \
+	} while (0)
+	for (size_t i = 0; i < g->n_services; i++) {
+		const pgen_service *s = &g->services[i];
+		const char *P = s->c_prefix, *PU = s->c_upper;
+		ADD(pgen_printf(&g->arena, "%s_desc", P), s, NULL);
+		ADD(pgen_printf(&g->arena, "%s_methods", P), s, NULL);
+		ADD(pgen_printf(&g->arena, "%s_handlers", P), s, NULL);
+		ADD(pgen_printf(&g->arena, "%s_register", P), s, NULL);
+		ADD(pgen_printf(&g->arena, "%s_METHOD_COUNT", PU), s, NULL);
+		for (size_t k = 0; k < s->n_methods; k++) {
+			const pgen_method *m = &s->methods[k];
+			if (is_keyword(m->c_name))
 				return pgen_fail(
 				    g,
-				    "%s: method %s.%s: its C name '%s_%s' collides with a generated symbol; rename the method",
-				    s->file->name, s->full_name, m->proto->name, s->c_prefix,
-				    m->c_name);
+				    "%s: method %s.%s: its C name '%s' is a C or C++ keyword; rename the method",
+				    s->file->name, s->full_name, m->proto->name, m->c_name);
+			ADD(pgen_printf(&g->arena, "%s_%s", P, m->c_name), s, m);
+			ADD(pgen_printf(&g->arena, "%s_%s_async", P, m->c_name), s, m);
+			ADD(pgen_printf(&g->arena, "%s_%s_response", P, m->c_name), s, m);
+			ADD(pgen_printf(&g->arena, "%s__invoke__%s", P, m->c_name), s, m);
+			ADD(pgen_printf(&g->arena, "%s_%s", PU, m->c_upper), s, m);
 		}
-		for (size_t j = 0; j < s->n_methods; j++) {
-			const pgen_method *o = &s->methods[j];
-			size_t n = strlen(m->c_name);
-			if (i == j)
-				continue;
-			if (strcmp(m->c_name, o->c_name) == 0 ||
-			    (strncmp(o->c_name, m->c_name, n) == 0 &&
-			     (strcmp(o->c_name + n, "_async") == 0 ||
-			      strcmp(o->c_name + n, "_response") == 0)))
-				return pgen_fail(
-				    g,
-				    "%s: method %s.%s: its C name '%s_%s' collides with that of method %s",
-				    s->file->name, s->full_name, o->proto->name, s->c_prefix,
-				    o->c_name, m->proto->name);
+	}
+	if (g->emit_set) {
+		ADD(pgen_printf(&g->arena, "%s_routes", g->name), NULL, NULL);
+		ADD(pgen_printf(&g->arena, "%s_route_list", g->name), NULL, NULL);
+		ADD(pgen_printf(&g->arena, "%s_route_services", g->name), NULL, NULL);
+	}
+#undef ADD
+	qsort(names, n, sizeof(*names), cmp_c_name);
+	for (size_t i = 1; i < n; i++) {
+		if (strcmp(names[i - 1].name, names[i].name) != 0)
+			continue;
+		const c_name *a = &names[i - 1], *b = &names[i];
+		/* Report on a method when one is involved: that is what to rename. */
+		if (b->method == NULL && a->method != NULL) {
+			const c_name *t = a;
+			a = b;
+			b = t;
 		}
+		const char *other =
+		    a->svc == NULL ? pgen_printf(&g->arena, "the route table's symbols")
+		    : a->method == NULL
+		        ? pgen_printf(&g->arena, "a symbol of service %s (%s)", a->svc->full_name,
+		                      a->svc->file->name)
+		        : pgen_printf(&g->arena, "a symbol of method %s.%s (%s)", a->svc->full_name,
+		                      a->method->proto->name, a->svc->file->name);
+		if (other == NULL)
+			return -1;
+		if (b->svc == NULL)
+			return pgen_fail(g, "parameter name=%s: the C name '%s' collides with %s",
+			                 g->name, b->name, other);
+		if (b->method == NULL)
+			return pgen_fail(g, "%s: service %s: its C name '%s' collides with %s",
+			                 b->svc->file->name, b->svc->full_name, b->name, other);
+		return pgen_fail(
+		    g, "%s: method %s.%s: its C name '%s' collides with %s; rename the method",
+		    b->svc->file->name, b->svc->full_name, b->method->proto->name, b->name, other);
 	}
 	return 0;
 }
@@ -118,10 +212,15 @@ static void emit_header_service(pgen_buf *h, const pgen_service *s, const type_n
 	                "\n/*\n * The method table of %s: wire names, message descriptors,\n"
 	                " * flags and typed trampolines. Constant; read by servers, the gateway,\n"
 	                " * the CLI and reflection.\n */\n"
-	                "extern const rpc_service_desc %s_desc;\n"
-	                "/* The same methods as an array, indexed by the enum above. */\n"
-	                "extern const rpc_method_desc %s_methods[%s_METHOD_COUNT];\n",
-	                s->full_name, P, P, s->c_upper);
+	                "extern const rpc_service_desc %s_desc;\n",
+	                s->full_name, P);
+	/* C has no empty arrays or structs: a service without methods gets no
+	 * method array and a placeholder handler member. */
+	if (s->n_methods > 0)
+		pgen_buf_printf(h,
+		                "/* The same methods as an array, indexed by the enum above. */\n"
+		                "extern const rpc_method_desc %s_methods[%s_METHOD_COUNT];\n",
+		                P, s->c_upper);
 
 	pgen_buf_printf(
 	    h,
@@ -144,6 +243,8 @@ static void emit_header_service(pgen_buf *h, const pgen_service *s, const type_n
 		    h, "\trpc_status (*%s)(rpc_call *call, const %s *req, %s *resp, void *user);\n",
 		    m->c_name, tn[i].in_type, tn[i].out_type);
 	}
+	if (s->n_methods == 0)
+		pgen_buf_puts(h, "\tvoid *unused; /* the service has no methods yet */\n");
 	pgen_buf_printf(h, "} %s_handlers;\n", P);
 
 	pgen_buf_printf(
@@ -198,8 +299,9 @@ static void emit_source_service(pgen_buf *c, const pgen_service *s, const type_n
 		    "\treturn h->%s(call, (const %s *)req, (%s *)resp, user);\n}\n",
 		    P, m->c_name, P, m->c_name, m->c_name, tn[i].in_type, tn[i].out_type);
 	}
-	pgen_buf_printf(c, "\nconst rpc_method_desc %s_methods[%s_METHOD_COUNT] = {\n", P,
-	                s->c_upper);
+	if (s->n_methods > 0)
+		pgen_buf_printf(c, "\nconst rpc_method_desc %s_methods[%s_METHOD_COUNT] = {\n", P,
+		                s->c_upper);
 	for (size_t i = 0; i < s->n_methods; i++) {
 		const pgen_method *m = &s->methods[i];
 		pgen_buf_printf(c, "\t[%s_%s] = {\n", s->c_upper, m->c_upper);
@@ -224,12 +326,15 @@ static void emit_source_service(pgen_buf *c, const pgen_service *s, const type_n
 		pgen_buf_printf(c, "%s,\n", any ? "" : "0");
 		pgen_buf_printf(c, "\t\t.invoke = %s__invoke__%s,\n\t},\n", P, m->c_name);
 	}
+	if (s->n_methods > 0)
+		pgen_buf_puts(c, "};\n");
+	pgen_buf_printf(
+	    c, "\nconst rpc_service_desc %s_desc = {\n\t.name = \"%s\",\n\t.proto_file = \"%s\",\n",
+	    P, s->full_name, s->file->name);
+	if (s->n_methods > 0)
+		pgen_buf_printf(c, "\t.methods = %s_methods,\n\t.n_methods = %s_METHOD_COUNT,\n", P,
+		                s->c_upper);
 	pgen_buf_puts(c, "};\n");
-	pgen_buf_printf(c,
-	                "\nconst rpc_service_desc %s_desc = {\n"
-	                "\t.name = \"%s\",\n\t.proto_file = \"%s\",\n"
-	                "\t.methods = %s_methods,\n\t.n_methods = %s_METHOD_COUNT,\n};\n",
-	                P, s->full_name, s->file->name, P, s->c_upper);
 	pgen_buf_printf(
 	    c,
 	    "\nrpc_status %s_register(rpc_server *srv, const %s_handlers *handlers, void *user)\n{\n"
@@ -321,8 +426,6 @@ static int emit_file(pgen *g, const pgen_file_proto *f)
 
 	for (size_t si = first; si < first + count; si++) {
 		const pgen_service *s = &g->services[si];
-		if (check_names(g, s) != 0)
-			goto out;
 		type_names *tn = pgen_alloc_array(&g->arena, s->n_methods + 1, sizeof(*tn));
 		if (tn == NULL)
 			goto out;
@@ -350,6 +453,8 @@ out:
 
 int pgen_emit_c(pgen *g)
 {
+	if (pgen_check_c_names(g) != 0)
+		return -1;
 	for (size_t i = 0; i < g->req->n_proto_file; i++) {
 		const pgen_file_proto *f = g->req->proto_file[i];
 		if (pgen_file_is_generated(g, f->name) && emit_file(g, f) != 0)

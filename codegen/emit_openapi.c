@@ -55,10 +55,18 @@ static void jw_pre(jw *w)
 	}
 }
 
+/* A JSON string. Control characters are escaped; bytes that are not UTF-8
+ * (protoc lets them through in comments) become U+FFFD. A NULL string is
+ * an allocation that failed upstream: mark the buffer failed. */
 static void jw_raw_string(pgen_buf *b, const char *s)
 {
+	if (s == NULL) {
+		b->failed = 1;
+		return;
+	}
 	pgen_buf_putc(b, '"');
-	for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
+	const unsigned char *p = (const unsigned char *)s;
+	while (*p) {
 		switch (*p) {
 		case '"':
 			pgen_buf_puts(b, "\\\"");
@@ -76,11 +84,20 @@ static void jw_raw_string(pgen_buf *b, const char *s)
 			pgen_buf_puts(b, "\\r");
 			break;
 		default:
-			if (*p < 0x20)
+			if (*p < 0x20) {
 				pgen_buf_printf(b, "\\u%04x", *p);
-			else
-				pgen_buf_putc(b, (char)*p);
+			} else {
+				size_t n = pgen_utf8_len(p);
+				if (n == 0) {
+					pgen_buf_puts(b, "\\ufffd");
+				} else {
+					pgen_buf_putn(b, (const char *)p, n);
+					p += n;
+					continue;
+				}
+			}
 		}
+		p++;
 	}
 	pgen_buf_putc(b, '"');
 }
@@ -197,8 +214,7 @@ static void add_ref(oa *o, const char *full_name)
  * $ref, so a description wraps the reference in allOf. */
 static void put_ref(oa *o, const char *full_name, const char *desc)
 {
-	char ref[512];
-	snprintf(ref, sizeof(ref), "#/components/schemas/%s", full_name + 1);
+	const char *ref = pgen_printf(&o->g->arena, "#/components/schemas/%s", full_name + 1);
 	if (desc != NULL) {
 		jw_obj(&o->w);
 		jw_kv_str(&o->w, "description", desc);
@@ -542,12 +558,7 @@ static const char *var_json_path(oa *o, const pgen_message *in, const char *fiel
 	while (*p && cur != NULL) {
 		const char *dot = strchr(p, '.');
 		size_t n = dot ? (size_t)(dot - p) : strlen(p);
-		char name[256];
-		if (n >= sizeof(name))
-			break;
-		memcpy(name, p, n);
-		name[n] = '\0';
-		const pgen_field_proto *f = pgen_find_field(cur, name);
+		const pgen_field_proto *f = pgen_find_field_n(cur, p, n);
 		if (f == NULL)
 			break;
 		pgen_buf_printf(&b, "%s%s", b.len ? "." : "", json_name_of(o, f));
@@ -733,6 +744,18 @@ static void put_error_response(oa *o, const char *code)
 	jw_end(w);
 }
 
+/* A service's tag and operationId prefix: its short name, or its full name
+ * when another service of the set has the same short name. */
+static const char *service_label(oa *o, const pgen_service *s)
+{
+	for (size_t i = 0; i < o->g->n_services; i++) {
+		const pgen_service *x = &o->g->services[i];
+		if (x != s && strcmp(x->proto->name, s->proto->name) == 0)
+			return s->full_name;
+	}
+	return s->proto->name;
+}
+
 /* The first sentence of a comment, on one line: the operation summary. */
 static const char *first_sentence(oa *o, const char *comment)
 {
@@ -769,7 +792,7 @@ static void put_operation(oa *o, const pgen_route *r, const pgen_route *key_rout
 	jw_obj(w);
 	jw_key(w, "tags");
 	jw_arr(w);
-	jw_str(w, s->proto->name);
+	jw_str(w, service_label(o, s));
 	jw_arr_end(w);
 	if (m->comment) {
 		const char *summary = first_sentence(o, m->comment);
@@ -798,12 +821,11 @@ static void put_operation(oa *o, const pgen_route *r, const pgen_route *key_rout
 		if (d)
 			jw_kv_str(w, "description", d);
 	}
-	char opid[512];
-	if (m->n_routes > 1 && r != &m->routes[0])
-		snprintf(opid, sizeof(opid), "%s_%s_%zu", s->proto->name, m->proto->name,
-		         (size_t)(r - m->routes) + 1);
-	else
-		snprintf(opid, sizeof(opid), "%s_%s", s->proto->name, m->proto->name);
+	const char *label = service_label(o, s);
+	const char *opid = m->n_routes > 1 && r != &m->routes[0]
+	                       ? pgen_printf(&o->g->arena, "%s_%s_%zu", label, m->proto->name,
+	                                     (size_t)(r - m->routes) + 1)
+	                       : pgen_printf(&o->g->arena, "%s_%s", label, m->proto->name);
 	jw_kv_str(w, "operationId", opid);
 	if (m->flags & RPC_METHOD_DEPRECATED) {
 		jw_key(w, "deprecated");
@@ -1125,6 +1147,20 @@ static int put_component_schemas(oa *o)
 		size_t k = 0;
 		while (o->refs[k] != order[i])
 			k++;
+		if (strcmp(order[i] + 1, "Error") == 0 ||
+		    strcmp(order[i] + 1, "ErrorStatus") == 0 ||
+		    strcmp(order[i] + 1, "ErrorDetail") == 0) {
+			const pgen_message *cm = pgen_find_message(o->g, order[i]);
+			const pgen_enum *ce = pgen_find_enum(o->g, order[i]);
+			pgen_fail(
+			    o->g,
+			    "%s: %s %s: its OpenAPI schema name is taken by the AIP-193 error schema; give its file a package",
+			    cm   ? cm->file->name
+			    : ce ? ce->file->name
+			         : "?",
+			    cm ? "message" : "enum", order[i] + 1);
+			goto out;
+		}
 		jw_key(&o->w, order[i] + 1);
 		o->w.after_key = 0;
 		if (bodies[k]->failed)
@@ -1180,7 +1216,7 @@ int pgen_emit_openapi(pgen *g)
 		if (!has)
 			continue;
 		jw_obj(w);
-		jw_kv_str(w, "name", s->proto->name);
+		jw_kv_str(w, "name", service_label(&o, s));
 		if (s->comment)
 			jw_kv_str(w, "description", s->comment);
 		jw_end(w);
@@ -1193,6 +1229,26 @@ int pgen_emit_openapi(pgen *g)
 		goto out;
 	for (size_t i = 0; i < g->n_routes; i++)
 		paths[i] = openapi_path(&o, g->routes[i], 1);
+	/* Routes the collision check lets through can still be one OpenAPI
+	 * operation: /v1/{name=shelves/ *} and /v1/{name=books/ *} are both
+	 * GET /v1/{name}. OpenAPI cannot tell them apart: refuse. */
+	for (size_t i = 0; i < g->n_routes; i++) {
+		for (size_t k = 0; k < i; k++) {
+			const pgen_route *a = g->routes[k], *b = g->routes[i];
+			if (strcmp(paths[k], paths[i]) != 0 ||
+			    strcmp(a->binding->http_method, b->binding->http_method) != 0)
+				continue;
+			pgen_fail(
+			    g,
+			    "%s: method %s.%s: route %s %s is the same OpenAPI operation (%s %s) as route %s of method %s.%s",
+			    b->method->service->file->name, b->method->service->full_name,
+			    b->method->proto->name, b->binding->http_method,
+			    b->binding->path_template, b->binding->http_method,
+			    openapi_path(&o, b, 0), a->binding->path_template,
+			    a->method->service->full_name, a->method->proto->name);
+			goto out;
+		}
+	}
 	jw_key(w, "paths");
 	jw_obj(w);
 	for (size_t i = 0; i < g->n_routes; i++) {

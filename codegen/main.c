@@ -170,7 +170,9 @@ static int generate(pgen *g)
 		return -1;
 	if (g->emit_set && (pgen_emit_routes(g) != 0 || pgen_emit_openapi(g) != 0))
 		return -1;
-	return 0;
+	/* Some failed allocations only mark the arena (a comment dropped, say):
+	 * never answer with output that may be incomplete. */
+	return g->arena.failed ? -1 : 0;
 }
 
 int main(void)

@@ -37,7 +37,18 @@ static const char *tidy_comment(pgen *g, const char *c)
 		}
 		while (n > 0 && (line[n - 1] == ' ' || line[n - 1] == '\t' || line[n - 1] == '\r'))
 			n--;
-		pgen_buf_putn(&out, line, n);
+		/* protoc passes comments through even when they are not UTF-8;
+		 * everything we emit is, so such bytes become U+FFFD. */
+		for (size_t i = 0; i < n;) {
+			size_t u = pgen_utf8_len((const unsigned char *)line + i);
+			if (u == 0 || i + u > n) {
+				pgen_buf_puts(&out, "\xef\xbf\xbd");
+				i++;
+			} else {
+				pgen_buf_putn(&out, line + i, u);
+				i += u;
+			}
+		}
 		pgen_buf_putc(&out, '\n');
 		p = nl ? nl + 1 : p + strlen(p);
 	}
@@ -80,7 +91,9 @@ static void *grow(pgen *g, void *old, size_t n, size_t *cap, size_t size)
 	return p;
 }
 
-#define PATH_MAX_DEPTH 64
+/* protoc nests messages at most 32 deep: two path entries a level, plus
+ * a field and its index. */
+#define PATH_MAX_DEPTH 80
 
 typedef struct index_state {
 	size_t cap_messages, cap_enums;
@@ -169,13 +182,99 @@ const pgen_enum *pgen_find_enum(const pgen *g, const char *full_name)
 	return NULL;
 }
 
-const pgen_field_proto *pgen_find_field(const pgen_message *m, const char *name)
+const pgen_field_proto *pgen_find_field_n(const pgen_message *m, const char *name, size_t n)
 {
 	for (size_t i = 0; i < m->proto->n_field; i++) {
-		if (strcmp(m->proto->field[i]->name, name) == 0)
+		const char *f = m->proto->field[i]->name;
+		if (strlen(f) == n && strncmp(f, name, n) == 0)
 			return m->proto->field[i];
 	}
 	return NULL;
+}
+
+const pgen_field_proto *pgen_find_field(const pgen_message *m, const char *name)
+{
+	return pgen_find_field_n(m, name, strlen(name));
+}
+
+/* protoc always sets these; a request without them did not come from protoc. */
+static int check_message_names(pgen *g, const pgen_file_proto *f, const pgen_msg_proto *m)
+{
+	if (m->name == NULL)
+		return pgen_fail(g, "%s: malformed request: a message without a name", f->name);
+	for (size_t i = 0; i < m->n_field; i++) {
+		const pgen_field_proto *fd = m->field[i];
+		int needs_type =
+		    fd->type == GOOGLE__PROTOBUF__FIELD_DESCRIPTOR_PROTO__TYPE__TYPE_MESSAGE ||
+		    fd->type == GOOGLE__PROTOBUF__FIELD_DESCRIPTOR_PROTO__TYPE__TYPE_ENUM ||
+		    fd->type == GOOGLE__PROTOBUF__FIELD_DESCRIPTOR_PROTO__TYPE__TYPE_GROUP;
+		if (fd->name == NULL || !fd->has_type || (needs_type && fd->type_name == NULL))
+			return pgen_fail(
+			    g, "%s: malformed request: field %zu of %s lacks a name or type",
+			    f->name, i, m->name);
+	}
+	for (size_t i = 0; i < m->n_enum_type; i++) {
+		if (m->enum_type[i]->name == NULL)
+			return pgen_fail(g, "%s: malformed request: an enum without a name",
+			                 f->name);
+		for (size_t v = 0; v < m->enum_type[i]->n_value; v++) {
+			if (m->enum_type[i]->value[v]->name == NULL)
+				return pgen_fail(
+				    g, "%s: malformed request: an enum value without a name",
+				    f->name);
+		}
+	}
+	for (size_t i = 0; i < m->n_nested_type; i++) {
+		if (check_message_names(g, f, m->nested_type[i]) != 0)
+			return -1;
+	}
+	return 0;
+}
+
+/* File names end up in #include lines, string literals and comments of the
+ * generated C: accept the characters of ordinary paths only. */
+static int check_file(pgen *g, const pgen_file_proto *f)
+{
+	if (f->name == NULL || f->name[0] == '\0')
+		return pgen_fail(g, "malformed request: a file without a name");
+	for (const char *p = f->name; *p; p++) {
+		char c = *p;
+		if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+		      c == '_' || c == '-' || c == '.' || c == '/'))
+			return pgen_fail(
+			    g, "%s: file name not supported: use letters, digits and _ - . / only",
+			    f->name);
+	}
+	for (size_t i = 0; i < f->n_message_type; i++) {
+		if (check_message_names(g, f, f->message_type[i]) != 0)
+			return -1;
+	}
+	for (size_t i = 0; i < f->n_enum_type; i++) {
+		if (f->enum_type[i]->name == NULL)
+			return pgen_fail(g, "%s: malformed request: an enum without a name",
+			                 f->name);
+		for (size_t v = 0; v < f->enum_type[i]->n_value; v++) {
+			if (f->enum_type[i]->value[v]->name == NULL)
+				return pgen_fail(
+				    g, "%s: malformed request: an enum value without a name",
+				    f->name);
+		}
+	}
+	for (size_t i = 0; i < f->n_service; i++) {
+		const pgen_svc_proto *sp = f->service[i];
+		if (sp->name == NULL)
+			return pgen_fail(g, "%s: malformed request: a service without a name",
+			                 f->name);
+		for (size_t k = 0; k < sp->n_method; k++) {
+			const pgen_method_proto *mp = sp->method[k];
+			if (mp->name == NULL || mp->input_type == NULL || mp->output_type == NULL)
+				return pgen_fail(
+				    g,
+				    "%s: malformed request: method %zu of %s lacks a name or type",
+				    f->name, k, sp->name);
+		}
+	}
+	return 0;
 }
 
 static int build_service(pgen *g, const pgen_file_proto *f, size_t si, pgen_service *s)
@@ -247,6 +346,14 @@ int pgen_build_model(pgen *g)
 	int32_t path[PATH_MAX_DEPTH];
 	const Google__Protobuf__Compiler__CodeGeneratorRequest *req = g->req;
 
+	for (size_t fi = 0; fi < req->n_proto_file; fi++) {
+		if (check_file(g, req->proto_file[fi]) != 0)
+			return -1;
+	}
+	for (size_t fi = 0; fi < req->n_file_to_generate; fi++) {
+		if (req->file_to_generate[fi] == NULL)
+			return pgen_fail(g, "malformed request: an empty file_to_generate");
+	}
 	for (size_t fi = 0; fi < req->n_proto_file; fi++) {
 		const pgen_file_proto *f = req->proto_file[fi];
 		const char *scope =

@@ -80,6 +80,9 @@ char *pgen_to_upper(pgen_arena *a, const char *s);
 char *pgen_strip_proto(pgen_arena *a, const char *file);
 /* "zip_code" -> "zipCode", the proto3 JSON name protoc would derive */
 char *pgen_json_name(pgen_arena *a, const char *field_name);
+/* Length of the valid UTF-8 sequence at p (1..4), or 0 when the bytes are
+ * not one (overlong forms, surrogates and code points past U+10FFFF too). */
+size_t pgen_utf8_len(const unsigned char *p);
 
 /* ---- the model (model.c) ---- */
 
@@ -200,6 +203,7 @@ const pgen_message *pgen_find_message(const pgen *g, const char *full_name);
 const pgen_enum *pgen_find_enum(const pgen *g, const char *full_name);
 int pgen_file_is_generated(const pgen *g, const char *file_name);
 const pgen_field_proto *pgen_find_field(const pgen_message *m, const char *name);
+const pgen_field_proto *pgen_find_field_n(const pgen_message *m, const char *name, size_t n);
 
 /* options.c */
 int pgen_decode_method_options(pgen *g, pgen_method *m);
@@ -209,6 +213,7 @@ int pgen_parse_template(pgen *g, pgen_method *m, const char *tmpl, pgen_route *r
 int pgen_build_routes(pgen *g);
 
 /* emitters */
+int pgen_check_c_names(pgen *g);
 int pgen_emit_c(pgen *g);
 int pgen_emit_routes(pgen *g);
 int pgen_emit_openapi(pgen *g);

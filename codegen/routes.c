@@ -46,14 +46,11 @@ static const pgen_field_proto *resolve_path(pgen *g, const pgen_message *msg, co
 	for (;;) {
 		const char *dot = strchr(p, '.');
 		size_t n = dot ? (size_t)(dot - p) : strlen(p);
-		char name[256];
-		if (n == 0 || n >= sizeof(name)) {
+		if (n == 0) {
 			*why = "is not a valid field path";
 			return NULL;
 		}
-		memcpy(name, p, n);
-		name[n] = '\0';
-		const pgen_field_proto *f = pgen_find_field(cur, name);
+		const pgen_field_proto *f = pgen_find_field_n(cur, p, n);
 		if (f == NULL) {
 			*why = pgen_printf(&g->arena, "names no field of %s", cur->full_name + 1);
 			return NULL;
@@ -130,6 +127,12 @@ static int parse_segments(pgen *g, pgen_method *m, const char *tmpl, const char 
 			} else if (len == 2 && s[i] == '*' && s[i + 1] == '*') {
 				seg->kind = 2;
 			} else {
+				/* Clients and proxies remove dot segments before we see the path. */
+				if ((len == 1 && s[i] == '.') ||
+				    (len == 2 && s[i] == '.' && s[i + 1] == '.'))
+					return route_fail(g, m, tmpl,
+					                  "'.' and '..' segments can never match",
+					                  NULL);
 				for (size_t k = i; k < j; k++) {
 					if (!literal_char_ok(s[k]))
 						return route_fail(
@@ -288,8 +291,14 @@ static int check_route(pgen *g, pgen_method *m, pgen_route *r)
 			    f->type == GOOGLE__PROTOBUF__FIELD_DESCRIPTOR_PROTO__TYPE__TYPE_MESSAGE)
 				continue;
 			int bound = b->body != NULL && strcmp(name, b->body) == 0;
-			for (size_t v = 0; v < r->n_vars && !bound; v++)
-				bound = strcmp(r->vars[v].field_path, name) == 0;
+			/* `{in.id}` binds part of `in`: the query may not set the rest
+			 * of it and override the path. */
+			size_t nl = strlen(name);
+			for (size_t v = 0; v < r->n_vars && !bound; v++) {
+				const char *fp = r->vars[v].field_path;
+				bound =
+				    strncmp(fp, name, nl) == 0 && (fp[nl] == '\0' || fp[nl] == '.');
+			}
 			if (!bound)
 				r->query_fields[r->n_query_fields++] = name;
 		}

@@ -39,7 +39,6 @@ static const rpc_path_var route_2_vars[] = {
 	{"book.id", 2, 3},
 	{"isbn", 4, 5},
 };
-static const char *const route_2_query[] = {"book"};
 
 static const rpc_path_segment route_3_segments[] = {
 	{RPC_SEGMENT_LITERAL, "v2"},
@@ -274,8 +273,6 @@ static const rpc_http_route testapi_route_list[22] = {
 		.verb = NULL,
 		.body_field = NULL,
 		.response_body_field = NULL,
-		.query_fields = route_2_query,
-		.n_query_fields = 1,
 		.access = RPC_ACCESS_USER,
 		.owner_field = NULL,
 		.success_status = 200,
