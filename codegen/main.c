@@ -163,6 +163,22 @@ static uint8_t *read_all(FILE *in, size_t *len)
 	return buf;
 }
 
+/* protobuf-c's allocator for the request: tells a failed allocation apart
+ * from bytes that do not decode, which unpack reports alike. */
+static void *request_alloc(void *data, size_t size)
+{
+	void *p = malloc(size);
+	if (p == NULL)
+		*(int *)data = 1;
+	return p;
+}
+
+static void request_free(void *data, void *p)
+{
+	(void)data;
+	free(p);
+}
+
 static int generate(pgen *g)
 {
 	if (pgen_parse_params(g, g->req->parameter) != 0 || pgen_build_model(g) != 0 ||
@@ -186,11 +202,18 @@ int main(void)
 	pgen g;
 	memset(&g, 0, sizeof(g));
 	int rc = 1;
+	int unpack_oom = 0;
+	ProtobufCAllocator unpack_alloc = {request_alloc, request_free, &unpack_oom};
 	Google__Protobuf__Compiler__CodeGeneratorRequest *req =
-	    google__protobuf__compiler__code_generator_request__unpack(NULL, len, in);
+	    google__protobuf__compiler__code_generator_request__unpack(&unpack_alloc, len, in);
 	if (req == NULL) {
-		fprintf(stderr, "protoc-gen-panthera: standard input is not a CodeGeneratorRequest "
-		                "(run me through protoc)\n");
+		if (unpack_oom)
+			fprintf(stderr,
+			        "protoc-gen-panthera: out of memory decoding the request\n");
+		else
+			fprintf(stderr,
+			        "protoc-gen-panthera: standard input is not a CodeGeneratorRequest "
+			        "(run me through protoc)\n");
 		goto out;
 	}
 	g.req = req;
@@ -198,7 +221,9 @@ int main(void)
 	Google__Protobuf__Compiler__CodeGeneratorResponse resp =
 	    GOOGLE__PROTOBUF__COMPILER__CODE_GENERATOR_RESPONSE__INIT;
 	if (generate(&g) != 0) {
-		if (g.error == NULL) {
+		/* After a failed allocation any error message may be a symptom:
+		 * report the cause. */
+		if (g.error == NULL || g.arena.failed) {
 			fprintf(stderr, "protoc-gen-panthera: out of memory\n");
 			goto out;
 		}
@@ -226,7 +251,8 @@ int main(void)
 	rc = 0;
 out:
 	if (req != NULL)
-		google__protobuf__compiler__code_generator_request__free_unpacked(req, NULL);
+		google__protobuf__compiler__code_generator_request__free_unpacked(req,
+		                                                                  &unpack_alloc);
 	pgen_arena_free(&g.arena);
 	free(in);
 	return rc;

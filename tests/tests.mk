@@ -32,7 +32,13 @@ $(TEST_BIN)/test_codegen: tests/codegen/test_codegen.c $(CODEGEN_TEST_OUT)/.stam
 	  $< $$(find $(CODEGEN_TEST_OUT) -name '*.c') rpc/src/rpc_status.c rpc/src/rpc_desc.c \
 	  -o $@ $(LDFLAGS_ALL) $(TEST_LIBS)
 
+# LD_PRELOAD shim for the plugin's allocation-failure test.
+$(TEST_BIN)/failalloc.so: tests/codegen/failalloc.c
+	@mkdir -p $(dir $@)
+	$(CC) -std=c11 -O1 -g -fPIC -shared $(WARN) $< -o $@
+
 TESTS := $(TEST_BIN)/test_rpc_status $(TEST_BIN)/test_codegen
+TEST_HELPERS := $(TEST_BIN)/failalloc.so
 
 # gen/ compiles warning-free under both compilers, on its own and through
 # every generated header included alone.
@@ -41,7 +47,7 @@ check-gen-compiles:
 	tools/check-gen-compiles.sh
 
 .PHONY: test
-test: all $(TESTS) ## build and run every test (the README's test command)
+test: all $(TESTS) $(TEST_HELPERS) ## build and run every test (the README's test command)
 	BUILD=$(BUILD) SANITIZE=$(SANITIZE) tests/run.sh $(TESTS)
 
 .PHONY: golden

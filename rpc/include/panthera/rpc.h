@@ -149,6 +149,7 @@ rpc_status rpc_server_add_service(rpc_server *srv, const rpc_service_desc *svc,
  * transport failure. Returns the call's status, and stores in *reply (always,
  * on every path) an rpc_reply to free with rpc_reply_free(); *reply is NULL
  * only when even that allocation failed (status RESOURCE_EXHAUSTED).
+ * `reply` must not be NULL (RPC_STATUS_INVALID_ARGUMENT, nothing sent);
  * `opts` may be NULL. Thread-safe: any number of threads may call at once.
  */
 rpc_status rpc_channel_call(rpc_channel *ch, const rpc_method_desc *method,
@@ -174,7 +175,7 @@ const char *rpc_reply_message(const rpc_reply *reply);
 
 /*
  * The decoded response when the status is OK, of the method's output type;
- * NULL otherwise. Owned by the reply.
+ * NULL otherwise, and NULL for a NULL reply. Owned by the reply.
  */
 const ProtobufCMessage *rpc_reply_payload(const rpc_reply *reply);
 
