@@ -38,7 +38,7 @@ WARN := -Wall -Wextra -Werror
 CPPFLAGS_ALL := -D_POSIX_C_SOURCE=200809L -Irpc/include -Igen $(CPPFLAGS)
 CFLAGS_ALL := -std=c11 $(OPT) -g -fPIC $(WARN) $(SAN_FLAGS) $(CFLAGS)
 LDFLAGS_ALL := $(SAN_FLAGS) $(LDFLAGS)
-LIBS := -lprotobuf-c
+LIBS := -lnng -lprotobuf-c -lpthread
 
 # ---- protos -----------------------------------------------------------------
 # Our protos, the googleapis-compatible annotations, protoc's plugin protocol,
@@ -46,7 +46,8 @@ LIBS := -lprotobuf-c
 PROTO_INC := -Iproto -I/usr/include
 PLATFORM_PROTOS := $(sort $(shell find proto/panthera -name '*.proto'))
 GOOGLE_PROTOS := google/api/http.proto google/api/annotations.proto \
-                 google/protobuf/compiler/plugin.proto
+                 google/protobuf/compiler/plugin.proto google/rpc/error_details.proto \
+                 grpc/health/v1/health.proto
 WKT_PROTOS := $(addprefix google/protobuf/,descriptor.proto timestamp.proto \
                 field_mask.proto wrappers.proto empty.proto duration.proto struct.proto any.proto)
 GEN_INPUTS := $(patsubst proto/%,%,$(PLATFORM_PROTOS)) $(GOOGLE_PROTOS) $(WKT_PROTOS)

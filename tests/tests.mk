@@ -37,7 +37,25 @@ $(TEST_BIN)/failalloc.so: tests/codegen/failalloc.c
 	@mkdir -p $(dir $@)
 	$(CC) -std=c11 -O1 -g -fPIC -shared $(WARN) $< -o $@
 
-TESTS := $(TEST_BIN)/test_rpc_status $(TEST_BIN)/test_codegen
+# The runtime's tests: a test service generated from tests/rpc/echo.proto.
+RPC_TEST_OUT := $(BUILD)/rpc-test
+$(RPC_TEST_OUT)/.stamp: $(PLUGIN) tests/rpc/echo.proto
+	rm -rf $(RPC_TEST_OUT) && mkdir -p $(RPC_TEST_OUT)
+	$(PROTOC) -Itests/rpc $(PROTO_INC) --plugin=protoc-gen-panthera=$(PLUGIN) \
+	  --c_out=$(RPC_TEST_OUT) --panthera_out=$(RPC_TEST_OUT) --panthera_opt=set=false echo.proto
+	touch $@
+
+$(TEST_BIN)/test_rpc: tests/rpc/test_rpc.c $(RPC_TEST_OUT)/.stamp $(LIB_A)
+	@mkdir -p $(dir $@)
+	$(CC) $(CPPFLAGS_ALL) -I$(RPC_TEST_OUT) -Irpc/src $(CFLAGS_ALL) $< $(RPC_TEST_OUT)/echo.pb-c.c \
+	  $(RPC_TEST_OUT)/echo.panthera.c -o $@ $(LDFLAGS_ALL) $(LIB_A) $(TEST_LIBS)
+
+$(TEST_BIN)/test_wire: tests/unit/test_wire.c $(LIB_A)
+	@mkdir -p $(dir $@)
+	$(CC) $(CPPFLAGS_ALL) -Irpc/src $(CFLAGS_ALL) $< -o $@ $(LDFLAGS_ALL) $(LIB_A) $(TEST_LIBS)
+
+TESTS := $(TEST_BIN)/test_rpc_status $(TEST_BIN)/test_codegen $(TEST_BIN)/test_wire \
+         $(TEST_BIN)/test_rpc
 TEST_HELPERS := $(TEST_BIN)/failalloc.so
 
 # gen/ compiles warning-free under both compilers, on its own and through

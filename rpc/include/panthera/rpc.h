@@ -25,8 +25,9 @@
  *   - a client's rpc_reply owns the response it points at; rpc_reply_free()
  *     releases both.
  *
- * The functions declared below the "runtime" marker are implemented by the
- * RPC runtime (rpc/src); see docs/writing-a-service.md for a walk-through.
+ * The functions below the "runtime" marker are the RPC runtime (rpc/src),
+ * on nng; docs/writing-a-service.md walks through a service and
+ * docs/wire-protocol.md specifies the bytes between client and server.
  */
 #ifndef PANTHERA_RPC_H
 #define PANTHERA_RPC_H
@@ -134,6 +135,191 @@ typedef void (*rpc_reply_fn)(rpc_reply *reply, void *arg);
 /* ---- runtime (implemented in rpc/src) ---------------------------------- */
 
 /*
+ * Servers. A server binds one or more nng URLs (inproc://, ipc://, tcp://,
+ * tls+tcp://), serves the services registered on it with a pool of worker
+ * threads, and always answers the health service grpc.health.v1.Health.
+ *
+ * Life cycle: rpc_server_create(), then any number of rpc_server_add_service()
+ * (usually through the generated <service>_register()) and
+ * rpc_server_add_interceptor(), then rpc_server_listen() for each URL, then
+ * rpc_server_start(); rpc_server_stop() drains, rpc_server_destroy() frees.
+ * Registration after start is refused. All functions but destroy are
+ * thread-safe once the server has started.
+ */
+typedef struct rpc_server_opts {
+	/* Handler threads: how many calls run at once. 0: 4. */
+	uint32_t workers;
+	/* Calls that may wait for a worker; one more gets RESOURCE_EXHAUSTED at
+	 * once instead of waiting. 0: 64. */
+	uint32_t queue_len;
+	/* Largest request payload, and largest reply payload, in bytes.
+	 * Larger requests are answered RESOURCE_EXHAUSTED. 0: 4 MiB. */
+	size_t max_message;
+	/* Most memory one call's arena may take (decoded request, handler
+	 * allocations, encoded reply). 0: 8 * max_message + 1 MiB. */
+	size_t max_call_memory;
+	/* For tls+tcp:// listeners: PEM files of the server's certificate
+	 * (chain) and key, and optionally of a CA whose certificates clients
+	 * must present (mutual TLS). NULL when unused. Read at listen time. */
+	const char *tls_cert_file;
+	const char *tls_key_file;
+	const char *tls_client_ca_file;
+} rpc_server_opts;
+
+/*
+ * Create a server. `opts` may be NULL (defaults); it is copied. On success
+ * *out is the server; on error *out is NULL and the status says why
+ * (RESOURCE_EXHAUSTED: no memory; INTERNAL: nng refused a socket).
+ */
+rpc_status rpc_server_create(rpc_server **out, const rpc_server_opts *opts);
+
+/*
+ * Listen on `url`. Before or after start. INVALID_ARGUMENT for a URL nng
+ * does not take, UNAVAILABLE when the address is in use, FAILED_PRECONDITION
+ * after stop, INVALID_ARGUMENT when a TLS file cannot be read.
+ */
+rpc_status rpc_server_listen(rpc_server *srv, const char *url);
+
+/* Start the workers and begin answering. FAILED_PRECONDITION when started
+ * already. */
+rpc_status rpc_server_start(rpc_server *srv);
+
+/*
+ * Drain and stop: from now on new calls are answered UNAVAILABLE and the
+ * health service reports NOT_SERVING; calls already queued or running finish
+ * and their replies are sent, for at most `drain_ms` milliseconds; then the
+ * socket closes. Safe to call more than once, and from any thread but a
+ * handler's.
+ */
+void rpc_server_stop(rpc_server *srv, uint32_t drain_ms);
+
+/* Stop (with no drain time) if needed, and free the server. NULL is
+ * harmless. Not from a handler. */
+void rpc_server_destroy(rpc_server *srv);
+
+/*
+ * Set what the health service answers for `service` ("" for the whole
+ * server): 1 for SERVING, 0 for NOT_SERVING. Every registered service starts
+ * SERVING once the server starts. RESOURCE_EXHAUSTED when no memory.
+ */
+rpc_status rpc_server_set_serving(rpc_server *srv, const char *service, int serving);
+
+/*
+ * Server interceptors, run on the worker thread in the order added: each
+ * `before` sees the call (method, metadata) before the handler and may
+ * refuse it by returning a status other than OK (the handler and the later
+ * interceptors are then skipped; set a message with rpc_call_error()); each
+ * `after` sees the final status, even of refused calls. Either may be NULL.
+ * Only before start; FAILED_PRECONDITION after.
+ */
+typedef rpc_status (*rpc_server_before_fn)(rpc_call *call, void *arg);
+typedef void (*rpc_server_after_fn)(rpc_call *call, rpc_status status, void *arg);
+rpc_status rpc_server_add_interceptor(rpc_server *srv, rpc_server_before_fn before,
+                                      rpc_server_after_fn after, void *arg);
+
+/*
+ * Per-method counters: calls by final status and their total handling time.
+ * `fn` runs once per (method, status) pair with a non-zero count, under a
+ * lock: it must not call into the server. Methods are wire names
+ * ("/pkg.Service/Method"); "" collects calls to unknown methods.
+ */
+typedef void (*rpc_metrics_fn)(const char *method, rpc_status status, uint64_t calls,
+                               uint64_t total_us, void *arg);
+void rpc_server_metrics(rpc_server *srv, rpc_metrics_fn fn, void *arg);
+
+/*
+ * The call being handled. Valid only during the handler (or interceptor)
+ * that receives it, and only on that thread.
+ */
+
+/* The method being called. */
+const rpc_method_desc *rpc_call_method(const rpc_call *call);
+
+/* Milliseconds left before the caller's deadline (0 when it has passed);
+ * UINT32_MAX when the caller set none. */
+uint32_t rpc_call_remaining_ms(const rpc_call *call);
+
+/* The first value of request metadata `key` (lower case), or NULL. */
+const char *rpc_call_metadata(const rpc_call *call, const char *key);
+
+/* All request metadata; *n receives the count. Owned by the call. */
+const rpc_metadata_entry *rpc_call_metadata_all(const rpc_call *call, size_t *n);
+
+/*
+ * Add reply metadata. Both strings are copied. INVALID_ARGUMENT for a key
+ * outside [a-z0-9-_.] (1..128 bytes) or a value that is not text of at most
+ * 8192 bytes; RESOURCE_EXHAUSTED past 64 entries or without memory.
+ */
+rpc_status rpc_call_set_reply_metadata(rpc_call *call, const char *key, const char *value);
+
+/*
+ * Set the reply's status message (printf-style; cut at 4096 bytes) and
+ * return `code`, so a handler can `return rpc_call_error(call,
+ * RPC_STATUS_NOT_FOUND, "product %s not found", id);`. The message reaches
+ * callers: never put secrets, SQL or stack traces in it.
+ */
+rpc_status rpc_call_error(rpc_call *call, rpc_status code, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+/* Attach a google.rpc.ErrorInfo detail (reason such as "NOT_A_BUYER", and a
+ * domain; domain NULL means "panthera.dev"). Copied. */
+rpc_status rpc_call_set_error_reason(rpc_call *call, const char *reason, const char *domain);
+
+/* Add a google.rpc.BadRequest field violation. Copied. */
+rpc_status rpc_call_add_field_violation(rpc_call *call, const char *field, const char *description);
+
+/*
+ * Client channels. A channel dials one or more URLs and spreads calls over
+ * the peers that are connected; it reconnects by itself when a peer comes
+ * back. Thread-safe: any number of threads may call on one channel.
+ */
+typedef struct rpc_channel_opts {
+	/* Deadline of calls whose rpc_call_opts.timeout_ms is 0. 0: 10000. */
+	uint32_t default_timeout_ms;
+	/* How long a call waits for a first connection when none is up
+	 * before answering UNAVAILABLE. 0: 1000. */
+	uint32_t connect_wait_ms;
+	/* Largest request or reply payload. 0: 4 MiB. */
+	size_t max_message;
+	/* For tls+tcp:// URLs: the PEM CA that signs the servers'
+	 * certificates (required), the server name to check (NULL: the URL's
+	 * host), and a client certificate and key for mutual TLS (NULL: none). */
+	const char *tls_ca_file;
+	const char *tls_server_name;
+	const char *tls_cert_file;
+	const char *tls_key_file;
+} rpc_channel_opts;
+
+/*
+ * Open a channel to `urls[0..n_urls)`. Dialing is in the background: a
+ * server that is not up yet is retried. `opts` may be NULL; copied.
+ * INVALID_ARGUMENT for a URL nng does not take or an unreadable TLS file.
+ */
+rpc_status rpc_channel_open(rpc_channel **out, const char *const *urls, size_t n_urls,
+                            const rpc_channel_opts *opts);
+
+/*
+ * Close the channel: calls in flight complete with UNAVAILABLE (their
+ * callbacks run before this returns), then it is freed. NULL is harmless.
+ * Not from an asynchronous call's callback.
+ */
+void rpc_channel_close(rpc_channel *ch);
+
+/* Client interceptors, as on the server: `before` runs before the request
+ * is sent and may add metadata to `md` (up to `md_cap` entries, strings
+ * that must outlive the call) and return their count; `after` sees the
+ * outcome. Only before the first call. */
+typedef size_t (*rpc_client_before_fn)(const rpc_method_desc *method, rpc_metadata_entry *md,
+                                       size_t md_cap, void *arg);
+typedef void (*rpc_client_after_fn)(const rpc_method_desc *method, rpc_status status,
+                                    uint64_t elapsed_us, void *arg);
+rpc_status rpc_channel_add_interceptor(rpc_channel *ch, rpc_client_before_fn before,
+                                       rpc_client_after_fn after, void *arg);
+
+/* Per-method counters of calls made on the channel; see rpc_server_metrics. */
+void rpc_channel_metrics(rpc_channel *ch, rpc_metrics_fn fn, void *arg);
+
+/*
  * Register `svc` on `srv` with its handler struct. `handlers` and `user` must
  * stay valid until the server is destroyed; the generated
  * <service>_register() functions call this with their typed struct.
@@ -178,6 +364,19 @@ const char *rpc_reply_message(const rpc_reply *reply);
  * NULL otherwise, and NULL for a NULL reply. Owned by the reply.
  */
 const ProtobufCMessage *rpc_reply_payload(const rpc_reply *reply);
+
+/* The first value of reply metadata `key`, or NULL. */
+const char *rpc_reply_metadata(const rpc_reply *reply, const char *key);
+
+/* The ErrorInfo reason the server attached ("" when none). */
+const char *rpc_reply_error_reason(const rpc_reply *reply);
+
+/*
+ * The error details as the server sent them: a decoded
+ * panthera.rpc.v1.ErrorDetails (see gen/panthera/rpc/v1/rpc.pb-c.h), or NULL
+ * when there are none. Owned by the reply.
+ */
+const ProtobufCMessage *rpc_reply_details(const rpc_reply *reply);
 
 /* Free a reply and the response it owns. NULL is harmless. */
 void rpc_reply_free(rpc_reply *reply);
