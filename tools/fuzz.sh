@@ -1,20 +1,21 @@
 #!/usr/bin/env bash
-# tools/fuzz.sh SECONDS - build each libFuzzer target in tests/fuzz/ with
-# clang and run it for SECONDS. A crash stops the run and leaves its input
-# in build-fuzz/; turn it into a regression test.
+# tools/fuzz.sh SECONDS - build each libFuzzer target of tests/fuzz/ with
+# clang (ASan + UBSan) and run it for SECONDS on its corpus. A crash stops
+# the run: the input is left in build-fuzz/ (crash-*); copy it into
+# tests/fuzz/corpus/<target>/ so that `make test` replays it from then on.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 seconds=${1:-60}
-targets=$(find tests/fuzz -name 'fuzz_*.c' 2>/dev/null | sort)
-if [ -z "$targets" ]; then
-	echo "fuzz: no targets yet (the wire decoders of the RPC runtime bring the first)"
-	exit 0
-fi
+sources="rpc/src/wire.c rpc/src/arena.c rpc/src/rpc_status.c"
 mkdir -p build-fuzz
-for t in $targets; do
+for t in $(find tests/fuzz -name 'fuzz_*.c' | sort); do
 	name=$(basename "$t" .c)
-	clang -std=c11 -g -O1 -fsanitize=fuzzer,address,undefined -D_POSIX_C_SOURCE=200809L \
-		-Irpc/include -Igen "$t" $(find rpc/src -name '*.c') -lprotobuf-c -o "build-fuzz/$name"
-	mkdir -p "build-fuzz/$name.corpus"
-	"build-fuzz/$name" -max_total_time="$seconds" "build-fuzz/$name.corpus"
+	clang -std=c11 -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all \
+		-D_POSIX_C_SOURCE=200809L -Irpc/include -Irpc/src -Igen -Itests/fuzz \
+		"$t" $sources -lprotobuf-c -o "build-fuzz/$name"
+	work="build-fuzz/$name.corpus"
+	mkdir -p "$work"
+	echo "fuzz: $name for ${seconds}s"
+	(cd build-fuzz && "./$name" -max_total_time="$seconds" -print_final_stats=1 \
+		"$name.corpus" "../tests/fuzz/corpus/$name")
 done

@@ -7,7 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define RPC_ARENA_ALIGN alignof(max_align_t)
+#define RPC_ARENA_ALIGN     alignof(max_align_t)
 #define RPC_ARENA_MIN_BLOCK 4096u
 
 struct rpc_arena_block {

@@ -224,7 +224,8 @@ nng_msg *rpc_call_encode_reply(rpc_call *call, rpc_status status, const Protobuf
 		details_len = protobuf_c_message_get_packed_size(&call->details.details.base);
 		details = rpc_arena_alloc(&call->arena, details_len);
 		if (details == NULL)
-			return rpc_encode_status_reply(RPC_STATUS_RESOURCE_EXHAUSTED, "out of memory");
+			return rpc_encode_status_reply(RPC_STATUS_RESOURCE_EXHAUSTED,
+			                               "out of memory");
 		protobuf_c_message_pack(&call->details.details.base, details);
 	}
 	size_t size = rpc_wire_reply_size(message, call->reply_md, call->n_reply_md, details_len,

@@ -30,10 +30,10 @@
 #include <nng/protocol/reqrep0/req.h>
 #include <nng/supplemental/tls/tls.h>
 
-#define RPC_DEFAULT_TIMEOUT_MS 10000u
+#define RPC_DEFAULT_TIMEOUT_MS      10000u
 #define RPC_DEFAULT_CONNECT_WAIT_MS 1000u
 #define RPC_CLIENT_MAX_INTERCEPTORS 16u
-#define RPC_CLIENT_MAX_MD 64u
+#define RPC_CLIENT_MAX_MD           64u
 
 typedef struct chan_slot chan_slot;
 
@@ -359,8 +359,8 @@ static rpc_status build_request(rpc_channel *ch, const rpc_method_desc *method,
 	}
 	for (size_t i = 0; i < ch->n_interceptors; i++) {
 		if (ch->interceptors[i].before != NULL)
-			n_md += ch->interceptors[i].before(method, md + n_md, RPC_CLIENT_MAX_MD - n_md,
-			                                   ch->interceptors[i].arg);
+			n_md += ch->interceptors[i].before(
+			    method, md + n_md, RPC_CLIENT_MAX_MD - n_md, ch->interceptors[i].arg);
 		if (n_md > RPC_CLIENT_MAX_MD)
 			n_md = RPC_CLIENT_MAX_MD;
 	}
@@ -442,9 +442,11 @@ rpc_status rpc_channel_call(rpc_channel *ch, const rpc_method_desc *method,
 		return *reply ? RPC_STATUS_INVALID_ARGUMENT : RPC_STATUS_RESOURCE_EXHAUSTED;
 	}
 	uint64_t start = rpc_now_us();
-	uint32_t timeout = (opts && opts->timeout_ms) ? opts->timeout_ms : ch->opts.default_timeout_ms;
+	uint32_t timeout =
+	    (opts && opts->timeout_ms) ? opts->timeout_ms : ch->opts.default_timeout_ms;
 	uint64_t deadline = start + (uint64_t)timeout * 1000u;
-	uint32_t retries = (opts && (method->flags & RPC_METHOD_IDEMPOTENT)) ? opts->max_retries : 0;
+	uint32_t retries =
+	    (opts && (method->flags & RPC_METHOD_IDEMPOTENT)) ? opts->max_retries : 0;
 	const char *why = NULL;
 	nng_msg *msg = NULL;
 	rpc_status st = build_request(ch, method, req, opts, timeout, &msg, &why);
@@ -489,7 +491,8 @@ rpc_status rpc_channel_call(rpc_channel *ch, const rpc_method_desc *method,
 				why = NULL;
 			} else {
 				st = rpc_status_from_nng(rv);
-				why = rv == NNG_ETIMEDOUT ? "deadline exceeded" : "connection to the server lost";
+				why = rv == NNG_ETIMEDOUT ? "deadline exceeded"
+				                          : "connection to the server lost";
 			}
 		}
 		if (st == RPC_STATUS_UNAVAILABLE && r == NULL && retries > 0 && copy != NULL &&
@@ -569,8 +572,8 @@ static void async_cb(void *arg)
 		if (rv == 0) {
 			nng_msg *rep = nng_aio_get_msg(s->aio);
 			nng_aio_set_msg(s->aio, NULL);
-			rpc_reply *r = rpc_reply_decode(s->method, nng_msg_body(rep), nng_msg_len(rep),
-			                                ch->opts.max_message);
+			rpc_reply *r = rpc_reply_decode(s->method, nng_msg_body(rep),
+			                                nng_msg_len(rep), ch->opts.max_message);
 			nng_msg_free(rep);
 			async_complete(s, r, RPC_STATUS_RESOURCE_EXHAUSTED, "out of memory");
 			return;
@@ -600,7 +603,8 @@ rpc_status rpc_channel_call_async(rpc_channel *ch, const rpc_method_desc *method
 	if (ch == NULL || method == NULL || done == NULL)
 		return RPC_STATUS_INVALID_ARGUMENT;
 	uint64_t start = rpc_now_us();
-	uint32_t timeout = (opts && opts->timeout_ms) ? opts->timeout_ms : ch->opts.default_timeout_ms;
+	uint32_t timeout =
+	    (opts && opts->timeout_ms) ? opts->timeout_ms : ch->opts.default_timeout_ms;
 	const char *why;
 	nng_msg *msg;
 	rpc_status st = build_request(ch, method, req, opts, timeout, &msg, &why);

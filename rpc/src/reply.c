@@ -26,7 +26,8 @@ rpc_reply *rpc_reply_new_status(rpc_status status, const char *message)
 		return NULL;
 	r->status = status;
 	if (message != NULL) {
-		char *m = rpc_arena_strndup(&r->arena, message, strnlen(message, RPC_WIRE_MAX_MESSAGE));
+		char *m =
+		    rpc_arena_strndup(&r->arena, message, strnlen(message, RPC_WIRE_MAX_MESSAGE));
 		if (m != NULL)
 			r->message = m;
 	}
@@ -43,10 +44,10 @@ rpc_reply *rpc_reply_decode(const rpc_method_desc *method, const uint8_t *frame,
 	rpc_wire_error e = rpc_wire_decode_reply(frame, len, &r->arena, &wr);
 	if (e != RPC_WIRE_OK) {
 		rpc_reply_free(r);
-		return rpc_reply_new_status(e == RPC_WIRE_NO_MEMORY ? RPC_STATUS_RESOURCE_EXHAUSTED
-		                                                    : RPC_STATUS_INTERNAL,
-		                            e == RPC_WIRE_NO_MEMORY ? "out of memory decoding the reply"
-		                                                    : rpc_wire_strerror(e));
+		return rpc_reply_new_status(
+		    e == RPC_WIRE_NO_MEMORY ? RPC_STATUS_RESOURCE_EXHAUSTED : RPC_STATUS_INTERNAL,
+		    e == RPC_WIRE_NO_MEMORY ? "out of memory decoding the reply"
+		                            : rpc_wire_strerror(e));
 	}
 	r->status = wr.status;
 	r->message = wr.message;
@@ -55,7 +56,8 @@ rpc_reply *rpc_reply_decode(const rpc_method_desc *method, const uint8_t *frame,
 	if (wr.details_len > 0) {
 		/* Details that do not decode are dropped: the status stands. */
 		r->details = (Panthera__Rpc__V1__ErrorDetails *)protobuf_c_message_unpack(
-		    &panthera__rpc__v1__error_details__descriptor, &r->arena.pb, wr.details_len, wr.details);
+		    &panthera__rpc__v1__error_details__descriptor, &r->arena.pb, wr.details_len,
+		    wr.details);
 	}
 	if (wr.status == RPC_STATUS_OK) {
 		if (wr.payload_len > max_message) {
@@ -67,7 +69,8 @@ rpc_reply *rpc_reply_decode(const rpc_method_desc *method, const uint8_t *frame,
 		                                       wr.payload);
 		if (r->payload == NULL) {
 			rpc_reply_free(r);
-			return rpc_reply_new_status(RPC_STATUS_INTERNAL, "reply payload does not decode");
+			return rpc_reply_new_status(RPC_STATUS_INTERNAL,
+			                            "reply payload does not decode");
 		}
 	}
 	return r;

@@ -16,8 +16,8 @@
 #include "wire.h"
 
 #define RPC_DEFAULT_MAX_MESSAGE (4u * 1024u * 1024u)
-#define RPC_CALL_INLINE_ARENA 4096u
-#define RPC_MAX_REPLY_METADATA 64u
+#define RPC_CALL_INLINE_ARENA   4096u
+#define RPC_MAX_REPLY_METADATA  64u
 
 /* Monotonic microseconds. */
 uint64_t rpc_now_us(void);

@@ -36,12 +36,12 @@
 
 #include "grpc/health/v1/health.panthera.h"
 
-#define RPC_DEFAULT_WORKERS 4u
-#define RPC_DEFAULT_QUEUE 64u
-#define RPC_REJECTERS 4u
-#define RPC_MAX_SERVICES 64u
+#define RPC_DEFAULT_WORKERS  4u
+#define RPC_DEFAULT_QUEUE    64u
+#define RPC_REJECTERS        4u
+#define RPC_MAX_SERVICES     64u
 #define RPC_MAX_INTERCEPTORS 16u
-#define RPC_MAX_HEALTH 128u
+#define RPC_MAX_HEALTH       128u
 
 enum srv_state { SRV_CREATED, SRV_RUNNING, SRV_DRAINING, SRV_STOPPED };
 enum ctx_state { CTX_RECV, CTX_QUEUED, CTX_SEND };
@@ -59,8 +59,8 @@ typedef struct srv_ctx {
 	nng_ctx ctx;
 	nng_aio *aio;
 	enum ctx_state state;
-	nng_msg *req;          /* the request a worker will handle */
-	uint64_t received_us;  /* when it arrived */
+	nng_msg *req;         /* the request a worker will handle */
+	uint64_t received_us; /* when it arrived */
 	rpc_call call;
 } srv_ctx;
 
@@ -99,13 +99,13 @@ struct rpc_server {
 	size_t n_threads;
 	/* guarded by lock */
 	pthread_mutex_t lock;
-	pthread_cond_t work;   /* the queue has an entry, or the state changed */
-	pthread_cond_t idle;   /* a worker finished a call or a send completed */
+	pthread_cond_t work; /* the queue has an entry, or the state changed */
+	pthread_cond_t idle; /* a worker finished a call or a send completed */
 	enum srv_state state;
 	srv_ctx **queue; /* ring of capacity W + Q */
 	size_t q_head, q_len, q_cap;
-	size_t running;  /* calls taken by workers */
-	size_t sending;  /* replies handed to nng, not yet sent */
+	size_t running; /* calls taken by workers */
+	size_t sending; /* replies handed to nng, not yet sent */
 	srv_health health[RPC_MAX_HEALTH];
 	size_t n_health;
 	int listening;
@@ -290,9 +290,11 @@ static rpc_status health_check(rpc_call *call, const Grpc__Health__V1__HealthChe
 	}
 	pthread_mutex_unlock(&srv->lock);
 	if (!found)
-		return rpc_call_error(call, RPC_STATUS_NOT_FOUND, "service %s is not served here", name);
-	resp->status = serving ? GRPC__HEALTH__V1__HEALTH_CHECK_RESPONSE__SERVING_STATUS__SERVING
-	                       : GRPC__HEALTH__V1__HEALTH_CHECK_RESPONSE__SERVING_STATUS__NOT_SERVING;
+		return rpc_call_error(call, RPC_STATUS_NOT_FOUND, "service %s is not served here",
+		                      name);
+	resp->status = serving
+	                   ? GRPC__HEALTH__V1__HEALTH_CHECK_RESPONSE__SERVING_STATUS__SERVING
+	                   : GRPC__HEALTH__V1__HEALTH_CHECK_RESPONSE__SERVING_STATUS__NOT_SERVING;
 	return RPC_STATUS_OK;
 }
 
@@ -414,7 +416,8 @@ static void ctx_cb(void *arg)
 	if (srv->state != SRV_RUNNING) {
 		pthread_mutex_unlock(&srv->lock);
 		nng_msg_free(msg);
-		ctx_send(c, rpc_encode_status_reply(RPC_STATUS_UNAVAILABLE, "server is shutting down"));
+		ctx_send(
+		    c, rpc_encode_status_reply(RPC_STATUS_UNAVAILABLE, "server is shutting down"));
 		return;
 	}
 	if (srv->running + srv->q_len >= srv->q_cap) {
@@ -442,8 +445,8 @@ static rpc_status run_handler(rpc_server *srv, srv_ctx *c, const srv_method *m,
 	rpc_call *call = &c->call;
 	if (wr->payload_len > srv->opts.max_message)
 		return rpc_call_error(call, RPC_STATUS_RESOURCE_EXHAUSTED,
-		                      "request of %zu bytes exceeds the limit of %zu", wr->payload_len,
-		                      srv->opts.max_message);
+		                      "request of %zu bytes exceeds the limit of %zu",
+		                      wr->payload_len, srv->opts.max_message);
 	ProtobufCMessage *req = protobuf_c_message_unpack(m->method->input, &call->arena.pb,
 	                                                  wr->payload_len, wr->payload);
 	if (req == NULL)
@@ -482,7 +485,8 @@ static void handle(rpc_server *srv, srv_ctx *c)
 	rpc_status st;
 	uint64_t start = rpc_now_us();
 
-	rpc_wire_error we = rpc_wire_decode_request(nng_msg_body(msg), nng_msg_len(msg), &call->arena, &wr);
+	rpc_wire_error we =
+	    rpc_wire_decode_request(nng_msg_body(msg), nng_msg_len(msg), &call->arena, &wr);
 	if (we != RPC_WIRE_OK) {
 		st = rpc_call_error(call,
 		                    we == RPC_WIRE_NO_MEMORY ? RPC_STATUS_RESOURCE_EXHAUSTED
@@ -511,7 +515,8 @@ static void handle(rpc_server *srv, srv_ctx *c)
 			srv->interceptors[i].after(call, st, srv->interceptors[i].arg);
 	}
 reply:;
-	nng_msg *out = rpc_call_encode_reply(call, st, st == RPC_STATUS_OK ? resp : NULL, srv->opts.max_message);
+	nng_msg *out = rpc_call_encode_reply(call, st, st == RPC_STATUS_OK ? resp : NULL,
+	                                     srv->opts.max_message);
 	nng_msg_free(msg); /* the request frame: payload views into it are dead now */
 	rpc_stats_record(m ? m->stats : &srv->stats[srv->n_methods], st, rpc_now_us() - start);
 	ctx_send(c, out);
@@ -586,7 +591,8 @@ rpc_status rpc_server_start(rpc_server *srv)
 	if (st != RPC_STATUS_OK)
 		return st;
 	for (size_t i = 0; i < srv->n_services; i++) {
-		if ((st = rpc_server_set_serving(srv, srv->services[i].svc->name, 1)) != RPC_STATUS_OK)
+		if ((st = rpc_server_set_serving(srv, srv->services[i].svc->name, 1)) !=
+		    RPC_STATUS_OK)
 			return st;
 	}
 	if ((st = rpc_server_set_serving(srv, "", 1)) != RPC_STATUS_OK)

@@ -37,7 +37,8 @@ int rpc_tls_own_cert(struct nng_tls_config *cfg, const char *cert_file, const ch
 {
 	char *cert = read_pem(cert_file);
 	char *key = read_pem(key_file);
-	int rv = (cert == NULL || key == NULL) ? NNG_ENOENT : nng_tls_config_own_cert(cfg, cert, key, NULL);
+	int rv = (cert == NULL || key == NULL) ? NNG_ENOENT
+	                                       : nng_tls_config_own_cert(cfg, cert, key, NULL);
 	if (key != NULL) {
 		/* the key was in our memory: do not leave it lying around */
 		memset(key, 0, strlen(key));

@@ -122,7 +122,8 @@ static int key_valid(const uint8_t *s, size_t n)
 		return 0;
 	for (size_t i = 0; i < n; i++) {
 		uint8_t c = s[i];
-		if (!((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-' || c == '_' || c == '.'))
+		if (!((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-' || c == '_' ||
+		      c == '.'))
 			return 0;
 	}
 	return 1;
@@ -142,7 +143,8 @@ static int method_valid(const uint8_t *s, size_t n)
 			slash = i;
 			continue;
 		}
-		int word = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_';
+		int word = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+		           (c >= '0' && c <= '9') || c == '_';
 		if (!word && !(c == '.' && slash == 0))
 			return 0;
 	}
@@ -256,7 +258,8 @@ static rpc_wire_error decode_head(cursor *c, uint8_t kind)
 	return RPC_WIRE_OK;
 }
 
-static rpc_wire_error decode_tail(cursor *c, rpc_arena *arena, rpc_metadata_entry **md, size_t *n_md)
+static rpc_wire_error decode_tail(cursor *c, rpc_arena *arena, rpc_metadata_entry **md,
+                                  size_t *n_md)
 {
 	size_t used;
 	rpc_wire_error e = rpc_wire_decode_metadata(c->p, c->left, arena, md, n_md, &used);

@@ -22,32 +22,32 @@
 #include "arena.h"
 #include "panthera/rpc.h"
 
-#define RPC_WIRE_MAGIC 0x50u /* 'P' */
-#define RPC_WIRE_VERSION 1u
+#define RPC_WIRE_MAGIC        0x50u /* 'P' */
+#define RPC_WIRE_VERSION      1u
 #define RPC_WIRE_KIND_REQUEST 1u
-#define RPC_WIRE_KIND_REPLY 2u
+#define RPC_WIRE_KIND_REPLY   2u
 
-#define RPC_WIRE_MAX_METHOD 256u        /* bytes of a method's wire name */
-#define RPC_WIRE_MAX_METADATA 64u       /* entries per frame */
-#define RPC_WIRE_MAX_KEY 128u           /* bytes of a metadata key */
-#define RPC_WIRE_MAX_VALUE 8192u        /* bytes of a metadata value */
-#define RPC_WIRE_MAX_MESSAGE 4096u      /* bytes of a status message */
-#define RPC_WIRE_REQUEST_FIXED 8u       /* magic .. timeout */
-#define RPC_WIRE_REPLY_FIXED 8u         /* magic .. reserved */
+#define RPC_WIRE_MAX_METHOD    256u  /* bytes of a method's wire name */
+#define RPC_WIRE_MAX_METADATA  64u   /* entries per frame */
+#define RPC_WIRE_MAX_KEY       128u  /* bytes of a metadata key */
+#define RPC_WIRE_MAX_VALUE     8192u /* bytes of a metadata value */
+#define RPC_WIRE_MAX_MESSAGE   4096u /* bytes of a status message */
+#define RPC_WIRE_REQUEST_FIXED 8u    /* magic .. timeout */
+#define RPC_WIRE_REPLY_FIXED   8u    /* magic .. reserved */
 
 typedef enum rpc_wire_error {
 	RPC_WIRE_OK = 0,
-	RPC_WIRE_TRUNCATED,     /* a length or count runs past the frame */
-	RPC_WIRE_TRAILING,      /* bytes after the last field */
-	RPC_WIRE_BAD_MAGIC,     /* not a Panthera frame */
-	RPC_WIRE_BAD_VERSION,   /* a version this peer does not speak */
-	RPC_WIRE_BAD_KIND,      /* a reply where a request belongs, or the reverse */
-	RPC_WIRE_BAD_FLAGS,     /* reserved bits set */
-	RPC_WIRE_BAD_METHOD,    /* empty, too long, or not /pkg.Service/Method */
-	RPC_WIRE_BAD_METADATA,  /* too many entries, a bad key or value */
-	RPC_WIRE_BAD_STATUS,    /* a status code outside 0..16 */
-	RPC_WIRE_BAD_MESSAGE,   /* a status message too long or not UTF-8 */
-	RPC_WIRE_NO_MEMORY,     /* the arena is exhausted */
+	RPC_WIRE_TRUNCATED,    /* a length or count runs past the frame */
+	RPC_WIRE_TRAILING,     /* bytes after the last field */
+	RPC_WIRE_BAD_MAGIC,    /* not a Panthera frame */
+	RPC_WIRE_BAD_VERSION,  /* a version this peer does not speak */
+	RPC_WIRE_BAD_KIND,     /* a reply where a request belongs, or the reverse */
+	RPC_WIRE_BAD_FLAGS,    /* reserved bits set */
+	RPC_WIRE_BAD_METHOD,   /* empty, too long, or not /pkg.Service/Method */
+	RPC_WIRE_BAD_METADATA, /* too many entries, a bad key or value */
+	RPC_WIRE_BAD_STATUS,   /* a status code outside 0..16 */
+	RPC_WIRE_BAD_MESSAGE,  /* a status message too long or not UTF-8 */
+	RPC_WIRE_NO_MEMORY,    /* the arena is exhausted */
 } rpc_wire_error;
 
 /* A short English description of `e`, static. */

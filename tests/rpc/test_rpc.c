@@ -27,12 +27,12 @@
 #include "panthera/rpc/v1/rpc.pb-c.h"
 #include "wire.h"
 
-#define assert_status(expr, want)                                                                  \
-	do {                                                                                       \
-		rpc_status got_ = (expr);                                                          \
-		if (got_ != (want))                                                                \
-			fail_msg("%s: got %s, want %s", #expr, rpc_status_name(got_),              \
-			         rpc_status_name(want));                                           \
+#define assert_status(expr, want)                                                     \
+	do {                                                                          \
+		rpc_status got_ = (expr);                                             \
+		if (got_ != (want))                                                   \
+			fail_msg("%s: got %s, want %s", #expr, rpc_status_name(got_), \
+			         rpc_status_name(want));                              \
 	} while (0)
 
 #define ECHO(x) test_rpc_v1_echo_service_##x
@@ -57,7 +57,8 @@ static rpc_status echo_handler(rpc_call *call, const Test__Rpc__V1__EchoRequest 
 			rpc_call_set_error_reason(call, req->fail_reason, NULL);
 		if (req->bad_field && req->bad_field[0])
 			rpc_call_add_field_violation(call, req->bad_field, "is wrong");
-		return rpc_call_error(call, (rpc_status)req->fail_code, "failed as asked: %s", req->text);
+		return rpc_call_error(call, (rpc_status)req->fail_code, "failed as asked: %s",
+		                      req->text);
 	}
 	size_t n = strlen(req->text ? req->text : "");
 	char *text = rpc_call_alloc(call, n + 1);
@@ -87,7 +88,8 @@ static void fresh_url(char *buf, size_t n, const char *scheme)
 	static atomic_int seq;
 	int s = atomic_fetch_add(&seq, 1);
 	if (strcmp(scheme, "tcp") == 0 || strcmp(scheme, "tls+tcp") == 0)
-		snprintf(buf, n, "%s://127.0.0.1:%d", scheme, 20000 + (int)(getpid() % 20000) + s * 7 % 997);
+		snprintf(buf, n, "%s://127.0.0.1:%d", scheme,
+		         20000 + (int)(getpid() % 20000) + s * 7 % 997);
 	else if (strcmp(scheme, "ipc") == 0)
 		snprintf(buf, n, "ipc:///tmp/panthera-test-%d-%d.sock", (int)getpid(), s);
 	else
@@ -245,7 +247,8 @@ static void test_call_bad_arguments(void **state)
 	rpc_call_opts o = {.metadata = md, .n_metadata = 1};
 	assert_status(ECHO(echo)(ch, &req, &o, NULL, &reply), RPC_STATUS_INVALID_ARGUMENT);
 	rpc_reply_free(reply);
-	assert_status(rpc_channel_call(ch, NULL, &req.base, NULL, &reply), RPC_STATUS_INVALID_ARGUMENT);
+	assert_status(rpc_channel_call(ch, NULL, &req.base, NULL, &reply),
+	              RPC_STATUS_INVALID_ARGUMENT);
 	rpc_reply_free(reply);
 	assert_status(rpc_channel_call(ch, &ECHO(methods)[0], &req.base, NULL, NULL),
 	              RPC_STATUS_INVALID_ARGUMENT);
@@ -270,7 +273,10 @@ static int raw_exchange(const char *url, const void *frame, size_t len, rpc_wire
 	assert_int_equal(nng_sendmsg(s, msg, 0), 0);
 	int rv = nng_recvmsg(s, &msg, 0);
 	if (rv == 0) {
-		rv = rpc_wire_decode_reply(nng_msg_body(msg), nng_msg_len(msg), arena, out) == RPC_WIRE_OK ? 0 : -1;
+		rv = rpc_wire_decode_reply(nng_msg_body(msg), nng_msg_len(msg), arena, out) ==
+		             RPC_WIRE_OK
+		         ? 0
+		         : -1;
 		*keep = msg;
 	}
 	nng_close(s);
@@ -321,8 +327,10 @@ static void test_server_answers_malformed_frames(void **state)
 			junk[k] = (uint8_t)rand();
 		if (i % 2)
 			junk[0] = RPC_WIRE_MAGIC, junk[1] = 1, junk[2] = 1, junk[3] = 0;
-		assert_int_equal(raw_exchange(url, junk, (size_t)(rand() % 200), &wr, &arena, &keep), 0);
-		assert_true(wr.status == RPC_STATUS_INVALID_ARGUMENT || wr.status == RPC_STATUS_UNIMPLEMENTED);
+		assert_int_equal(
+		    raw_exchange(url, junk, (size_t)(rand() % 200), &wr, &arena, &keep), 0);
+		assert_true(wr.status == RPC_STATUS_INVALID_ARGUMENT ||
+		            wr.status == RPC_STATUS_UNIMPLEMENTED);
 		nng_msg_free(keep);
 		rpc_arena_reset(&arena);
 	}
@@ -441,7 +449,9 @@ static void test_full_queue_is_resource_exhausted(void **state)
 		assert_status(ECHO(echo_async)(ch, &req, &o, count_status, counts), RPC_STATUS_OK);
 	/* 2 run (one at a time), 3 are refused at once */
 	for (int i = 0; i < 200 && atomic_load(&counts[RPC_STATUS_OK]) +
-	                                   atomic_load(&counts[RPC_STATUS_RESOURCE_EXHAUSTED]) < 5; i++)
+	                                   atomic_load(&counts[RPC_STATUS_RESOURCE_EXHAUSTED]) <
+	                               5;
+	     i++)
 		sleep_ms(10);
 	assert_int_equal(atomic_load(&counts[RPC_STATUS_OK]), 2);
 	assert_int_equal(atomic_load(&counts[RPC_STATUS_RESOURCE_EXHAUSTED]), 3);
@@ -616,7 +626,8 @@ static void test_async_completes_exactly_once(void **state)
 	slow.sleep_ms = 300;
 	rpc_call_opts o = {.timeout_ms = 50};
 	assert_status(ECHO(echo_async)(ch, &slow, &o, async_done, &late), RPC_STATUS_OK);
-	for (int i = 0; i < 300 && (atomic_load(&ok.calls) == 0 || atomic_load(&late.calls) == 0); i++)
+	for (int i = 0; i < 300 && (atomic_load(&ok.calls) == 0 || atomic_load(&late.calls) == 0);
+	     i++)
 		sleep_ms(5);
 	assert_int_equal(atomic_load(&ok.calls), 1);
 	assert_status(ok.status, RPC_STATUS_OK);
@@ -635,7 +646,8 @@ static void test_async_completes_exactly_once(void **state)
 	assert_int_equal(atomic_load(&late.calls), 1);
 	assert_int_equal(atomic_load(&closed.calls), 1);
 	/* a call that cannot start never calls back */
-	assert_status(ECHO(echo_async)(NULL, &req, NULL, async_done, &ok), RPC_STATUS_INVALID_ARGUMENT);
+	assert_status(ECHO(echo_async)(NULL, &req, NULL, async_done, &ok),
+	              RPC_STATUS_INVALID_ARGUMENT);
 	assert_int_equal(atomic_load(&ok.calls), 1);
 	rpc_server_destroy(srv);
 }
@@ -650,7 +662,8 @@ static rpc_status health(rpc_channel *ch, const char *service, int *serving)
 	rpc_reply *reply;
 	rpc_status st = grpc_health_v1_health_check(ch, &req, NULL, &resp, &reply);
 	if (st == RPC_STATUS_OK)
-		*serving = resp->status == GRPC__HEALTH__V1__HEALTH_CHECK_RESPONSE__SERVING_STATUS__SERVING;
+		*serving = resp->status ==
+		           GRPC__HEALTH__V1__HEALTH_CHECK_RESPONSE__SERVING_STATUS__SERVING;
 	rpc_reply_free(reply);
 	return st;
 }
@@ -784,15 +797,16 @@ static void test_call_over_tls(void **state)
 	char dir[] = "/tmp/panthera-tls-XXXXXX";
 	assert_non_null(mkdtemp(dir));
 	char cmd[2048];
-	snprintf(cmd, sizeof(cmd),
-	         "cd %s && openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes "
-	         "-keyout ca.key -out ca.pem -days 1 -subj /CN=panthera-test-ca >/dev/null 2>&1 && "
-	         "openssl req -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout srv.key "
-	         "-out srv.csr -subj /CN=localhost >/dev/null 2>&1 && "
-	         "printf 'subjectAltName=IP:127.0.0.1,DNS:localhost\\n' > ext.cnf && "
-	         "openssl x509 -req -in srv.csr -CA ca.pem -CAkey ca.key -CAcreateserial -out srv.pem "
-	         "-days 1 -extfile ext.cnf >/dev/null 2>&1",
-	         dir);
+	snprintf(
+	    cmd, sizeof(cmd),
+	    "cd %s && openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes "
+	    "-keyout ca.key -out ca.pem -days 1 -subj /CN=panthera-test-ca >/dev/null 2>&1 && "
+	    "openssl req -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout srv.key "
+	    "-out srv.csr -subj /CN=localhost >/dev/null 2>&1 && "
+	    "printf 'subjectAltName=IP:127.0.0.1,DNS:localhost\\n' > ext.cnf && "
+	    "openssl x509 -req -in srv.csr -CA ca.pem -CAkey ca.key -CAcreateserial -out srv.pem "
+	    "-days 1 -extfile ext.cnf >/dev/null 2>&1",
+	    dir);
 	assert_int_equal(system(cmd), 0);
 	char cert[512], key[512], ca[512], url[128];
 	snprintf(cert, sizeof(cert), "%s/srv.pem", dir);
@@ -811,7 +825,8 @@ static void test_call_over_tls(void **state)
 	rpc_reply_free(reply);
 	rpc_channel_close(ch);
 	/* a client that does not trust the server's CA gets nowhere */
-	rpc_channel_opts bad = {.tls_ca_file = cert, .tls_server_name = "localhost", .connect_wait_ms = 300};
+	rpc_channel_opts bad = {
+	    .tls_ca_file = cert, .tls_server_name = "localhost", .connect_wait_ms = 300};
 	ch = open_channel(url, &bad);
 	assert_status(echo_call(ch, "x", 2000, &reply, NULL), RPC_STATUS_UNAVAILABLE);
 	rpc_reply_free(reply);
@@ -824,25 +839,25 @@ static void test_call_over_tls(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_call_echo_inproc),
-		cmocka_unit_test(test_call_echo_tcp),
-		cmocka_unit_test(test_call_echo_ipc),
-		cmocka_unit_test(test_call_error_carries_message_and_details),
-		cmocka_unit_test(test_call_unimplemented),
-		cmocka_unit_test(test_call_bad_arguments),
-		cmocka_unit_test(test_server_answers_malformed_frames),
-		cmocka_unit_test(test_deadline_exceeded_and_expired_work_not_started),
-		cmocka_unit_test(test_message_size_limit),
-		cmocka_unit_test(test_full_queue_is_resource_exhausted),
-		cmocka_unit_test(test_no_server_is_unavailable),
-		cmocka_unit_test(test_server_restart_under_live_client),
-		cmocka_unit_test(test_stop_drains_in_flight_calls),
-		cmocka_unit_test(test_eight_threads_ten_thousand_calls_each),
-		cmocka_unit_test(test_async_completes_exactly_once),
-		cmocka_unit_test(test_health_service),
-		cmocka_unit_test(test_interceptors_and_metrics),
-		cmocka_unit_test(test_retry_only_when_asked_and_idempotent),
-		cmocka_unit_test(test_call_over_tls),
+	    cmocka_unit_test(test_call_echo_inproc),
+	    cmocka_unit_test(test_call_echo_tcp),
+	    cmocka_unit_test(test_call_echo_ipc),
+	    cmocka_unit_test(test_call_error_carries_message_and_details),
+	    cmocka_unit_test(test_call_unimplemented),
+	    cmocka_unit_test(test_call_bad_arguments),
+	    cmocka_unit_test(test_server_answers_malformed_frames),
+	    cmocka_unit_test(test_deadline_exceeded_and_expired_work_not_started),
+	    cmocka_unit_test(test_message_size_limit),
+	    cmocka_unit_test(test_full_queue_is_resource_exhausted),
+	    cmocka_unit_test(test_no_server_is_unavailable),
+	    cmocka_unit_test(test_server_restart_under_live_client),
+	    cmocka_unit_test(test_stop_drains_in_flight_calls),
+	    cmocka_unit_test(test_eight_threads_ten_thousand_calls_each),
+	    cmocka_unit_test(test_async_completes_exactly_once),
+	    cmocka_unit_test(test_health_service),
+	    cmocka_unit_test(test_interceptors_and_metrics),
+	    cmocka_unit_test(test_retry_only_when_asked_and_idempotent),
+	    cmocka_unit_test(test_call_over_tls),
 	};
 	return cmocka_run_group_tests_name("rpc", tests, NULL, NULL);
 }

@@ -16,9 +16,9 @@
 #include "wire.h"
 
 static const rpc_metadata_entry md[] = {
-	{"x-request-id", "req-1"},
-	{"traceparent", "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"},
-	{"x-caller", "user 7 ✓"},
+    {"x-request-id", "req-1"},
+    {"traceparent", "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"},
+    {"x-caller", "user 7 ✓"},
 };
 
 static uint8_t *make_request(size_t *len)
@@ -39,7 +39,8 @@ static uint8_t *make_reply(size_t *len)
 	size_t size = rpc_wire_reply_size("not found ✗", md, 2, sizeof(details), 3);
 	assert_true(size > 0);
 	uint8_t *f = malloc(size);
-	rpc_wire_encode_reply(f, RPC_STATUS_NOT_FOUND, "not found ✗", md, 2, details, sizeof(details), 3);
+	rpc_wire_encode_reply(f, RPC_STATUS_NOT_FOUND, "not found ✗", md, 2, details,
+	                      sizeof(details), 3);
 	memcpy(f + size - 3, "abc", 3);
 	*len = size;
 	return f;
@@ -235,7 +236,7 @@ static void test_arena_basics(void **state)
 	void *big = rpc_arena_alloc(&a, 100000);
 	assert_non_null(big);
 	memset(big, 1, 100000);
-	assert_null(rpc_arena_alloc(&a, 2 << 20)); /* over the limit */
+	assert_null(rpc_arena_alloc(&a, 2 << 20));          /* over the limit */
 	assert_null(rpc_arena_calloc(&a, SIZE_MAX / 2, 4)); /* overflow */
 	/* cleanup hooks run at reset, newest first */
 	static int seen[2], n_seen;
@@ -257,12 +258,12 @@ static void test_arena_basics(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_request_round_trip),
-		cmocka_unit_test(test_reply_round_trip),
-		cmocka_unit_test(test_every_truncation_is_an_error),
-		cmocka_unit_test(test_lies_and_bad_strings),
-		cmocka_unit_test(test_decode_under_memory_limits),
-		cmocka_unit_test(test_arena_basics),
+	    cmocka_unit_test(test_request_round_trip),
+	    cmocka_unit_test(test_reply_round_trip),
+	    cmocka_unit_test(test_every_truncation_is_an_error),
+	    cmocka_unit_test(test_lies_and_bad_strings),
+	    cmocka_unit_test(test_decode_under_memory_limits),
+	    cmocka_unit_test(test_arena_basics),
 	};
 	return cmocka_run_group_tests_name("wire", tests, NULL, NULL);
 }

@@ -1,0 +1,21 @@
+#!/usr/bin/env bash
+# Replays every saved input of tests/fuzz/corpus/<target>/ through its
+# fuzz target, built as a plain program (no libFuzzer needed): the inputs
+# that once crashed a decoder stay fixed. Under SANITIZE=1 with the
+# sanitizers on.
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+build=${BUILD:-build}
+cc=${CC:-cc}
+flags=(-std=c11 -g -O1 -D_POSIX_C_SOURCE=200809L -DFUZZ_STANDALONE -Irpc/include -Irpc/src -Igen -Itests/fuzz)
+[ "${SANITIZE:-0}" != 1 ] || flags+=(-fsanitize=address,undefined -fno-sanitize-recover=all)
+mkdir -p "$build/fuzz"
+for t in $(find tests/fuzz -name 'fuzz_*.c' | sort); do
+	name=$(basename "$t" .c)
+	"$cc" "${flags[@]}" "$t" rpc/src/wire.c rpc/src/arena.c rpc/src/rpc_status.c -lprotobuf-c \
+		-o "$build/fuzz/$name"
+	inputs=$(find "tests/fuzz/corpus/$name" -type f | sort)
+	[ -n "$inputs" ] || { echo "FAIL: no corpus for $name"; exit 1; }
+	# shellcheck disable=SC2086
+	"$build/fuzz/$name" $inputs
+done
