@@ -31,4 +31,35 @@ int app_route_count(void)
 C
 # shellcheck disable=SC2086
 cc -std=c11 -Wall -Wextra -Werror $cflags -c "$tmp/app.c" -o "$tmp/app.o"
-echo "install: files in place, panthera.pc points at them, a client compiles against them"
+
+# A program that serves and calls the health service, linked against the
+# installed static library only.
+cat >"$tmp/health.c" <<'C'
+#include <stdio.h>
+#include "grpc/health/v1/health.panthera.h"
+int main(void)
+{
+	const char *url = "inproc://installed";
+	rpc_server *srv;
+	rpc_channel *ch;
+	rpc_reply *reply = NULL;
+	const Grpc__Health__V1__HealthCheckResponse *resp;
+	Grpc__Health__V1__HealthCheckRequest req = GRPC__HEALTH__V1__HEALTH_CHECK_REQUEST__INIT;
+	if (rpc_server_create(&srv, NULL) || rpc_server_listen(srv, url) || rpc_server_start(srv) ||
+	    rpc_channel_open(&ch, &url, 1, NULL))
+		return 1;
+	rpc_status st = grpc_health_v1_health_check(ch, &req, NULL, &resp, &reply);
+	printf("%s %d\n", rpc_status_name(st), st == RPC_STATUS_OK ? (int)resp->status : -1);
+	rpc_reply_free(reply);
+	rpc_channel_close(ch);
+	rpc_server_destroy(srv);
+	return st != RPC_STATUS_OK;
+}
+C
+libs=$(PKG_CONFIG_PATH="$root/lib/pkgconfig" pkg-config --define-variable=prefix="$root" --libs --static panthera)
+# shellcheck disable=SC2086
+cc -std=c11 -Wall -Wextra -Werror $cflags "$tmp/health.c" -o "$tmp/health" \
+	$(echo " $libs " | sed "s| -lpanthera | $root/lib/libpanthera.a |")
+got=$("$tmp/health")
+[ "$got" = "OK 1" ] || { echo "FAIL: the installed library's health check said '$got'"; exit 1; }
+echo "install: files in place, panthera.pc points at them, a client builds and calls with them"

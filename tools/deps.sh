@@ -14,7 +14,8 @@ PACKAGES=(
 	libnng-dev libpq-dev libssl-dev libcmocka-dev
 	postgresql postgresql-contrib
 	libh2o-evloop-dev libjansson-dev
-	curl
+	curl openssl
+	libgrpc++-dev protobuf-compiler-grpc
 )
 
 missing=()
