@@ -5,6 +5,9 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 tmp=$(mktemp -d)
+cc=${CC:-cc}
+san=()
+[ "${SANITIZE:-0}" != 1 ] || san=(-fsanitize=address,undefined)
 trap 'rm -rf "$tmp"' EXIT
 make -s install SANITIZE="${SANITIZE:-0}" BUILD="${BUILD:-build}" DESTDIR="$tmp/root" PREFIX=/opt/panthera >/dev/null
 root=$tmp/root/opt/panthera
@@ -30,7 +33,7 @@ int app_route_count(void)
 }
 C
 # shellcheck disable=SC2086
-cc -std=c11 -Wall -Wextra -Werror $cflags -c "$tmp/app.c" -o "$tmp/app.o"
+"$cc" -std=c11 -Wall -Wextra -Werror $cflags -c "$tmp/app.c" -o "$tmp/app.o"
 
 # A program that serves and calls the health service, linked against the
 # installed static library only.
@@ -58,7 +61,7 @@ int main(void)
 C
 libs=$(PKG_CONFIG_PATH="$root/lib/pkgconfig" pkg-config --define-variable=prefix="$root" --libs --static panthera)
 # shellcheck disable=SC2086
-cc -std=c11 -Wall -Wextra -Werror $cflags "$tmp/health.c" -o "$tmp/health" \
+"$cc" "${san[@]}" -std=c11 -Wall -Wextra -Werror $cflags "$tmp/health.c" -o "$tmp/health" \
 	$(echo " $libs " | sed "s| -lpanthera | $root/lib/libpanthera.a |")
 got=$("$tmp/health")
 [ "$got" = "OK 1" ] || { echo "FAIL: the installed library's health check said '$got'"; exit 1; }

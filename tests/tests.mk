@@ -66,7 +66,7 @@ check-gen-compiles:
 
 .PHONY: test
 test: all $(TESTS) $(TEST_HELPERS) ## build and run every test (the README's test command)
-	BUILD=$(BUILD) SANITIZE=$(SANITIZE) tests/run.sh $(TESTS)
+	BUILD=$(BUILD) SANITIZE=$(SANITIZE) CC=$(CC) tests/run.sh $(TESTS)
 
 .PHONY: golden
 golden: $(CODEGEN_TEST_OUT)/.stamp ## accept the generator's current output as the golden files

@@ -100,23 +100,6 @@ rpc_status rpc_call_set_reply_metadata(rpc_call *call, const char *key, const ch
 	return RPC_STATUS_OK;
 }
 
-/* Cut `s` to at most `max` bytes without splitting a UTF-8 sequence, and
- * replace control characters, so the message always encodes. */
-static void sanitize_message(char *s, size_t max)
-{
-	size_t n = strlen(s);
-	if (n > max) {
-		n = max;
-		while (n > 0 && ((unsigned char)s[n] & 0xc0) == 0x80)
-			n--;
-		s[n] = '\0';
-	}
-	for (char *p = s; *p; p++) {
-		if ((unsigned char)*p < 0x20 && *p != '\t')
-			*p = ' ';
-	}
-}
-
 rpc_status rpc_call_error(rpc_call *call, rpc_status code, const char *fmt, ...)
 {
 	char buf[RPC_WIRE_MAX_MESSAGE + 1];
@@ -126,7 +109,7 @@ rpc_status rpc_call_error(rpc_call *call, rpc_status code, const char *fmt, ...)
 	va_end(ap);
 	if (n < 0)
 		buf[0] = '\0';
-	sanitize_message(buf, RPC_WIRE_MAX_MESSAGE);
+	rpc_wire_text_sanitize(buf, RPC_WIRE_MAX_MESSAGE);
 	char *m = rpc_arena_strndup(&call->arena, buf, strlen(buf));
 	if (m != NULL)
 		call->message = m;

@@ -132,7 +132,13 @@ static int client_tls_config(const rpc_channel_opts *o, const char *url, nng_tls
 		} else {
 			const char *h = strstr(url, "://");
 			h = h ? h + 3 : url;
-			size_t n = strcspn(h, ":/");
+			size_t n;
+			if (*h == '[') { /* [v6 address]:port */
+				h++;
+				n = strcspn(h, "]");
+			} else {
+				n = strcspn(h, ":/");
+			}
 			if (n < sizeof(host)) {
 				memcpy(host, h, n);
 				host[n] = '\0';
@@ -180,7 +186,7 @@ rpc_status rpc_channel_open(rpc_channel **out, const char *const *urls, size_t n
 	}
 	/* Before any context: no resend, so nothing runs twice. */
 	nng_socket_set_ms(ch->sock, NNG_OPT_REQ_RESENDTIME, NNG_DURATION_INFINITE);
-	nng_socket_set_size(ch->sock, NNG_OPT_RECVMAXSZ, ch->opts.max_message * 2 + 65536);
+	nng_socket_set_size(ch->sock, NNG_OPT_RECVMAXSZ, ch->opts.max_message * 2 + (1u << 20));
 	nng_socket_set_ms(ch->sock, NNG_OPT_RECONNMINT, 50);
 	nng_socket_set_ms(ch->sock, NNG_OPT_RECONNMAXT, 1000);
 	nng_pipe_notify(ch->sock, NNG_PIPE_EV_ADD_POST, pipe_cb, ch);
@@ -401,6 +407,19 @@ static uint32_t remaining_ms(uint64_t deadline_us)
 	return ms > INT32_MAX ? INT32_MAX : (uint32_t)ms;
 }
 
+/* A resent request tells the server the time left, not the original
+ * timeout: patch the frame's timeout field (bytes 4..7, little-endian). */
+static void set_frame_timeout(nng_msg *msg, uint32_t ms)
+{
+	uint8_t *b = nng_msg_body(msg);
+	if (nng_msg_len(msg) < RPC_WIRE_REQUEST_FIXED)
+		return;
+	b[4] = (uint8_t)ms;
+	b[5] = (uint8_t)(ms >> 8);
+	b[6] = (uint8_t)(ms >> 16);
+	b[7] = (uint8_t)(ms >> 24);
+}
+
 /* How long a send may wait: no longer than connect_wait when no peer is
  * connected, so a call to nobody fails UNAVAILABLE early. */
 static nng_duration send_timeout(rpc_channel *ch, uint64_t deadline_us, int *no_peer)
@@ -499,6 +518,7 @@ rpc_status rpc_channel_call(rpc_channel *ch, const rpc_method_desc *method,
 		    remaining_ms(deadline) > 0) {
 			retries--;
 			msg = copy;
+			set_frame_timeout(msg, remaining_ms(deadline));
 			continue;
 		}
 		if (copy != NULL)
@@ -588,6 +608,7 @@ static void async_cb(void *arg)
 		s->retries_left--;
 		if (s->retries_left > 0 && nng_msg_dup(&s->retry_copy, again) != 0)
 			s->retry_copy = NULL;
+		set_frame_timeout(again, remaining_ms(s->deadline_us));
 		async_send(s, again);
 		return;
 	}

@@ -28,8 +28,10 @@ rpc_reply *rpc_reply_new_status(rpc_status status, const char *message)
 	if (message != NULL) {
 		char *m =
 		    rpc_arena_strndup(&r->arena, message, strnlen(message, RPC_WIRE_MAX_MESSAGE));
-		if (m != NULL)
+		if (m != NULL) {
+			rpc_wire_text_sanitize(m, RPC_WIRE_MAX_MESSAGE);
 			r->message = m;
+		}
 	}
 	return r;
 }

@@ -49,7 +49,6 @@ typedef struct rpc_details_builder {
 	Panthera__Rpc__V1__ErrorDetails details;
 	Google__Rpc__BadRequest__FieldViolation **violations;
 	size_t n_violations, cap_violations;
-	int has_info;
 } rpc_details_builder;
 
 /* ---- a call on the server ---- */

@@ -190,7 +190,7 @@ rpc_status rpc_server_create(rpc_server **out, const rpc_server_opts *opts)
 	}
 	/* nng drops larger messages outright (and closes the stream); keep
 	 * room above the limit so an oversize request is seen and refused. */
-	size_t hard = srv->opts.max_message * 2 + 65536;
+	size_t hard = srv->opts.max_message * 2 + (1u << 20); /* frame headers reach ~540 KB */
 	nng_socket_set_size(srv->sock, NNG_OPT_RECVMAXSZ, hard);
 	srv->state = SRV_CREATED;
 	rpc_status st = grpc_health_v1_health_register(srv, &health_handlers, srv);
@@ -356,6 +356,8 @@ rpc_status rpc_server_listen(rpc_server *srv, const char *url)
 	return RPC_STATUS_OK;
 }
 
+static void handle(rpc_server *srv, srv_ctx *c);
+
 /* ---- the context state machine ---- */
 
 static void ctx_send(srv_ctx *c, nng_msg *msg)
@@ -430,6 +432,16 @@ static void ctx_cb(void *arg)
 	}
 	c->req = msg;
 	c->received_us = rpc_now_us();
+	if (srv->opts.inline_handlers) {
+		srv->running++;
+		pthread_mutex_unlock(&srv->lock);
+		handle(srv, c);
+		pthread_mutex_lock(&srv->lock);
+		srv->running--;
+		pthread_cond_broadcast(&srv->idle);
+		pthread_mutex_unlock(&srv->lock);
+		return;
+	}
 	c->state = CTX_QUEUED;
 	srv->queue[(srv->q_head + srv->q_len) % srv->q_cap] = c;
 	srv->q_len++;
@@ -529,7 +541,10 @@ static void *worker_main(void *arg)
 	for (;;) {
 		while (srv->q_len == 0 && srv->state != SRV_STOPPED)
 			pthread_cond_wait(&srv->work, &srv->lock);
-		if (srv->q_len == 0) /* stopped and nothing left */
+		/* Once stopped, queued calls are not started: their replies could
+		 * no longer be sent, and a side effect without a reply is worse
+		 * than none. rpc_server_stop() frees them. */
+		if (srv->state == SRV_STOPPED)
 			break;
 		srv_ctx *c = srv->queue[srv->q_head];
 		srv->q_head = (srv->q_head + 1) % srv->q_cap;

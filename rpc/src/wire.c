@@ -80,36 +80,62 @@ static uint8_t *put_bytes(uint8_t *o, const void *s, size_t n)
 	return o + n;
 }
 
-/* Valid UTF-8 with no NUL and no control character but tab. */
+/* Length of the valid UTF-8 sequence at s[0..n), 0 when there is none. */
+static size_t utf8_seq(const uint8_t *s, size_t n)
+{
+	uint8_t c = s[0];
+	size_t len;
+	uint32_t cp, min;
+	if (c < 0x80)
+		return 1;
+	if (c >= 0xc2 && c <= 0xdf)
+		len = 2, cp = c & 0x1f, min = 0x80;
+	else if (c >= 0xe0 && c <= 0xef)
+		len = 3, cp = c & 0x0f, min = 0x800;
+	else if (c >= 0xf0 && c <= 0xf4)
+		len = 4, cp = c & 0x07, min = 0x10000;
+	else
+		return 0;
+	if (n < len)
+		return 0;
+	for (size_t k = 1; k < len; k++) {
+		if ((s[k] & 0xc0) != 0x80)
+			return 0;
+		cp = (cp << 6) | (s[k] & 0x3f);
+	}
+	if (cp < min || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
+		return 0;
+	return len;
+}
+
+void rpc_wire_text_sanitize(char *s, size_t max)
+{
+	uint8_t *p = (uint8_t *)s;
+	size_t n = strlen(s), i = 0;
+	while (i < n) {
+		size_t len = utf8_seq(p + i, n - i);
+		if (len == 0) {
+			p[i] = '?';
+			len = 1;
+		} else if (len == 1 && ((p[i] < 0x20 && p[i] != '\t') || p[i] == 0x7f)) {
+			p[i] = ' ';
+		}
+		if (i + len > max)
+			break;
+		i += len;
+	}
+	p[i < n ? i : n] = '\0';
+}
+
+/* Valid UTF-8 with no NUL, no C0 control character but tab, and no DEL. */
 static int text_valid(const uint8_t *s, size_t n)
 {
 	size_t i = 0;
 	while (i < n) {
-		uint8_t c = s[i];
-		if (c < 0x80) {
-			if ((c < 0x20 && c != '\t') || c == 0x7f)
-				return 0;
-			i++;
-			continue;
-		}
-		size_t len;
-		uint32_t cp, min;
-		if (c >= 0xc2 && c <= 0xdf)
-			len = 2, cp = c & 0x1f, min = 0x80;
-		else if (c >= 0xe0 && c <= 0xef)
-			len = 3, cp = c & 0x0f, min = 0x800;
-		else if (c >= 0xf0 && c <= 0xf4)
-			len = 4, cp = c & 0x07, min = 0x10000;
-		else
+		size_t len = utf8_seq(s + i, n - i);
+		if (len == 0)
 			return 0;
-		if (n - i < len)
-			return 0;
-		for (size_t k = 1; k < len; k++) {
-			if ((s[i + k] & 0xc0) != 0x80)
-				return 0;
-			cp = (cp << 6) | (s[i + k] & 0x3f);
-		}
-		if (cp < min || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
+		if (len == 1 && ((s[i] < 0x20 && s[i] != '\t') || s[i] == 0x7f))
 			return 0;
 		i += len;
 	}

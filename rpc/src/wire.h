@@ -107,6 +107,14 @@ void rpc_wire_encode_reply(uint8_t *out, rpc_status status, const char *message,
                            const rpc_metadata_entry *md, size_t n_md, const uint8_t *details,
                            size_t details_len, size_t payload_len);
 
+/*
+ * Make `s` a valid status message in place: cut to at most `max` bytes on a
+ * character boundary, bytes that are not UTF-8 become '?', control
+ * characters other than tab become ' '. Status messages often quote what a
+ * caller sent, which may be anything.
+ */
+void rpc_wire_text_sanitize(char *s, size_t max);
+
 /* 1 when key and value may travel as metadata (see the specification). */
 int rpc_wire_metadata_valid(const char *key, const char *value);
 

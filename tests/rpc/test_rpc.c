@@ -789,6 +789,83 @@ static void test_retry_only_when_asked_and_idempotent(void **state)
 	rpc_channel_close(ch);
 }
 
+static void test_inline_handlers(void **state)
+{
+	(void)state;
+	char url[128];
+	fresh_url(url, sizeof(url), "inproc");
+	rpc_server_opts so = {.inline_handlers = 1, .workers = 2, .queue_len = 2};
+	rpc_server *srv = start_server(url, &so);
+	rpc_channel *ch = open_channel(url, NULL);
+	rpc_reply *reply;
+	const Test__Rpc__V1__EchoResponse *resp;
+	assert_status(echo_call(ch, "inline", 2000, &reply, &resp), RPC_STATUS_OK);
+	assert_string_equal(resp->text, "inline");
+	rpc_reply_free(reply);
+	/* many calls at once, each answered (inline handlers must not block,
+	 * so none sleeps here) */
+	static atomic_int counts[RPC_STATUS_COUNT];
+	memset(counts, 0, sizeof(counts));
+	Test__Rpc__V1__EchoRequest req = TEST__RPC__V1__ECHO_REQUEST__INIT;
+	rpc_call_opts o = {.timeout_ms = 5000};
+	for (int i = 0; i < 64; i++)
+		assert_status(ECHO(echo_async)(ch, &req, &o, count_status, counts), RPC_STATUS_OK);
+	for (int i = 0; i < 500 && atomic_load(&counts[RPC_STATUS_OK]) +
+	                                   atomic_load(&counts[RPC_STATUS_RESOURCE_EXHAUSTED]) <
+	                               64;
+	     i++)
+		sleep_ms(10);
+	assert_int_equal(atomic_load(&counts[RPC_STATUS_OK]) +
+	                     atomic_load(&counts[RPC_STATUS_RESOURCE_EXHAUSTED]),
+	                 64);
+	assert_true(atomic_load(&counts[RPC_STATUS_OK]) >= 4);
+	rpc_channel_close(ch);
+	rpc_server_destroy(srv);
+}
+
+static void test_status_message_of_any_bytes_travels(void **state)
+{
+	(void)state;
+	char url[128];
+	fresh_url(url, sizeof(url), "inproc");
+	rpc_server *srv = start_server(url, NULL);
+	rpc_channel *ch = open_channel(url, NULL);
+	int serving;
+	/* the server quotes the name in its message: bytes that are not text
+	 * must not turn NOT_FOUND into a reply the client cannot read */
+	assert_status(health(ch, "x\x7f\xff\x01y", &serving), RPC_STATUS_NOT_FOUND);
+	rpc_channel_close(ch);
+	rpc_server_destroy(srv);
+}
+
+static void test_stop_drops_queued_calls_unrun(void **state)
+{
+	(void)state;
+	char url[128];
+	fresh_url(url, sizeof(url), "inproc");
+	rpc_server_opts so = {.workers = 1, .queue_len = 4};
+	rpc_server *srv = start_server(url, &so);
+	rpc_channel *ch = open_channel(url, NULL);
+	static atomic_int counts[RPC_STATUS_COUNT];
+	memset(counts, 0, sizeof(counts));
+	Test__Rpc__V1__EchoRequest req = TEST__RPC__V1__ECHO_REQUEST__INIT;
+	req.sleep_ms = 300;
+	rpc_call_opts o = {.timeout_ms = 3000};
+	uint64_t before = atomic_load(&handler_calls);
+	for (int i = 0; i < 3; i++)
+		assert_status(ECHO(echo_async)(ch, &req, &o, count_status, counts), RPC_STATUS_OK);
+	sleep_ms(100); /* one runs, two wait */
+	rpc_server_stop(srv, 0);
+	sleep_ms(400);
+	assert_int_equal(atomic_load(&handler_calls) - before, 1);
+	rpc_channel_close(ch); /* the two never answered complete now */
+	assert_int_equal(atomic_load(&counts[RPC_STATUS_OK]) +
+	                     atomic_load(&counts[RPC_STATUS_UNAVAILABLE]) +
+	                     atomic_load(&counts[RPC_STATUS_DEADLINE_EXCEEDED]),
+	                 3);
+	rpc_server_destroy(srv);
+}
+
 /* ---- TLS ---- */
 
 static void test_call_over_tls(void **state)
@@ -857,6 +934,9 @@ int main(void)
 	    cmocka_unit_test(test_health_service),
 	    cmocka_unit_test(test_interceptors_and_metrics),
 	    cmocka_unit_test(test_retry_only_when_asked_and_idempotent),
+	    cmocka_unit_test(test_inline_handlers),
+	    cmocka_unit_test(test_status_message_of_any_bytes_travels),
+	    cmocka_unit_test(test_stop_drops_queued_calls_unrun),
 	    cmocka_unit_test(test_call_over_tls),
 	};
 	return cmocka_run_group_tests_name("rpc", tests, NULL, NULL);

@@ -21,7 +21,8 @@ static rpc_status say_hello(rpc_call *call, const Example__Greeter__V1__HelloReq
 	(void)user;
 	size_t n = strlen(req->name);
 	if (n == 0 || n > 100)
-		return rpc_call_error(call, RPC_STATUS_INVALID_ARGUMENT, "name must be 1..100 characters");
+		return rpc_call_error(call, RPC_STATUS_INVALID_ARGUMENT,
+		                      "name must be 1..100 characters");
 	resp->message = rpc_call_alloc(call, n + sizeof("Hello, !"));
 	if (resp->message == NULL)
 		return RPC_STATUS_RESOURCE_EXHAUSTED;

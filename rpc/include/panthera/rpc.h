@@ -118,8 +118,9 @@ typedef struct rpc_call_opts {
 	/* Metadata sent with the request; copied before the call returns. */
 	const rpc_metadata_entry *metadata;
 	size_t n_metadata;
-	/* Retries on UNAVAILABLE, honoured only for RPC_METHOD_IDEMPOTENT
-	 * methods; 0 means none. */
+	/* Retries after a transport failure (no reply: no server reachable,
+	 * connection lost), only for RPC_METHOD_IDEMPOTENT methods and within
+	 * the deadline; a reply with any status is never retried. 0: none. */
 	uint32_t max_retries;
 } rpc_call_opts;
 
@@ -164,6 +165,12 @@ typedef struct rpc_server_opts {
 	const char *tls_cert_file;
 	const char *tls_key_file;
 	const char *tls_client_ca_file;
+	/* 1: run handlers on nng's I/O threads as requests arrive, without the
+	 * hand-off to a worker thread (one thread wake less per call). Only for
+	 * servers whose handlers never block: no database, no file, no call to
+	 * another service. `workers` and `queue_len` still bound the calls in
+	 * progress. 0 (the default): worker threads. */
+	int inline_handlers;
 } rpc_server_opts;
 
 /*
@@ -185,11 +192,12 @@ rpc_status rpc_server_listen(rpc_server *srv, const char *url);
 rpc_status rpc_server_start(rpc_server *srv);
 
 /*
- * Drain and stop: from now on new calls are answered UNAVAILABLE and the
- * health service reports NOT_SERVING; calls already queued or running finish
- * and their replies are sent, for at most `drain_ms` milliseconds; then the
- * socket closes. Safe to call more than once, and from any thread but a
- * handler's.
+ * Drain and stop: from now on every new call, health checks included, is
+ * answered UNAVAILABLE; calls already queued or running finish and their
+ * replies are sent, for at most `drain_ms` milliseconds; then the socket
+ * closes, queued calls not started by then are dropped unrun, and this
+ * returns once the running handlers have returned. Safe to call more than
+ * once, and from any thread but a handler's.
  */
 void rpc_server_stop(rpc_server *srv, uint32_t drain_ms);
 

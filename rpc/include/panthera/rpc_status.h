@@ -4,7 +4,8 @@
  * One list (RPC_STATUS_LIST) yields the enum, the names and the HTTP mapping,
  * so the three can never disagree. The numbers are the 17 canonical codes
  * that gRPC and google.rpc.Code use; they travel on the wire and never change
- * meaning. A new code, if one is ever added, takes a new number.
+ * meaning. Version 1 of the wire protocol carries only these 17; a new code
+ * would come with a new protocol version (docs/wire-protocol.md).
  *
  * Thread-safety: every function here is pure and may be called from any
  * thread.
