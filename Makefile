@@ -93,6 +93,24 @@ $(LIB_A): $(LIB_OBJS)
 	rm -f $@
 	ar rcs $@ $^
 
+# The services' common layer: PostgreSQL, logging, ids. A library of its
+# own, so libpanthera (what SDK users link) needs no libpq or OpenSSL.
+PG_INC := $(shell pg_config --includedir 2>/dev/null || echo /usr/include/postgresql)
+SVC_CPPFLAGS := -Iservices/common/include -I$(PG_INC)
+SVC_SRCS := $(wildcard services/common/src/*.c)
+SVC_OBJS := $(patsubst %.c,$(BUILD)/obj/%.o,$(SVC_SRCS))
+SVC_LIB := $(BUILD)/lib/libpanthera_services.a
+SVC_LIBS := -lpq -lssl -lcrypto
+
+$(BUILD)/obj/services/%.o: services/%.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CPPFLAGS_ALL) $(SVC_CPPFLAGS) $(CFLAGS_ALL) -MMD -MP -c $< -o $@
+
+$(SVC_LIB): $(SVC_OBJS)
+	@mkdir -p $(dir $@)
+	rm -f $@
+	ar rcs $@ $^
+
 $(LIB_SO): $(LIB_OBJS)
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS_ALL) -shared -Wl,-soname,libpanthera.so.0 -o $@ $^ $(LIBS)
@@ -100,7 +118,7 @@ $(LIB_SO): $(LIB_OBJS)
 -include $(shell find $(BUILD)/obj -name '*.d' 2>/dev/null)
 
 .PHONY: all
-all: $(PLUGIN) $(LIB_A) $(LIB_SO) ## build the plugin and libpanthera
+all: $(PLUGIN) $(LIB_A) $(LIB_SO) $(SVC_LIB) ## build the plugin, libpanthera and the services' common library
 
 # ---- gen ----------------------------------------------------------------------
 # Generate into a fresh folder, then swap it in: a proto that was removed

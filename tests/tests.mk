@@ -54,8 +54,15 @@ $(TEST_BIN)/test_wire: tests/unit/test_wire.c $(LIB_A)
 	@mkdir -p $(dir $@)
 	$(CC) $(CPPFLAGS_ALL) -Irpc/src $(CFLAGS_ALL) $< -o $@ $(LDFLAGS_ALL) $(LIB_A) $(TEST_LIBS)
 
+# The services' common layer, on a PostgreSQL cluster the test starts.
+$(TEST_BIN)/test_db: tests/services/test_db.c tests/support/pgtest.c $(SVC_LIB) $(LIB_A)
+	@mkdir -p $(dir $@)
+	$(CC) $(CPPFLAGS_ALL) $(SVC_CPPFLAGS) $(CFLAGS_ALL) -DSRC_DIR='"$(CURDIR)"' \
+	  tests/services/test_db.c tests/support/pgtest.c -o $@ $(LDFLAGS_ALL) $(SVC_LIB) $(LIB_A) \
+	  $(SVC_LIBS) $(TEST_LIBS)
+
 TESTS := $(TEST_BIN)/test_rpc_status $(TEST_BIN)/test_codegen $(TEST_BIN)/test_wire \
-         $(TEST_BIN)/test_rpc
+         $(TEST_BIN)/test_rpc $(TEST_BIN)/test_db
 TEST_HELPERS := $(TEST_BIN)/failalloc.so
 
 # gen/ compiles warning-free under both compilers, on its own and through

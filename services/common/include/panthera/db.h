@@ -1,0 +1,102 @@
+/*
+ * db.h - PostgreSQL for Panthera's services: a connection pool over libpq,
+ * parameterized statements prepared once per connection, transactions that
+ * retry on serialization failures, and versioned migrations.
+ *
+ * Every function returns an rpc_status, so a handler can hand it straight
+ * back to its caller: a connection the server dropped is UNAVAILABLE (the
+ * pool reconnects on the next acquire, so calls fail only while the server
+ * is away), a unique violation is ALREADY_EXISTS, a serialization failure
+ * or deadlock ABORTED, a statement timeout DEADLINE_EXCEEDED, a check or
+ * foreign-key violation FAILED_PRECONDITION, anything else INTERNAL. SQL
+ * text never reaches a status message; it goes to the log.
+ *
+ * SQL takes values only as parameters ($1, $2, ...): there is no function
+ * here that splices a value into SQL text.
+ *
+ * Thread-safety: a db_pool is safe to share between threads; a db_conn
+ * belongs to the thread that acquired it until it is released.
+ */
+#ifndef PANTHERA_DB_H
+#define PANTHERA_DB_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include <libpq-fe.h>
+
+#include "panthera/rpc_status.h"
+
+typedef struct db_pool db_pool;
+typedef struct db_conn db_conn;
+
+typedef struct db_pool_opts {
+	/* A libpq connection string or URL (postgresql://...). Required. */
+	const char *url;
+	/* Most connections at once. 0: 8. */
+	unsigned size;
+	/* statement_timeout set on every connection, ms. 0: 30000. */
+	uint32_t statement_timeout_ms;
+	/* search_path of every connection (a service's own schema), or NULL.
+	 * Must be a plain identifier: [a-z_][a-z0-9_]*, at most 63 bytes. */
+	const char *schema;
+} db_pool_opts;
+
+/*
+ * Open a pool and one connection, to fail fast on a wrong URL. On error
+ * *out is NULL: INVALID_ARGUMENT for a bad option, UNAVAILABLE when the
+ * server cannot be reached (the message of libpq goes to the log).
+ */
+rpc_status db_pool_open(db_pool **out, const db_pool_opts *opts);
+
+/* Close every connection and free the pool. All connections must have been
+ * released. NULL is harmless. */
+void db_pool_close(db_pool *pool);
+
+/*
+ * Take a connection, waiting at most `timeout_ms` for one to be free
+ * (DEADLINE_EXCEEDED after that). A connection found broken is replaced;
+ * UNAVAILABLE when the server cannot be reached.
+ */
+rpc_status db_acquire(db_pool *pool, uint32_t timeout_ms, db_conn **out);
+
+/* Give a connection back. A connection left inside a transaction is rolled
+ * back; a broken one is closed and replaced later. NULL is harmless. */
+void db_release(db_pool *pool, db_conn *conn);
+
+/*
+ * Run `sql` with `n` text parameters (NULL entries are SQL NULL). With a
+ * `name`, the statement is prepared on first use on each connection and
+ * executed by name afterwards; `name` must then always go with the same
+ * SQL. On success *res (if res is not NULL) holds the result, to PQclear();
+ * on error *res is NULL.
+ */
+rpc_status db_exec(db_conn *conn, const char *name, const char *sql, int n,
+                   const char *const *params, PGresult **res);
+
+/* The SQLSTATE of the last failed db_exec on `conn` ("" when none). */
+const char *db_last_sqlstate(const db_conn *conn);
+
+/*
+ * Run fn(conn, arg) inside a transaction on a connection of the pool,
+ * committing when it returns OK and rolling back otherwise. With
+ * `serializable`, the transaction is SERIALIZABLE and is run again, up to
+ * 5 times with a short random backoff, when PostgreSQL reports a
+ * serialization failure or a deadlock (fn must therefore be safe to run
+ * again). `timeout_ms` bounds the wait for a connection.
+ */
+typedef rpc_status (*db_tx_fn)(db_conn *conn, void *arg);
+rpc_status db_transaction(db_pool *pool, int serializable, uint32_t timeout_ms, db_tx_fn fn,
+                          void *arg);
+
+/*
+ * Apply the migrations of directory `dir` to `schema` (created if needed):
+ * files named NNN_name.sql, in the order of NNN, each in its own
+ * transaction, recorded with its SHA-256 in <schema>.schema_migrations.
+ * Safe to run twice and from several processes at once (an advisory lock
+ * serialises them). FAILED_PRECONDITION, naming the file, when a file
+ * recorded as applied has changed since, or when two files share a number.
+ */
+rpc_status db_migrate(db_pool *pool, const char *schema, const char *dir);
+
+#endif /* PANTHERA_DB_H */
