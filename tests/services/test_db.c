@@ -25,12 +25,12 @@
 #include "panthera/ids.h"
 #include "panthera/log.h"
 
-#define assert_status(expr, want)                                                                  \
-	do {                                                                                       \
-		rpc_status got_ = (expr);                                                          \
-		if (got_ != (want))                                                                \
-			fail_msg("%s: got %s, want %s", #expr, rpc_status_name(got_),              \
-			         rpc_status_name(want));                                           \
+#define assert_status(expr, want)                                                     \
+	do {                                                                          \
+		rpc_status got_ = (expr);                                             \
+		if (got_ != (want))                                                   \
+			fail_msg("%s: got %s, want %s", #expr, rpc_status_name(got_), \
+			         rpc_status_name(want));                              \
 	} while (0)
 
 static pgtest pg;
@@ -52,7 +52,8 @@ static int teardown_cluster(void **state)
 static db_pool *open_pool(unsigned size, uint32_t statement_timeout_ms)
 {
 	db_pool *p = NULL;
-	db_pool_opts o = {.url = pg.url, .size = size, .statement_timeout_ms = statement_timeout_ms};
+	db_pool_opts o = {
+	    .url = pg.url, .size = size, .statement_timeout_ms = statement_timeout_ms};
 	assert_status(db_pool_open(&p, &o), RPC_STATUS_OK);
 	return p;
 }
@@ -70,14 +71,16 @@ static void test_hostile_text_round_trips(void **state)
 	assert_status(db_acquire(p, 1000, &c), RPC_STATUS_OK);
 	exec_ok(c, "CREATE TABLE notes (id serial PRIMARY KEY, body text NOT NULL UNIQUE)");
 	static const char *const texts[] = {
-		"it's a \"quote\"", "'); DROP TABLE notes; --", "Robert'); --", "ünïcødé ✓ 雪 🐆",
-		"back\\slash %s %n", "", "line\nbreak\ttab",
+	    "it's a \"quote\"", "'); DROP TABLE notes; --", "Robert'); --",
+	    "ünïcødé ✓ 雪 🐆",   "back\\slash %s %n",        "",
+	    "line\nbreak\ttab",
 	};
 	for (size_t i = 0; i < sizeof(texts) / sizeof(texts[0]); i++) {
 		const char *params[1] = {texts[i]};
 		PGresult *r;
-		assert_status(db_exec(c, "note_insert", "INSERT INTO notes (body) VALUES ($1) RETURNING body",
-		                      1, params, &r),
+		assert_status(db_exec(c, "note_insert",
+		                      "INSERT INTO notes (body) VALUES ($1) RETURNING body", 1,
+		                      params, &r),
 		              RPC_STATUS_OK);
 		assert_string_equal(PQgetvalue(r, 0, 0), texts[i]);
 		PQclear(r);
@@ -88,15 +91,16 @@ static void test_hostile_text_round_trips(void **state)
 	PQclear(r);
 	/* duplicates and broken constraints come back as statuses */
 	const char *dup[1] = {texts[0]};
-	assert_status(db_exec(c, "note_insert", "INSERT INTO notes (body) VALUES ($1) RETURNING body", 1,
-	                      dup, NULL),
+	assert_status(db_exec(c, "note_insert",
+	                      "INSERT INTO notes (body) VALUES ($1) RETURNING body", 1, dup, NULL),
 	              RPC_STATUS_ALREADY_EXISTS);
 	assert_string_equal(db_last_sqlstate(c), "23505");
 	const char *null_body[1] = {NULL};
 	assert_status(db_exec(c, NULL, "INSERT INTO notes (body) VALUES ($1)", 1, null_body, NULL),
 	              RPC_STATUS_FAILED_PRECONDITION);
 	const char *bad_int[1] = {"twelve"};
-	assert_status(db_exec(c, NULL, "SELECT $1::int", 1, bad_int, NULL), RPC_STATUS_INVALID_ARGUMENT);
+	assert_status(db_exec(c, NULL, "SELECT $1::int", 1, bad_int, NULL),
+	              RPC_STATUS_INVALID_ARGUMENT);
 	assert_status(db_exec(c, NULL, "SELEKT 1", 0, NULL, NULL), RPC_STATUS_INTERNAL);
 	exec_ok(c, "DROP TABLE notes");
 	db_release(p, c);
@@ -111,7 +115,8 @@ static void test_pool_bounds_and_timeouts(void **state)
 	assert_status(db_acquire(p, 1000, &c), RPC_STATUS_OK);
 	assert_status(db_acquire(p, 50, &c2), RPC_STATUS_DEADLINE_EXCEEDED);
 	/* the statement timeout of the pool's sessions */
-	assert_status(db_exec(c, NULL, "SELECT pg_sleep(2)", 0, NULL, NULL), RPC_STATUS_DEADLINE_EXCEEDED);
+	assert_status(db_exec(c, NULL, "SELECT pg_sleep(2)", 0, NULL, NULL),
+	              RPC_STATUS_DEADLINE_EXCEEDED);
 	db_release(p, c);
 	assert_status(db_acquire(p, 50, &c2), RPC_STATUS_OK);
 	exec_ok(c2, "SELECT 1");
@@ -144,7 +149,8 @@ static void test_transaction_commits_or_rolls_back(void **state)
 	db_release(p, c);
 	rpc_status ok = RPC_STATUS_OK, fail = RPC_STATUS_FAILED_PRECONDITION;
 	assert_status(db_transaction(p, 0, 1000, tx_insert_then, &ok), RPC_STATUS_OK);
-	assert_status(db_transaction(p, 0, 1000, tx_insert_then, &fail), RPC_STATUS_FAILED_PRECONDITION);
+	assert_status(db_transaction(p, 0, 1000, tx_insert_then, &fail),
+	              RPC_STATUS_FAILED_PRECONDITION);
 	assert_status(db_acquire(p, 1000, &c), RPC_STATUS_OK);
 	PGresult *r;
 	assert_status(db_exec(c, NULL, "SELECT count(*) FROM txt", 0, NULL, &r), RPC_STATUS_OK);
@@ -168,7 +174,8 @@ static rpc_status bump(db_conn *c, void *arg)
 	counter_run *run = arg;
 	atomic_fetch_add(&run->attempts, 1);
 	PGresult *r;
-	rpc_status st = db_exec(c, "counter_get", "SELECT n FROM counter WHERE id = 1", 0, NULL, &r);
+	rpc_status st =
+	    db_exec(c, "counter_get", "SELECT n FROM counter WHERE id = 1", 0, NULL, &r);
 	if (st != RPC_STATUS_OK)
 		return st;
 	char next[32];
@@ -176,7 +183,8 @@ static rpc_status bump(db_conn *c, void *arg)
 	PQclear(r);
 	usleep(1000); /* widen the window for a conflict */
 	const char *params[1] = {next};
-	return db_exec(c, "counter_set", "UPDATE counter SET n = $1::int WHERE id = 1", 1, params, NULL);
+	return db_exec(c, "counter_set", "UPDATE counter SET n = $1::int WHERE id = 1", 1, params,
+	               NULL);
 }
 
 static void *bump_many(void *arg)
@@ -244,8 +252,9 @@ static void test_migrations(void **state)
 	db_conn *c;
 	assert_status(db_acquire(p, 1000, &c), RPC_STATUS_OK);
 	PGresult *r;
-	assert_status(db_exec(c, NULL, "SELECT count(*) FROM catalog_test.schema_migrations", 0, NULL, &r),
-	              RPC_STATUS_OK);
+	assert_status(
+	    db_exec(c, NULL, "SELECT count(*) FROM catalog_test.schema_migrations", 0, NULL, &r),
+	    RPC_STATUS_OK);
 	assert_string_equal(PQgetvalue(r, 0, 0), "2");
 	PQclear(r);
 	assert_status(db_exec(c, NULL, "SELECT price FROM catalog_test.products", 0, NULL, NULL),
@@ -265,11 +274,13 @@ static void test_migrations(void **state)
 	snprintf(path, sizeof(path), "%s/003_other.sql", dir);
 	unlink(path);
 	/* a migration that fails leaves nothing half-applied */
-	write_file(dir, "004_broken.sql", "CREATE TABLE half (id int);\nSELECT nope FROM nowhere;\n");
+	write_file(dir, "004_broken.sql",
+	           "CREATE TABLE half (id int);\nSELECT nope FROM nowhere;\n");
 	assert_status(db_migrate(p, "catalog_test", dir), RPC_STATUS_FAILED_PRECONDITION);
 	assert_status(db_acquire(p, 1000, &c), RPC_STATUS_OK);
-	assert_status(db_exec(c, NULL, "SELECT to_regclass('catalog_test.half') IS NULL", 0, NULL, &r),
-	              RPC_STATUS_OK);
+	assert_status(
+	    db_exec(c, NULL, "SELECT to_regclass('catalog_test.half') IS NULL", 0, NULL, &r),
+	    RPC_STATUS_OK);
 	assert_string_equal(PQgetvalue(r, 0, 0), "t");
 	PQclear(r);
 	exec_ok(c, "DROP SCHEMA catalog_test CASCADE");
@@ -291,8 +302,10 @@ static void test_server_restart_fails_then_recovers(void **state)
 	db_release(p, c);
 	assert_int_equal(pgtest_stop_server(&pg), 0);
 	/* while it is down: UNAVAILABLE, no crash */
-	assert_status(db_acquire(p, 1000, &c), RPC_STATUS_OK); /* the idle connection looks fine... */
-	assert_status(db_exec(c, NULL, "SELECT 1", 0, NULL, NULL), RPC_STATUS_UNAVAILABLE); /* ...until used */
+	assert_status(db_acquire(p, 1000, &c),
+	              RPC_STATUS_OK); /* the idle connection looks fine... */
+	assert_status(db_exec(c, NULL, "SELECT 1", 0, NULL, NULL),
+	              RPC_STATUS_UNAVAILABLE); /* ...until used */
 	db_release(p, c);
 	assert_status(db_acquire(p, 1000, &c), RPC_STATUS_UNAVAILABLE);
 	assert_int_equal(pgtest_start_server(&pg), 0);
@@ -311,9 +324,9 @@ static void test_uuid4(void **state)
 	assert_status(id_uuid4(b), RPC_STATUS_OK);
 	assert_true(id_is_uuid(a));
 	assert_string_not_equal(a, b);
-	assert_int_equal(a[14], '4');                           /* version */
-	assert_true(strchr("89ab", a[19]) != NULL);             /* variant */
-	assert_false(id_is_uuid("3f0c8a2e-1b2c-4d5e-8f90-12345678901"));  /* short */
+	assert_int_equal(a[14], '4');                                      /* version */
+	assert_true(strchr("89ab", a[19]) != NULL);                        /* variant */
+	assert_false(id_is_uuid("3f0c8a2e-1b2c-4d5e-8f90-12345678901"));   /* short */
 	assert_false(id_is_uuid("3f0c8a2e-1b2c-4d5e-8f90-1234567890123")); /* long */
 	assert_false(id_is_uuid("3f0c8a2e+1b2c-4d5e-8f90-123456789012"));
 	assert_false(id_is_uuid(NULL));
@@ -329,7 +342,8 @@ static void test_log_lines_are_json(void **state)
 	int saved = dup(STDERR_FILENO);
 	dup2(fd, STDERR_FILENO);
 	log_set_level(LOG_INFO);
-	log_write(LOG_INFO, "req-\"1\"", "test.event", "quote \" backslash \\ newline \n ctl \x01 ✓");
+	log_write(LOG_INFO, "req-\"1\"", "test.event",
+	          "quote \" backslash \\ newline \n ctl \x01 ✓");
 	log_write(LOG_DEBUG, NULL, "test.hidden", "below the level");
 	log_set_level(LOG_ERROR);
 	fflush(stderr);
@@ -342,7 +356,8 @@ static void test_log_lines_are_json(void **state)
 	unlink(path);
 	assert_true(n > 0);
 	buf[n] = '\0';
-	assert_non_null(strstr(buf, "\"level\":\"info\",\"event\":\"test.event\",\"request_id\":\"req-\\\"1\\\"\""));
+	assert_non_null(strstr(
+	    buf, "\"level\":\"info\",\"event\":\"test.event\",\"request_id\":\"req-\\\"1\\\"\""));
 	assert_non_null(strstr(buf, "quote \\\" backslash \\\\ newline \\n ctl \\u0001 ✓"));
 	assert_null(strstr(buf, "test.hidden"));
 	assert_int_equal(buf[n - 1], '\n');
@@ -352,14 +367,15 @@ static void test_log_lines_are_json(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_hostile_text_round_trips),
-		cmocka_unit_test(test_pool_bounds_and_timeouts),
-		cmocka_unit_test(test_transaction_commits_or_rolls_back),
-		cmocka_unit_test(test_serializable_conflicts_are_retried),
-		cmocka_unit_test(test_migrations),
-		cmocka_unit_test(test_server_restart_fails_then_recovers),
-		cmocka_unit_test(test_uuid4),
-		cmocka_unit_test(test_log_lines_are_json),
+	    cmocka_unit_test(test_hostile_text_round_trips),
+	    cmocka_unit_test(test_pool_bounds_and_timeouts),
+	    cmocka_unit_test(test_transaction_commits_or_rolls_back),
+	    cmocka_unit_test(test_serializable_conflicts_are_retried),
+	    cmocka_unit_test(test_migrations),
+	    cmocka_unit_test(test_server_restart_fails_then_recovers),
+	    cmocka_unit_test(test_uuid4),
+	    cmocka_unit_test(test_log_lines_are_json),
 	};
-	return cmocka_run_group_tests_name("services_common", tests, setup_cluster, teardown_cluster);
+	return cmocka_run_group_tests_name("services_common", tests, setup_cluster,
+	                                   teardown_cluster);
 }

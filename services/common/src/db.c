@@ -30,11 +30,11 @@
 
 #include "panthera/log.h"
 
-#define DB_DEFAULT_SIZE 8u
+#define DB_DEFAULT_SIZE                 8u
 #define DB_DEFAULT_STATEMENT_TIMEOUT_MS 30000u
-#define DB_TX_ATTEMPTS 5
-#define DB_MAX_MIGRATION_BYTES (4u << 20)
-#define DB_MAX_MIGRATIONS 1000
+#define DB_TX_ATTEMPTS                  5
+#define DB_MAX_MIGRATION_BYTES          (4u << 20)
+#define DB_MAX_MIGRATIONS               1000
 
 struct db_conn {
 	db_pool *pool;
@@ -83,7 +83,8 @@ static rpc_status status_from_sqlstate(const char *s)
 
 static int schema_valid(const char *s)
 {
-	if (s == NULL || s[0] == '\0' || strlen(s) > 63 || !(islower((unsigned char)s[0]) || s[0] == '_'))
+	if (s == NULL || s[0] == '\0' || strlen(s) > 63 ||
+	    !(islower((unsigned char)s[0]) || s[0] == '_'))
 		return 0;
 	for (const char *p = s; *p; p++) {
 		if (!(islower((unsigned char)*p) || isdigit((unsigned char)*p) || *p == '_'))
@@ -121,7 +122,8 @@ static rpc_status conn_open(db_pool *p, db_conn *c)
 	if (c->pg == NULL)
 		return RPC_STATUS_RESOURCE_EXHAUSTED;
 	if (PQstatus(c->pg) != CONNECTION_OK) {
-		log_write(LOG_WARN, NULL, "db.connect", "cannot connect: %s", PQerrorMessage(c->pg));
+		log_write(LOG_WARN, NULL, "db.connect", "cannot connect: %s",
+		          PQerrorMessage(c->pg));
 		conn_forget(c);
 		return RPC_STATUS_UNAVAILABLE;
 	}
@@ -136,7 +138,8 @@ static rpc_status conn_open(db_pool *p, db_conn *c)
 	                           p->schema ? 2 : 1, NULL, params, NULL, NULL, 0);
 	int ok = r != NULL && PQresultStatus(r) == PGRES_TUPLES_OK;
 	if (!ok)
-		log_write(LOG_WARN, NULL, "db.connect", "session setup failed: %s", PQerrorMessage(c->pg));
+		log_write(LOG_WARN, NULL, "db.connect", "session setup failed: %s",
+		          PQerrorMessage(c->pg));
 	PQclear(r);
 	if (!ok) {
 		conn_forget(c);
@@ -148,14 +151,15 @@ static rpc_status conn_open(db_pool *p, db_conn *c)
 rpc_status db_pool_open(db_pool **out, const db_pool_opts *opts)
 {
 	*out = NULL;
-	if (opts == NULL || opts->url == NULL || (opts->schema != NULL && !schema_valid(opts->schema)))
+	if (opts == NULL || opts->url == NULL ||
+	    (opts->schema != NULL && !schema_valid(opts->schema)))
 		return RPC_STATUS_INVALID_ARGUMENT;
 	db_pool *p = calloc(1, sizeof(*p));
 	if (p == NULL)
 		return RPC_STATUS_RESOURCE_EXHAUSTED;
 	p->size = opts->size ? opts->size : DB_DEFAULT_SIZE;
-	p->statement_timeout_ms =
-	    opts->statement_timeout_ms ? opts->statement_timeout_ms : DB_DEFAULT_STATEMENT_TIMEOUT_MS;
+	p->statement_timeout_ms = opts->statement_timeout_ms ? opts->statement_timeout_ms
+	                                                     : DB_DEFAULT_STATEMENT_TIMEOUT_MS;
 	p->url = strdup(opts->url);
 	p->schema = opts->schema ? strdup(opts->schema) : NULL;
 	p->slots = calloc(p->size, sizeof(*p->slots));
@@ -295,8 +299,8 @@ static rpc_status fail_result(db_conn *c, PGresult *r, const char *what)
 		st = status_from_sqlstate(state);
 	}
 	if (st == RPC_STATUS_INTERNAL || st == RPC_STATUS_UNAVAILABLE)
-		log_write(st == RPC_STATUS_INTERNAL ? LOG_ERROR : LOG_WARN, NULL, "db.error", "%s %s: %s",
-		          what, c->sqlstate, PQerrorMessage(c->pg));
+		log_write(st == RPC_STATUS_INTERNAL ? LOG_ERROR : LOG_WARN, NULL, "db.error",
+		          "%s %s: %s", what, c->sqlstate, PQerrorMessage(c->pg));
 	PQclear(r);
 	return st;
 }
@@ -356,8 +360,8 @@ rpc_status db_transaction(db_pool *p, int serializable, uint32_t timeout_ms, db_
 	if (st != RPC_STATUS_OK)
 		return st;
 	for (int attempt = 1;; attempt++) {
-		st = db_exec(c, NULL,
-		             serializable ? "BEGIN ISOLATION LEVEL SERIALIZABLE" : "BEGIN", 0, NULL, NULL);
+		st = db_exec(c, NULL, serializable ? "BEGIN ISOLATION LEVEL SERIALIZABLE" : "BEGIN",
+		             0, NULL, NULL);
 		if (st == RPC_STATUS_OK) {
 			st = fn(c, arg);
 			if (st == RPC_STATUS_OK)
@@ -368,8 +372,9 @@ rpc_status db_transaction(db_pool *p, int serializable, uint32_t timeout_ms, db_
 			PGresult *r = PQexec(c->pg, "ROLLBACK");
 			PQclear(r);
 		}
-		int retry = serializable && st == RPC_STATUS_ABORTED && attempt < DB_TX_ATTEMPTS &&
-		            (strcmp(c->sqlstate, "40001") == 0 || strcmp(c->sqlstate, "40P01") == 0);
+		int retry =
+		    serializable && st == RPC_STATUS_ABORTED && attempt < DB_TX_ATTEMPTS &&
+		    (strcmp(c->sqlstate, "40001") == 0 || strcmp(c->sqlstate, "40P01") == 0);
 		if (!retry)
 			break;
 		backoff(attempt);
@@ -441,7 +446,8 @@ static rpc_status list_migrations(const char *dir, migration **out, size_t *n_ou
 	*n_out = 0;
 	DIR *d = opendir(dir);
 	if (d == NULL) {
-		log_write(LOG_ERROR, NULL, "db.migrate", "cannot open %s: %s", dir, strerror(errno));
+		log_write(LOG_ERROR, NULL, "db.migrate", "cannot open %s: %s", dir,
+		          strerror(errno));
 		return RPC_STATUS_FAILED_PRECONDITION;
 	}
 	migration *list = calloc(DB_MAX_MIGRATIONS, sizeof(*list));
@@ -455,7 +461,8 @@ static rpc_status list_migrations(const char *dir, migration **out, size_t *n_ou
 			st = RPC_STATUS_RESOURCE_EXHAUSTED;
 			break;
 		}
-		list[n].number = (e->d_name[0] - '0') * 100 + (e->d_name[1] - '0') * 10 + (e->d_name[2] - '0');
+		list[n].number =
+		    (e->d_name[0] - '0') * 100 + (e->d_name[1] - '0') * 10 + (e->d_name[2] - '0');
 		list[n].file = strdup(e->d_name);
 		if (list[n].file == NULL)
 			st = RPC_STATUS_RESOURCE_EXHAUSTED;
@@ -467,8 +474,8 @@ static rpc_status list_migrations(const char *dir, migration **out, size_t *n_ou
 		qsort(list, n, sizeof(*list), cmp_migration);
 		for (size_t i = 1; i < n; i++) {
 			if (list[i].number == list[i - 1].number) {
-				log_write(LOG_ERROR, NULL, "db.migrate", "%s and %s share a number", list[i - 1].file,
-				          list[i].file);
+				log_write(LOG_ERROR, NULL, "db.migrate", "%s and %s share a number",
+				          list[i - 1].file, list[i].file);
 				st = RPC_STATUS_FAILED_PRECONDITION;
 			}
 		}
@@ -512,9 +519,10 @@ static rpc_status apply_migration(db_conn *c, const char *schema, const char *qt
 		goto out;
 	if (PQntuples(r) == 1) {
 		if (strcmp(PQgetvalue(r, 0, 0), sum) != 0) {
-			log_write(LOG_ERROR, NULL, "db.migrate",
-			          "migration %s of schema %s changed after it was applied: refusing to run",
-			          m->file, schema);
+			log_write(
+			    LOG_ERROR, NULL, "db.migrate",
+			    "migration %s of schema %s changed after it was applied: refusing to run",
+			    m->file, schema);
 			st = RPC_STATUS_FAILED_PRECONDITION;
 		}
 		PQclear(r);
@@ -530,7 +538,8 @@ static rpc_status apply_migration(db_conn *c, const char *schema, const char *qt
 	/* The migration file itself: trusted SQL from the repository, several
 	 * statements, so the simple query protocol. */
 	r = PQexec(c->pg, sql);
-	if (r == NULL || (PQresultStatus(r) != PGRES_COMMAND_OK && PQresultStatus(r) != PGRES_TUPLES_OK)) {
+	if (r == NULL ||
+	    (PQresultStatus(r) != PGRES_COMMAND_OK && PQresultStatus(r) != PGRES_TUPLES_OK)) {
 		log_write(LOG_ERROR, NULL, "db.migrate", "migration %s failed: %s", m->file,
 		          PQerrorMessage(c->pg));
 		st = fail_result(c, r, m->file);
@@ -539,7 +548,8 @@ static rpc_status apply_migration(db_conn *c, const char *schema, const char *qt
 		goto out;
 	}
 	PQclear(r);
-	snprintf(q, sizeof(q), "INSERT INTO %s (version, name, sha256) VALUES ($1, $2, $3)", qtable);
+	snprintf(q, sizeof(q), "INSERT INTO %s (version, name, sha256) VALUES ($1, $2, $3)",
+	         qtable);
 	const char *p3[3] = {version, m->file, sum};
 	if ((st = db_exec(c, NULL, q, 3, p3, NULL)) != RPC_STATUS_OK)
 		goto out;
@@ -577,22 +587,24 @@ rpc_status db_migrate(db_pool *p, const char *schema, const char *dir)
 	}
 	snprintf(qtable, sizeof(qtable), "%s.schema_migrations", qschema);
 	const char *ps[1] = {schema};
-	if ((st = db_exec(c, NULL, "SELECT pg_advisory_lock(hashtext($1))", 1, ps, NULL)) != RPC_STATUS_OK)
+	if ((st = db_exec(c, NULL, "SELECT pg_advisory_lock(hashtext($1))", 1, ps, NULL)) !=
+	    RPC_STATUS_OK)
 		goto release;
 	char q[512];
 	snprintf(q, sizeof(q), "CREATE SCHEMA IF NOT EXISTS %s", qschema);
 	if ((st = db_exec(c, NULL, q, 0, NULL, NULL)) == RPC_STATUS_OK) {
-		snprintf(q, sizeof(q),
-		         "CREATE TABLE IF NOT EXISTS %s (version integer PRIMARY KEY, name text NOT NULL, "
-		         "sha256 text NOT NULL, applied_at timestamptz NOT NULL DEFAULT now())",
-		         qtable);
+		snprintf(
+		    q, sizeof(q),
+		    "CREATE TABLE IF NOT EXISTS %s (version integer PRIMARY KEY, name text NOT NULL, "
+		    "sha256 text NOT NULL, applied_at timestamptz NOT NULL DEFAULT now())",
+		    qtable);
 		st = db_exec(c, NULL, q, 0, NULL, NULL);
 	}
 	for (size_t i = 0; i < n && st == RPC_STATUS_OK; i++)
 		st = apply_migration(c, schema, qtable, dir, &list[i]);
 	if (c->pg != NULL && !c->broken) {
-		PGresult *r = PQexecParams(c->pg, "SELECT pg_advisory_unlock(hashtext($1))", 1, NULL, ps,
-		                           NULL, NULL, 0);
+		PGresult *r = PQexecParams(c->pg, "SELECT pg_advisory_unlock(hashtext($1))", 1,
+		                           NULL, ps, NULL, NULL, 0);
 		PQclear(r);
 	}
 release:

@@ -74,10 +74,11 @@ void log_write(log_level level, const char *request_id, const char *event, const
 	clock_gettime(CLOCK_REALTIME, &ts);
 	gmtime_r(&ts.tv_sec, &tm);
 	char line[4096 + 512];
-	size_t n = (size_t)snprintf(line, sizeof(line),
-	                            "{\"ts\":\"%04d-%02d-%02dT%02d:%02d:%02d.%03ldZ\",\"level\":\"%s\",\"event\":\"",
-	                            tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min,
-	                            tm.tm_sec, ts.tv_nsec / 1000000L, names[level]);
+	size_t n = (size_t)snprintf(
+	    line, sizeof(line),
+	    "{\"ts\":\"%04d-%02d-%02dT%02d:%02d:%02d.%03ldZ\",\"level\":\"%s\",\"event\":\"",
+	    tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec,
+	    ts.tv_nsec / 1000000L, names[level]);
 	size_t cap = sizeof(line) - 3; /* room for "}\n" */
 	put_json(line, &n, cap, event ? event : "");
 	if (request_id != NULL) {

@@ -24,6 +24,6 @@ int log_level_parse(const char *s, log_level *out);
 
 /* Write one line. `request_id` may be NULL. The message is cut at 2 KiB. */
 void log_write(log_level level, const char *request_id, const char *event, const char *fmt, ...)
-	__attribute__((format(printf, 4, 5)));
+    __attribute__((format(printf, 4, 5)));
 
 #endif /* PANTHERA_LOG_H */

@@ -1,0 +1,224 @@
+/*
+ * config.c - the one table of settings, and reading it; see config.h.
+ */
+#include "panthera/config.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+/* The table. Add a setting here and nowhere else. */
+const cfg_var cfg_vars[] = {
+	{"db-url", "PANTHERA_DB_URL", CFG_STRING, NULL, 0, 0, 1,
+	 "PostgreSQL URL of every service; unset: make run starts a private cluster. "
+	 "PANTHERA_<SERVICE>_DB_URL (e.g. PANTHERA_CATALOG_DB_URL) gives one service its own database."},
+	{"data-dir", "PANTHERA_DATA_DIR", CFG_STRING, "./.panthera", 0, 0, 0,
+	 "Folder of the private PostgreSQL cluster and of generated signing keys."},
+	{"http-addr", "PANTHERA_HTTP_ADDR", CFG_STRING, "127.0.0.1:8080", 0, 0, 0,
+	 "Address the REST gateway listens on."},
+	{"http-threads", "PANTHERA_HTTP_THREADS", CFG_INT, "0", 0, 64, 0,
+	 "Event-loop threads of the gateway; 0: one per core."},
+	{"rpc-url", "PANTHERA_RPC_URL", CFG_STRING, "inproc://panthera", 0, 0, 0,
+	 "nng URL a service binary serves on (inproc://, ipc://, tcp://, tls+tcp://)."},
+	{"rpc-workers", "PANTHERA_RPC_WORKERS", CFG_INT, "4", 1, 256, 0,
+	 "Handler threads of each RPC server."},
+	{"rpc-queue", "PANTHERA_RPC_QUEUE", CFG_INT, "64", 1, 65536, 0,
+	 "Calls that may wait for a handler thread; more are refused with RESOURCE_EXHAUSTED."},
+	{"max-message", "PANTHERA_MAX_MESSAGE", CFG_INT, "4194304", 1024, 268435456, 0,
+	 "Largest RPC payload in bytes."},
+	{"db-pool-size", "PANTHERA_DB_POOL_SIZE", CFG_INT, "8", 1, 1000, 0,
+	 "PostgreSQL connections per service."},
+	{"log-level", "PANTHERA_LOG_LEVEL", CFG_STRING, "info", 0, 0, 0,
+	 "debug, info, warn or error."},
+	{"bootstrap-admin-email", "PANTHERA_BOOTSTRAP_ADMIN_EMAIL", CFG_STRING, NULL, 0, 0, 0,
+	 "With the password: make sure this account exists with role ADMIN at start."},
+	{"bootstrap-admin-password", "PANTHERA_BOOTSTRAP_ADMIN_PASSWORD", CFG_STRING, NULL, 0, 0, 1,
+	 "Password of the bootstrap admin account."},
+	{"cors-origins", "PANTHERA_CORS_ORIGINS", CFG_STRING, "", 0, 0, 0,
+	 "Comma-separated origins allowed by CORS."},
+	{"rate-limit-per-min", "PANTHERA_RATE_LIMIT_PER_MIN", CFG_INT, "600", 1, 1000000, 0,
+	 "Requests per minute per client address and per user."},
+	{"auth-rate-limit-per-min", "PANTHERA_AUTH_RATE_LIMIT_PER_MIN", CFG_INT, "20", 1, 1000000, 0,
+	 "Login and register requests per minute per client address."},
+	{"smtp-url", "PANTHERA_SMTP_URL", CFG_STRING, NULL, 0, 0, 0,
+	 "smtp://host:port of the mail relay; unset: emails go to the log."},
+};
+const size_t cfg_n_vars = sizeof(cfg_vars) / sizeof(cfg_vars[0]);
+
+static long find(const char *flag)
+{
+	for (size_t i = 0; i < cfg_n_vars; i++) {
+		if (strcmp(cfg_vars[i].flag, flag) == 0)
+			return (long)i;
+	}
+	return -1;
+}
+
+static int parse_bool(const char *s, int *out)
+{
+	static const char *const yes[] = {"true", "1", "yes", "on"};
+	static const char *const no[] = {"false", "0", "no", "off"};
+	for (int i = 0; i < 4; i++) {
+		if (strcasecmp(s, yes[i]) == 0) {
+			*out = 1;
+			return 0;
+		}
+		if (strcasecmp(s, no[i]) == 0) {
+			*out = 0;
+			return 0;
+		}
+	}
+	return -1;
+}
+
+static rpc_status check_value(const cfg_var *v, const char *value, const char *from, char *err,
+                              size_t errlen)
+{
+	if (v->type == CFG_INT) {
+		char *end;
+		errno = 0;
+		long n = strtol(value, &end, 10);
+		if (errno != 0 || end == value || *end != '\0' || n < v->min || n > v->max) {
+			snprintf(err, errlen, "%s: %s must be an integer in %ld..%ld", from, v->flag, v->min,
+			         v->max);
+			return RPC_STATUS_INVALID_ARGUMENT;
+		}
+	} else if (v->type == CFG_BOOL) {
+		int b;
+		if (parse_bool(value, &b) != 0) {
+			snprintf(err, errlen, "%s: %s must be true or false", from, v->flag);
+			return RPC_STATUS_INVALID_ARGUMENT;
+		}
+	}
+	return RPC_STATUS_OK;
+}
+
+static rpc_status set(cfg *c, size_t i, const char *value)
+{
+	char *copy = strdup(value);
+	if (copy == NULL)
+		return RPC_STATUS_RESOURCE_EXHAUSTED;
+	free(c->values[i]);
+	c->values[i] = copy;
+	return RPC_STATUS_OK;
+}
+
+rpc_status cfg_load(cfg *c, int argc, char **argv, char *err, size_t errlen)
+{
+	c->help = 0;
+	c->values = calloc(cfg_n_vars, sizeof(*c->values));
+	if (c->values == NULL)
+		return RPC_STATUS_RESOURCE_EXHAUSTED;
+	err[0] = '\0';
+	rpc_status st = RPC_STATUS_OK;
+	for (size_t i = 0; i < cfg_n_vars && st == RPC_STATUS_OK; i++) {
+		const cfg_var *v = &cfg_vars[i];
+		const char *e = getenv(v->env);
+		if (e != NULL) {
+			if ((st = check_value(v, e, v->env, err, errlen)) == RPC_STATUS_OK)
+				st = set(c, i, e);
+		} else if (v->def != NULL) {
+			st = set(c, i, v->def);
+		}
+	}
+	for (int a = 1; a < argc && st == RPC_STATUS_OK; a++) {
+		const char *arg = argv[a];
+		if (strcmp(arg, "--help") == 0 || strcmp(arg, "-h") == 0) {
+			c->help = 1;
+			continue;
+		}
+		if (strncmp(arg, "--", 2) != 0) {
+			snprintf(err, errlen, "unexpected argument '%s' (settings are --name=value)", arg);
+			return RPC_STATUS_INVALID_ARGUMENT;
+		}
+		char name[64];
+		const char *eq = strchr(arg + 2, '=');
+		size_t nl = eq ? (size_t)(eq - (arg + 2)) : strlen(arg + 2);
+		if (nl == 0 || nl >= sizeof(name)) {
+			snprintf(err, errlen, "malformed flag '%s'", arg);
+			return RPC_STATUS_INVALID_ARGUMENT;
+		}
+		memcpy(name, arg + 2, nl);
+		name[nl] = '\0';
+		long i = find(name);
+		if (i < 0) {
+			snprintf(err, errlen, "unknown flag --%s (see --help)", name);
+			return RPC_STATUS_INVALID_ARGUMENT;
+		}
+		const char *value = eq ? eq + 1 : (a + 1 < argc ? argv[++a] : NULL);
+		if (value == NULL) {
+			snprintf(err, errlen, "--%s needs a value", name);
+			return RPC_STATUS_INVALID_ARGUMENT;
+		}
+		if ((st = check_value(&cfg_vars[i], value, "flag", err, errlen)) == RPC_STATUS_OK)
+			st = set(c, (size_t)i, value);
+	}
+	return st;
+}
+
+const char *cfg_get(const cfg *c, const char *name)
+{
+	long i = find(name);
+	return (i < 0 || c->values == NULL) ? NULL : c->values[i];
+}
+
+long cfg_get_int(const cfg *c, const char *name)
+{
+	const char *v = cfg_get(c, name);
+	return v ? strtol(v, NULL, 10) : 0;
+}
+
+int cfg_get_bool(const cfg *c, const char *name)
+{
+	const char *v = cfg_get(c, name);
+	int b = 0;
+	if (v != NULL)
+		parse_bool(v, &b);
+	return b;
+}
+
+const char *cfg_db_url(const cfg *c, const char *service)
+{
+	char env[96];
+	if (service != NULL && strlen(service) < 64) {
+		snprintf(env, sizeof(env), "PANTHERA_%s_DB_URL", service);
+		const char *v = getenv(env);
+		if (v != NULL && v[0] != '\0')
+			return v;
+	}
+	return cfg_get(c, "db-url");
+}
+
+void cfg_print_help(FILE *f, const char *program)
+{
+	fprintf(f, "usage: %s [--name=value ...]\n\nSettings (flag, environment variable, default):\n",
+	        program);
+	for (size_t i = 0; i < cfg_n_vars; i++) {
+		const cfg_var *v = &cfg_vars[i];
+		fprintf(f, "  --%s, %s", v->flag, v->env);
+		if (v->def != NULL && !v->secret)
+			fprintf(f, " (default: %s)", v->def[0] ? v->def : "empty");
+		fprintf(f, "\n      %s\n", v->help);
+	}
+}
+
+void cfg_print_markdown(FILE *f)
+{
+	fprintf(f, "| variable | flag | default | meaning |\n|---|---|---|---|\n");
+	for (size_t i = 0; i < cfg_n_vars; i++) {
+		const cfg_var *v = &cfg_vars[i];
+		fprintf(f, "| `%s` | `--%s` | %s%s%s | %s |\n", v->env, v->flag, v->def ? "`" : "",
+		        v->def ? v->def : "unset", v->def ? "`" : "", v->help);
+	}
+}
+
+void cfg_free(cfg *c)
+{
+	if (c == NULL || c->values == NULL)
+		return;
+	for (size_t i = 0; i < cfg_n_vars; i++)
+		free(c->values[i]);
+	free(c->values);
+	c->values = NULL;
+}
