@@ -62,8 +62,10 @@ void *rpc_arena_alloc(rpc_arena *a, size_t size)
 {
 	if (size == 0)
 		size = 1;
-	if (size > SIZE_MAX - RPC_ARENA_ALIGN)
+	if (size > SIZE_MAX - RPC_ARENA_ALIGN) {
+		a->exhausted = 1;
 		return NULL;
+	}
 	size_t rounded = (size + RPC_ARENA_ALIGN - 1) & ~(size_t)(RPC_ARENA_ALIGN - 1);
 	if (a->pos != NULL && (size_t)(a->end - a->pos) >= rounded) {
 		void *p = a->pos;
@@ -72,19 +74,25 @@ void *rpc_arena_alloc(rpc_arena *a, size_t size)
 	}
 	/* A new block: at least the request, at least double the last one. */
 	size_t want = a->next_block > rounded ? a->next_block : rounded;
-	if (want > SIZE_MAX - sizeof(rpc_arena_block))
+	if (want > SIZE_MAX - sizeof(rpc_arena_block)) {
+		a->exhausted = 1;
 		return NULL;
+	}
 	size_t total = sizeof(rpc_arena_block) + want;
 	if (a->limit != 0 && (a->used > a->limit || total > a->limit - a->used)) {
 		/* Try the smallest block that fits before giving up. */
 		total = sizeof(rpc_arena_block) + rounded;
-		if (a->used > a->limit || total > a->limit - a->used)
+		if (a->used > a->limit || total > a->limit - a->used) {
+			a->exhausted = 1;
 			return NULL;
+		}
 		want = rounded;
 	}
 	rpc_arena_block *b = malloc(total);
-	if (b == NULL)
+	if (b == NULL) {
+		a->exhausted = 1;
 		return NULL;
+	}
 	b->size = want;
 	b->next = a->blocks;
 	a->blocks = b;
@@ -148,6 +156,7 @@ void rpc_arena_reset(rpc_arena *a)
 	}
 	a->blocks = NULL;
 	a->used = 0;
+	a->exhausted = 0;
 	a->next_block = RPC_ARENA_MIN_BLOCK;
 	if (a->inline_start != NULL) {
 		a->pos = align_up(a->inline_start);

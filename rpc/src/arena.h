@@ -34,6 +34,7 @@ typedef struct rpc_arena {
 	size_t used;  /* bytes handed out plus block overheads, for the limit */
 	size_t limit; /* 0: none */
 	size_t next_block;
+	int exhausted;               /* an allocation failed since the last reset */
 	rpc_arena_cleanup *cleanups; /* newest first */
 	ProtobufCAllocator pb;       /* protobuf-c's view of this arena */
 } rpc_arena;

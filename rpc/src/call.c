@@ -137,6 +137,9 @@ rpc_status rpc_call_set_error_reason(rpc_call *call, const char *reason, const c
 	char *dm = rpc_arena_strndup(&call->arena, domain, strnlen(domain, 256));
 	if (r == NULL || dm == NULL)
 		return RPC_STATUS_RESOURCE_EXHAUSTED;
+	/* proto3 strings must be UTF-8: strict decoders refuse anything else */
+	rpc_wire_text_sanitize(r, 255);
+	rpc_wire_text_sanitize(dm, 255);
 	d->info.reason = r;
 	d->info.domain = dm;
 	d->details.error_info = &d->info;
@@ -167,6 +170,8 @@ rpc_status rpc_call_add_field_violation(rpc_call *call, const char *field, const
 	char *ds = rpc_arena_strndup(&call->arena, description, strnlen(description, 1024));
 	if (v == NULL || f == NULL || ds == NULL)
 		return RPC_STATUS_RESOURCE_EXHAUSTED;
+	rpc_wire_text_sanitize(f, 1023);
+	rpc_wire_text_sanitize(ds, 1023);
 	google__rpc__bad_request__field_violation__init(v);
 	v->field = f;
 	v->description = ds;
@@ -188,17 +193,20 @@ nng_msg *rpc_encode_status_reply(rpc_status status, const char *message)
 }
 
 nng_msg *rpc_call_encode_reply(rpc_call *call, rpc_status status, const ProtobufCMessage *resp,
-                               size_t max_message)
+                               size_t max_message, rpc_status *sent)
 {
+	*sent = status;
 	const char *message = call->message ? call->message : "";
 	if (status == RPC_STATUS_OK)
 		message = "";
 	size_t payload_len = 0;
 	if (status == RPC_STATUS_OK && resp != NULL) {
 		payload_len = protobuf_c_message_get_packed_size(resp);
-		if (payload_len > max_message)
-			return rpc_encode_status_reply(RPC_STATUS_RESOURCE_EXHAUSTED,
+		if (payload_len > max_message) {
+			*sent = RPC_STATUS_RESOURCE_EXHAUSTED;
+			return rpc_encode_status_reply(*sent,
 			                               "reply larger than the message size limit");
+		}
 	}
 	/* Details: packed into the arena first. */
 	uint8_t *details = NULL;
@@ -214,10 +222,14 @@ nng_msg *rpc_call_encode_reply(rpc_call *call, rpc_status status, const Protobuf
 	size_t size = rpc_wire_reply_size(message, call->reply_md, call->n_reply_md, details_len,
 	                                  payload_len);
 	nng_msg *msg;
-	if (size == 0)
-		return rpc_encode_status_reply(RPC_STATUS_INTERNAL, "reply could not be encoded");
-	if (nng_msg_alloc(&msg, size) != 0)
-		return rpc_encode_status_reply(RPC_STATUS_RESOURCE_EXHAUSTED, "out of memory");
+	if (size == 0) {
+		*sent = RPC_STATUS_INTERNAL;
+		return rpc_encode_status_reply(*sent, "reply could not be encoded");
+	}
+	if (nng_msg_alloc(&msg, size) != 0) {
+		*sent = RPC_STATUS_RESOURCE_EXHAUSTED;
+		return rpc_encode_status_reply(*sent, "out of memory");
+	}
 	uint8_t *body = nng_msg_body(msg);
 	rpc_wire_encode_reply(body, status, message, call->reply_md, call->n_reply_md, details,
 	                      details_len, payload_len);

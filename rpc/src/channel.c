@@ -34,6 +34,9 @@
 #define RPC_DEFAULT_CONNECT_WAIT_MS 1000u
 #define RPC_CLIENT_MAX_INTERCEPTORS 16u
 #define RPC_CLIENT_MAX_MD           64u
+/* Calls in flight on one channel (each holds an nng context); one more
+ * fails at once instead of growing the pool without bound. */
+#define RPC_CLIENT_MAX_INFLIGHT 16384u
 
 typedef struct chan_slot chan_slot;
 
@@ -73,7 +76,8 @@ struct rpc_channel {
 	pthread_cond_t cv; /* async calls finished */
 	int n_pipes;
 	int closing;
-	size_t async_inflight;
+	int started;     /* a call was made: interceptors are fixed now */
+	size_t inflight; /* calls holding a slot, sync and async */
 	chan_slot *free_sync, *free_async, *all;
 	chan_interceptor interceptors[RPC_CLIENT_MAX_INTERCEPTORS];
 	size_t n_interceptors;
@@ -128,7 +132,8 @@ static int client_tls_config(const rpc_channel_opts *o, const char *url, nng_tls
 		/* The name to check: given, or the URL's host. */
 		char host[256] = "";
 		if (o->tls_server_name != NULL) {
-			snprintf(host, sizeof(host), "%s", o->tls_server_name);
+			if (strlen(o->tls_server_name) < sizeof(host))
+				snprintf(host, sizeof(host), "%s", o->tls_server_name);
 		} else {
 			const char *h = strstr(url, "://");
 			h = h ? h + 3 : url;
@@ -144,8 +149,9 @@ static int client_tls_config(const rpc_channel_opts *o, const char *url, nng_tls
 				host[n] = '\0';
 			}
 		}
-		if (host[0] != '\0')
-			rv = nng_tls_config_server_name(cfg, host);
+		/* Never without a name to check: any certificate the CA signed
+		 * would pass. */
+		rv = host[0] != '\0' ? nng_tls_config_server_name(cfg, host) : NNG_EINVAL;
 	}
 	if (rv != 0) {
 		nng_tls_config_free(cfg);
@@ -228,7 +234,9 @@ rpc_status rpc_channel_add_interceptor(rpc_channel *ch, rpc_client_before_fn bef
 		return RPC_STATUS_INVALID_ARGUMENT;
 	pthread_mutex_lock(&ch->lock);
 	rpc_status st = RPC_STATUS_OK;
-	if (ch->n_interceptors >= RPC_CLIENT_MAX_INTERCEPTORS)
+	if (ch->started)
+		st = RPC_STATUS_FAILED_PRECONDITION;
+	else if (ch->n_interceptors >= RPC_CLIENT_MAX_INTERCEPTORS)
 		st = RPC_STATUS_RESOURCE_EXHAUSTED;
 	else
 		ch->interceptors[ch->n_interceptors++] = (chan_interceptor){before, after, arg};
@@ -249,33 +257,40 @@ static chan_slot *slot_get(rpc_channel *ch, int async)
 	}
 	chan_slot **list = async ? &ch->free_async : &ch->free_sync;
 	chan_slot *s = *list;
+	ch->started = 1;
 	if (s != NULL) {
 		*list = s->next_free;
-		if (async)
-			ch->async_inflight++;
+		ch->inflight++;
 		pthread_mutex_unlock(&ch->lock);
 		return s;
 	}
+	if (ch->inflight >= RPC_CLIENT_MAX_INFLIGHT) {
+		pthread_mutex_unlock(&ch->lock);
+		return NULL;
+	}
+	ch->inflight++; /* reserved now, so close waits for this call too */
 	pthread_mutex_unlock(&ch->lock);
 	s = calloc(1, sizeof(*s));
-	if (s == NULL)
-		return NULL;
-	s->ch = ch;
-	s->async = async;
-	if (nng_aio_alloc(&s->aio, async ? async_cb : NULL, s) != 0) {
-		free(s);
-		return NULL;
-	}
-	if (nng_ctx_open(&s->ctx, ch->sock) != 0) {
-		nng_aio_free(s->aio);
-		free(s);
-		return NULL;
+	if (s != NULL) {
+		s->ch = ch;
+		s->async = async;
+		if (nng_aio_alloc(&s->aio, async ? async_cb : NULL, s) != 0) {
+			free(s);
+			s = NULL;
+		} else if (nng_ctx_open(&s->ctx, ch->sock) != 0) {
+			nng_aio_free(s->aio);
+			free(s);
+			s = NULL;
+		}
 	}
 	pthread_mutex_lock(&ch->lock);
-	s->next_all = ch->all;
-	ch->all = s;
-	if (async)
-		ch->async_inflight++;
+	if (s != NULL) {
+		s->next_all = ch->all;
+		ch->all = s;
+	} else {
+		ch->inflight--;
+		pthread_cond_broadcast(&ch->cv);
+	}
 	pthread_mutex_unlock(&ch->lock);
 	return s;
 }
@@ -286,12 +301,12 @@ static void slot_put(rpc_channel *ch, chan_slot *s)
 	if (s->async) {
 		s->next_free = ch->free_async;
 		ch->free_async = s;
-		ch->async_inflight--;
-		pthread_cond_broadcast(&ch->cv);
 	} else {
 		s->next_free = ch->free_sync;
 		ch->free_sync = s;
 	}
+	ch->inflight--;
+	pthread_cond_broadcast(&ch->cv);
 	pthread_mutex_unlock(&ch->lock);
 }
 
@@ -364,11 +379,13 @@ static rpc_status build_request(rpc_channel *ch, const rpc_method_desc *method,
 		n_md = opts->n_metadata;
 	}
 	for (size_t i = 0; i < ch->n_interceptors; i++) {
-		if (ch->interceptors[i].before != NULL)
-			n_md += ch->interceptors[i].before(
-			    method, md + n_md, RPC_CLIENT_MAX_MD - n_md, ch->interceptors[i].arg);
-		if (n_md > RPC_CLIENT_MAX_MD)
-			n_md = RPC_CLIENT_MAX_MD;
+		if (ch->interceptors[i].before != NULL) {
+			size_t cap = RPC_CLIENT_MAX_MD - n_md;
+			size_t added = ch->interceptors[i].before(method, md + n_md, cap,
+			                                          ch->interceptors[i].arg);
+			n_md +=
+			    added < cap ? added : cap; /* never trust a count past the room given */
+		}
 	}
 	for (size_t i = 0; i < n_md; i++) {
 		if (!rpc_wire_metadata_valid(md[i].key, md[i].value)) {
@@ -475,7 +492,7 @@ rpc_status rpc_channel_call(rpc_channel *ch, const rpc_method_desc *method,
 		goto done;
 	if ((s = slot_get(ch, 0)) == NULL) {
 		st = RPC_STATUS_UNAVAILABLE;
-		why = "channel closed or out of memory";
+		why = "channel closed, out of memory, or too many calls in flight";
 		goto done;
 	}
 	for (;;) {
@@ -514,8 +531,8 @@ rpc_status rpc_channel_call(rpc_channel *ch, const rpc_method_desc *method,
 				                          : "connection to the server lost";
 			}
 		}
-		if (st == RPC_STATUS_UNAVAILABLE && r == NULL && retries > 0 && copy != NULL &&
-		    remaining_ms(deadline) > 0) {
+		if (st == RPC_STATUS_UNAVAILABLE && r == NULL && rv != NNG_ECLOSED && retries > 0 &&
+		    copy != NULL && remaining_ms(deadline) > 0) {
 			retries--;
 			msg = copy;
 			set_frame_timeout(msg, remaining_ms(deadline));
@@ -528,12 +545,13 @@ rpc_status rpc_channel_call(rpc_channel *ch, const rpc_method_desc *method,
 done:
 	if (msg != NULL)
 		nng_msg_free(msg);
-	if (s != NULL)
-		slot_put(ch, s);
 	if (r == NULL)
 		r = rpc_reply_new_status(st, why);
 	*reply = r;
 	finish(ch, method, st, start);
+	/* Last: once the slot is back, rpc_channel_close may free the channel. */
+	if (s != NULL)
+		slot_put(ch, s);
 	return r ? st : RPC_STATUS_RESOURCE_EXHAUSTED;
 }
 
@@ -659,7 +677,7 @@ void rpc_channel_close(rpc_channel *ch)
 	/* Completes every pending aio with NNG_ECLOSED: their callbacks run. */
 	nng_close(ch->sock);
 	pthread_mutex_lock(&ch->lock);
-	while (ch->async_inflight > 0)
+	while (ch->inflight > 0)
 		pthread_cond_wait(&ch->cv, &ch->lock);
 	chan_slot *s = ch->all;
 	ch->all = NULL;

@@ -8,20 +8,24 @@
 #include <stdlib.h>
 #include <string.h>
 
-static rpc_reply *reply_alloc(void)
+static rpc_reply *reply_alloc(size_t max_message)
 {
 	rpc_reply *r = malloc(sizeof(*r));
 	if (r == NULL)
 		return NULL;
 	memset(r, 0, offsetof(rpc_reply, arena));
-	rpc_arena_init(&r->arena, r->inline_arena, sizeof(r->inline_arena), 0);
+	/* A decoded message can take several times its wire size; bound it
+	 * as the server bounds a call. */
+	size_t limit =
+	    max_message > (SIZE_MAX - (1u << 20)) / 8 ? SIZE_MAX : 8 * max_message + (1u << 20);
+	rpc_arena_init(&r->arena, r->inline_arena, sizeof(r->inline_arena), limit);
 	r->message = "";
 	return r;
 }
 
 rpc_reply *rpc_reply_new_status(rpc_status status, const char *message)
 {
-	rpc_reply *r = reply_alloc();
+	rpc_reply *r = reply_alloc(RPC_WIRE_MAX_MESSAGE);
 	if (r == NULL)
 		return NULL;
 	r->status = status;
@@ -39,7 +43,7 @@ rpc_reply *rpc_reply_new_status(rpc_status status, const char *message)
 rpc_reply *rpc_reply_decode(const rpc_method_desc *method, const uint8_t *frame, size_t len,
                             size_t max_message)
 {
-	rpc_reply *r = reply_alloc();
+	rpc_reply *r = reply_alloc(max_message);
 	if (r == NULL)
 		return NULL;
 	rpc_wire_reply wr;
@@ -55,7 +59,7 @@ rpc_reply *rpc_reply_decode(const rpc_method_desc *method, const uint8_t *frame,
 	r->message = wr.message;
 	r->metadata = wr.metadata;
 	r->n_metadata = wr.n_metadata;
-	if (wr.details_len > 0) {
+	if (wr.status != RPC_STATUS_OK && wr.details_len > 0 && wr.details_len <= RPC_MAX_DETAILS) {
 		/* Details that do not decode are dropped: the status stands. */
 		r->details = (Panthera__Rpc__V1__ErrorDetails *)protobuf_c_message_unpack(
 		    &panthera__rpc__v1__error_details__descriptor, &r->arena.pb, wr.details_len,

@@ -75,9 +75,10 @@ void rpc_call_init(rpc_call *call, size_t memory_limit);
  * the status is not OK) into a new nng message. On a failure to encode
  * (reply too big, no memory), a smaller reply with INTERNAL or
  * RESOURCE_EXHAUSTED is made instead; NULL only when even that fails.
+ * *sent receives the status actually encoded.
  */
 nng_msg *rpc_call_encode_reply(rpc_call *call, rpc_status status, const ProtobufCMessage *resp,
-                               size_t max_message);
+                               size_t max_message, rpc_status *sent);
 
 /* A reply frame with just a status and message (no call needed). */
 nng_msg *rpc_encode_status_reply(rpc_status status, const char *message);
@@ -102,5 +103,8 @@ rpc_reply *rpc_reply_new_status(rpc_status status, const char *message);
  * of memory; decoding errors become an INTERNAL reply saying why. */
 rpc_reply *rpc_reply_decode(const rpc_method_desc *method, const uint8_t *frame, size_t len,
                             size_t max_message);
+
+/* Error details larger than this are dropped by the client, unread. */
+#define RPC_MAX_DETAILS (64u * 1024u)
 
 #endif /* PANTHERA_RPC_INTERNAL_H */

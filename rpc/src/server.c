@@ -43,7 +43,7 @@
 #define RPC_MAX_INTERCEPTORS 16u
 #define RPC_MAX_HEALTH       128u
 
-enum srv_state { SRV_CREATED, SRV_RUNNING, SRV_DRAINING, SRV_STOPPED };
+enum srv_state { SRV_CREATED, SRV_STARTING, SRV_RUNNING, SRV_DRAINING, SRV_STOPPED };
 enum ctx_state { CTX_RECV, CTX_QUEUED, CTX_SEND };
 
 typedef struct srv_method {
@@ -106,6 +106,9 @@ struct rpc_server {
 	size_t q_head, q_len, q_cap;
 	size_t running; /* calls taken by workers */
 	size_t sending; /* replies handed to nng, not yet sent */
+	int stopping;   /* an rpc_server_stop is at work; others wait on `stopped` */
+	int closed;     /* the socket is closed */
+	pthread_cond_t stopped;
 	srv_health health[RPC_MAX_HEALTH];
 	size_t n_health;
 	int listening;
@@ -173,24 +176,33 @@ rpc_status rpc_server_create(rpc_server **out, const rpc_server_opts *opts)
 		srv->opts.max_message = RPC_DEFAULT_MAX_MESSAGE;
 	srv->max_call_memory = srv->opts.max_call_memory;
 	if (srv->max_call_memory == 0)
-		srv->max_call_memory = 8 * srv->opts.max_message + (1u << 20);
+		srv->max_call_memory = srv->opts.max_message > (SIZE_MAX - (1u << 20)) / 8
+		                           ? SIZE_MAX
+		                           : 8 * srv->opts.max_message + (1u << 20);
 	if (pthread_mutex_init(&srv->lock, NULL) != 0) {
 		free(srv);
 		return RPC_STATUS_RESOURCE_EXHAUSTED;
 	}
-	pthread_cond_init(&srv->work, NULL);
-	pthread_cond_init(&srv->idle, NULL);
-	int rv = nng_rep0_open(&srv->sock);
+	/* The drain waits on `idle` against the monotonic clock, so a step of
+	 * the wall clock neither cuts nor stretches it. */
+	pthread_condattr_t ca;
+	int ok = pthread_condattr_init(&ca) == 0;
+	ok = ok && pthread_condattr_setclock(&ca, CLOCK_MONOTONIC) == 0;
+	ok = ok && pthread_cond_init(&srv->idle, &ca) == 0;
+	ok = ok && pthread_cond_init(&srv->work, NULL) == 0;
+	ok = ok && pthread_cond_init(&srv->stopped, NULL) == 0;
+	int rv = ok ? nng_rep0_open(&srv->sock) : NNG_ENOMEM;
 	if (rv != 0) {
-		pthread_cond_destroy(&srv->work);
-		pthread_cond_destroy(&srv->idle);
+		/* condition variables hold no resources on Linux: freeing is enough */
 		pthread_mutex_destroy(&srv->lock);
 		free(srv);
 		return rv == NNG_ENOMEM ? RPC_STATUS_RESOURCE_EXHAUSTED : RPC_STATUS_INTERNAL;
 	}
 	/* nng drops larger messages outright (and closes the stream); keep
 	 * room above the limit so an oversize request is seen and refused. */
-	size_t hard = srv->opts.max_message * 2 + (1u << 20); /* frame headers reach ~540 KB */
+	size_t hard = srv->opts.max_message > (SIZE_MAX - (1u << 20)) / 2
+	                  ? SIZE_MAX
+	                  : srv->opts.max_message * 2 + (1u << 20); /* headers reach ~540 KB */
 	nng_socket_set_size(srv->sock, NNG_OPT_RECVMAXSZ, hard);
 	srv->state = SRV_CREATED;
 	rpc_status st = grpc_health_v1_health_register(srv, &health_handlers, srv);
@@ -360,6 +372,18 @@ static void handle(rpc_server *srv, srv_ctx *c);
 
 /* ---- the context state machine ---- */
 
+/* A reply that cannot be handed to its connection within this time (a
+ * client that stopped reading) is dropped, so such clients cannot hold every
+ * context of the server. */
+#define RPC_REPLY_SEND_TIMEOUT_MS 10000
+
+static void ctx_recv(srv_ctx *c)
+{
+	c->state = CTX_RECV;
+	nng_aio_set_timeout(c->aio, NNG_DURATION_INFINITE);
+	nng_ctx_recv(c->ctx, c->aio);
+}
+
 static void ctx_send(srv_ctx *c, nng_msg *msg)
 {
 	rpc_server *srv = c->srv;
@@ -367,8 +391,7 @@ static void ctx_send(srv_ctx *c, nng_msg *msg)
 		/* Not even a small error frame could be made: the caller's
 		 * deadline will tell it; go back to receiving. */
 		rpc_call_reset(&c->call);
-		c->state = CTX_RECV;
-		nng_ctx_recv(c->ctx, c->aio);
+		ctx_recv(c);
 		return;
 	}
 	pthread_mutex_lock(&srv->lock);
@@ -376,6 +399,7 @@ static void ctx_send(srv_ctx *c, nng_msg *msg)
 	pthread_mutex_unlock(&srv->lock);
 	c->state = CTX_SEND;
 	nng_aio_set_msg(c->aio, msg);
+	nng_aio_set_timeout(c->aio, RPC_REPLY_SEND_TIMEOUT_MS);
 	nng_ctx_send(c->ctx, c->aio);
 }
 
@@ -400,8 +424,7 @@ static void ctx_cb(void *arg)
 		pthread_mutex_unlock(&srv->lock);
 		if (rv == NNG_ECLOSED || stopped)
 			return;
-		c->state = CTX_RECV;
-		nng_ctx_recv(c->ctx, c->aio);
+		ctx_recv(c);
 		return;
 	}
 
@@ -409,7 +432,7 @@ static void ctx_cb(void *arg)
 	if (rv != 0) {
 		if (rv == NNG_ECLOSED || rv == NNG_ECANCELED)
 			return;
-		nng_ctx_recv(c->ctx, c->aio); /* a transient error: keep going */
+		ctx_recv(c); /* a transient error: keep going */
 		return;
 	}
 	nng_msg *msg = nng_aio_get_msg(c->aio);
@@ -461,6 +484,9 @@ static rpc_status run_handler(rpc_server *srv, srv_ctx *c, const srv_method *m,
 		                      wr->payload_len, srv->opts.max_message);
 	ProtobufCMessage *req = protobuf_c_message_unpack(m->method->input, &call->arena.pb,
 	                                                  wr->payload_len, wr->payload);
+	if (req == NULL && call->arena.exhausted)
+		return rpc_call_error(call, RPC_STATUS_RESOURCE_EXHAUSTED,
+		                      "request needs more memory than a call may take");
 	if (req == NULL)
 		return rpc_call_error(call, RPC_STATUS_INVALID_ARGUMENT,
 		                      "request payload is not a valid %s", m->method->input->name);
@@ -495,6 +521,7 @@ static void handle(rpc_server *srv, srv_ctx *c)
 	const srv_method *m = NULL;
 	ProtobufCMessage *resp = NULL;
 	rpc_status st;
+	int ran = 0;
 	uint64_t start = rpc_now_us();
 
 	rpc_wire_error we =
@@ -522,15 +549,21 @@ static void handle(rpc_server *srv, srv_ctx *c)
 		goto reply;
 	}
 	st = run_handler(srv, c, m, &wr, &resp);
-	for (size_t i = 0; i < srv->n_interceptors; i++) {
-		if (srv->interceptors[i].after != NULL)
-			srv->interceptors[i].after(call, st, srv->interceptors[i].arg);
-	}
+	ran = 1;
 reply:;
+	/* The status sent may differ from the handler's (a reply over the
+	 * size limit, no memory): interceptors and counters see the one sent. */
+	rpc_status sent = st;
 	nng_msg *out = rpc_call_encode_reply(call, st, st == RPC_STATUS_OK ? resp : NULL,
-	                                     srv->opts.max_message);
+	                                     srv->opts.max_message, &sent);
+	if (ran) {
+		for (size_t i = 0; i < srv->n_interceptors; i++) {
+			if (srv->interceptors[i].after != NULL)
+				srv->interceptors[i].after(call, sent, srv->interceptors[i].arg);
+		}
+	}
 	nng_msg_free(msg); /* the request frame: payload views into it are dead now */
-	rpc_stats_record(m ? m->stats : &srv->stats[srv->n_methods], st, rpc_now_us() - start);
+	rpc_stats_record(m ? m->stats : &srv->stats[srv->n_methods], sent, rpc_now_us() - start);
 	ctx_send(c, out);
 }
 
@@ -592,75 +625,100 @@ static rpc_status build_dispatch(rpc_server *srv)
 	return RPC_STATUS_OK;
 }
 
+/* A start that failed half-way: close the socket and stop the workers that
+ * were started; the server can then only be destroyed. */
+static rpc_status start_failed(rpc_server *srv, rpc_status st)
+{
+	pthread_mutex_lock(&srv->lock);
+	srv->state = SRV_STOPPED;
+	srv->closed = 1;
+	pthread_cond_broadcast(&srv->work);
+	pthread_mutex_unlock(&srv->lock);
+	nng_close(srv->sock);
+	for (size_t i = 0; i < srv->n_threads; i++)
+		pthread_join(srv->threads[i], NULL);
+	srv->n_threads = 0;
+	return st;
+}
+
 rpc_status rpc_server_start(rpc_server *srv)
 {
 	if (srv == NULL)
 		return RPC_STATUS_INVALID_ARGUMENT;
 	pthread_mutex_lock(&srv->lock);
 	enum srv_state state = srv->state;
+	if (state == SRV_CREATED)
+		srv->state = SRV_STARTING; /* one start only, even from two threads */
 	pthread_mutex_unlock(&srv->lock);
 	if (state != SRV_CREATED)
 		return RPC_STATUS_FAILED_PRECONDITION;
 
 	rpc_status st = build_dispatch(srv);
 	if (st != RPC_STATUS_OK)
-		return st;
+		return start_failed(srv, st);
 	for (size_t i = 0; i < srv->n_services; i++) {
 		if ((st = rpc_server_set_serving(srv, srv->services[i].svc->name, 1)) !=
 		    RPC_STATUS_OK)
-			return st;
+			return start_failed(srv, st);
 	}
 	if ((st = rpc_server_set_serving(srv, "", 1)) != RPC_STATUS_OK)
-		return st;
+		return start_failed(srv, st);
 
 	srv->q_cap = srv->opts.workers + srv->opts.queue_len;
 	srv->queue = calloc(srv->q_cap, sizeof(*srv->queue));
-	srv->n_ctxs = srv->q_cap + RPC_REJECTERS;
-	srv->ctxs = calloc(srv->n_ctxs, sizeof(*srv->ctxs));
+	srv->ctxs = calloc(srv->q_cap + RPC_REJECTERS, sizeof(*srv->ctxs));
 	srv->threads = calloc(srv->opts.workers, sizeof(*srv->threads));
 	if (srv->queue == NULL || srv->ctxs == NULL || srv->threads == NULL)
-		return RPC_STATUS_RESOURCE_EXHAUSTED;
-	for (size_t i = 0; i < srv->n_ctxs; i++) {
+		return start_failed(srv, RPC_STATUS_RESOURCE_EXHAUSTED);
+	for (size_t i = 0; i < srv->q_cap + RPC_REJECTERS; i++) {
 		srv_ctx *c = &srv->ctxs[i];
 		c->srv = srv;
 		rpc_call_init(&c->call, srv->max_call_memory);
+		srv->n_ctxs = i + 1; /* destroy frees what was set up */
 		if (nng_aio_alloc(&c->aio, ctx_cb, c) != 0 || nng_ctx_open(&c->ctx, srv->sock) != 0)
-			return RPC_STATUS_RESOURCE_EXHAUSTED;
+			return start_failed(srv, RPC_STATUS_RESOURCE_EXHAUSTED);
 	}
 	pthread_mutex_lock(&srv->lock);
 	srv->state = SRV_RUNNING;
 	pthread_mutex_unlock(&srv->lock);
 	for (size_t i = 0; i < srv->opts.workers; i++) {
-		if (pthread_create(&srv->threads[i], NULL, worker_main, srv) != 0) {
-			rpc_server_stop(srv, 0);
-			return RPC_STATUS_RESOURCE_EXHAUSTED;
-		}
+		if (pthread_create(&srv->threads[i], NULL, worker_main, srv) != 0)
+			return start_failed(srv, RPC_STATUS_RESOURCE_EXHAUSTED);
 		srv->n_threads++;
 	}
-	for (size_t i = 0; i < srv->n_ctxs; i++) {
-		srv->ctxs[i].state = CTX_RECV;
-		nng_ctx_recv(srv->ctxs[i].ctx, srv->ctxs[i].aio);
-	}
+	for (size_t i = 0; i < srv->n_ctxs; i++)
+		ctx_recv(&srv->ctxs[i]);
 	return RPC_STATUS_OK;
 }
+
+/* After the last reply is handed to nng, the socket stays open this much
+ * longer (within drain_ms) so that its bytes reach the wire: nng 1.5 has no
+ * linger of its own. Best effort. */
+#define RPC_DRAIN_LINGER_MS 200
 
 void rpc_server_stop(rpc_server *srv, uint32_t drain_ms)
 {
 	if (srv == NULL)
 		return;
 	pthread_mutex_lock(&srv->lock);
-	if (srv->state == SRV_STOPPED || srv->state == SRV_CREATED) {
-		int was_created = srv->state == SRV_CREATED;
+	while (srv->stopping) /* another thread is stopping it: wait for that */
+		pthread_cond_wait(&srv->stopped, &srv->lock);
+	if (srv->state != SRV_RUNNING) {
+		/* never started, failed to start, or stopped already */
+		int close_now = !srv->closed;
 		srv->state = SRV_STOPPED;
+		srv->closed = 1;
 		pthread_mutex_unlock(&srv->lock);
-		if (was_created)
+		if (close_now)
 			nng_close(srv->sock);
 		return;
 	}
+	srv->stopping = 1;
 	srv->state = SRV_DRAINING;
 	/* Wait for the queue, the running calls and their sends. */
-	struct timespec until;
-	clock_gettime(CLOCK_REALTIME, &until);
+	struct timespec now, until;
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	until = now;
 	until.tv_sec += drain_ms / 1000u;
 	until.tv_nsec += (long)(drain_ms % 1000u) * 1000000L;
 	if (until.tv_nsec >= 1000000000L) {
@@ -671,11 +729,22 @@ void rpc_server_stop(rpc_server *srv, uint32_t drain_ms)
 		if (pthread_cond_timedwait(&srv->idle, &srv->lock, &until) != 0)
 			break;
 	}
+	pthread_mutex_unlock(&srv->lock);
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	long left_ms =
+	    (long)(until.tv_sec - now.tv_sec) * 1000L + (until.tv_nsec - now.tv_nsec) / 1000000L;
+	if (left_ms > 0) {
+		long linger = left_ms < RPC_DRAIN_LINGER_MS ? left_ms : RPC_DRAIN_LINGER_MS;
+		struct timespec ts = {linger / 1000, (linger % 1000) * 1000000L};
+		nanosleep(&ts, NULL);
+	}
+	pthread_mutex_lock(&srv->lock);
 	srv->state = SRV_STOPPED;
+	srv->closed = 1;
 	pthread_cond_broadcast(&srv->work);
 	pthread_mutex_unlock(&srv->lock);
 	/* Closing completes every pending aio with NNG_ECLOSED. Queued calls
-	 * not taken in time are dropped with their requests. */
+	 * not taken in time are dropped with their requests, unrun. */
 	nng_close(srv->sock);
 	for (size_t i = 0; i < srv->n_threads; i++)
 		pthread_join(srv->threads[i], NULL);
@@ -689,6 +758,8 @@ void rpc_server_stop(rpc_server *srv, uint32_t drain_ms)
 			nng_msg_free(c->req);
 		c->req = NULL;
 	}
+	srv->stopping = 0;
+	pthread_cond_broadcast(&srv->stopped);
 	pthread_mutex_unlock(&srv->lock);
 }
 
@@ -714,6 +785,7 @@ void rpc_server_destroy(rpc_server *srv)
 	free(srv->stats);
 	pthread_cond_destroy(&srv->work);
 	pthread_cond_destroy(&srv->idle);
+	pthread_cond_destroy(&srv->stopped);
 	pthread_mutex_destroy(&srv->lock);
 	free(srv);
 }

@@ -746,13 +746,20 @@ static void test_interceptors_and_metrics(void **state)
 	assert_status(echo_call(ch, "who?", 2000, &reply, NULL), RPC_STATUS_UNAUTHENTICATED);
 	assert_string_equal(rpc_reply_message(reply), "no caller identity");
 	rpc_reply_free(reply);
-	assert_status(rpc_channel_add_interceptor(ch, add_identity, NULL, "user-7"), RPC_STATUS_OK);
-	assert_status(echo_call(ch, "me", 2000, &reply, NULL), RPC_STATUS_OK);
+	/* interceptors are fixed once a channel has made a call */
+	assert_status(rpc_channel_add_interceptor(ch, add_identity, NULL, "user-7"),
+	              RPC_STATUS_FAILED_PRECONDITION);
+	rpc_channel *ch2 = open_channel(url, NULL);
+	assert_status(rpc_channel_add_interceptor(ch2, add_identity, NULL, "user-7"),
+	              RPC_STATUS_OK);
+	assert_status(echo_call(ch2, "me", 2000, &reply, NULL), RPC_STATUS_OK);
 	rpc_reply_free(reply);
 	assert_int_equal(atomic_load(&after_calls), 2);
 	uint64_t server_counts[RPC_STATUS_COUNT] = {0}, client_counts[RPC_STATUS_COUNT] = {0};
 	rpc_server_metrics(srv, sum_metrics, server_counts);
 	rpc_channel_metrics(ch, sum_metrics, client_counts);
+	rpc_channel_metrics(ch2, sum_metrics, client_counts);
+	rpc_channel_close(ch2);
 	assert_int_equal(server_counts[RPC_STATUS_OK], 1);
 	assert_int_equal(server_counts[RPC_STATUS_UNAUTHENTICATED], 1);
 	assert_int_equal(client_counts[RPC_STATUS_OK], 1);
@@ -866,6 +873,91 @@ static void test_stop_drops_queued_calls_unrun(void **state)
 	rpc_server_destroy(srv);
 }
 
+typedef struct sync_caller {
+	rpc_channel *ch;
+	rpc_status st;
+} sync_caller;
+
+static void *slow_sync_call(void *arg)
+{
+	sync_caller *c = arg;
+	Test__Rpc__V1__EchoRequest req = TEST__RPC__V1__ECHO_REQUEST__INIT;
+	req.sleep_ms = 300;
+	rpc_call_opts o = {.timeout_ms = 5000};
+	rpc_reply *reply;
+	c->st = ECHO(echo)(c->ch, &req, &o, NULL, &reply);
+	rpc_reply_free(reply);
+	return NULL;
+}
+
+/* Regression: close used to free the channel under synchronous callers. */
+static void test_close_waits_for_sync_calls(void **state)
+{
+	(void)state;
+	char url[128];
+	fresh_url(url, sizeof(url), "inproc");
+	rpc_server_opts so = {.workers = 4};
+	rpc_server *srv = start_server(url, &so);
+	rpc_channel *ch = open_channel(url, NULL);
+	sync_caller c[4];
+	pthread_t t[4];
+	for (int i = 0; i < 4; i++) {
+		c[i] = (sync_caller){ch, RPC_STATUS_OK};
+		pthread_create(&t[i], NULL, slow_sync_call, &c[i]);
+	}
+	sleep_ms(50);
+	rpc_channel_close(ch); /* returns once every call has completed */
+	for (int i = 0; i < 4; i++) {
+		pthread_join(t[i], NULL);
+		assert_status(c[i].st, RPC_STATUS_UNAVAILABLE);
+	}
+	rpc_server_destroy(srv);
+}
+
+/* Regression: a second start after a failed one overflowed the dispatch
+ * table; a failed start is final. */
+static void test_failed_start_is_final(void **state)
+{
+	(void)state;
+	char url[128], name[32];
+	fresh_url(url, sizeof(url), "inproc");
+	rpc_server *srv = NULL;
+	assert_status(rpc_server_create(&srv, NULL), RPC_STATUS_OK);
+	assert_status(ECHO(register)(srv, &echo_handlers, NULL), RPC_STATUS_OK);
+	/* fill the health table so that start cannot add the services */
+	rpc_status st = RPC_STATUS_OK;
+	for (int i = 0; st == RPC_STATUS_OK; i++) {
+		snprintf(name, sizeof(name), "filler.%d", i);
+		st = rpc_server_set_serving(srv, name, 1);
+	}
+	assert_status(rpc_server_listen(srv, url), RPC_STATUS_OK);
+	assert_status(rpc_server_start(srv), RPC_STATUS_RESOURCE_EXHAUSTED);
+	assert_status(rpc_server_start(srv), RPC_STATUS_FAILED_PRECONDITION);
+	rpc_server_stop(srv, 0);
+	rpc_server_destroy(srv);
+}
+
+static void *stop_now(void *arg)
+{
+	rpc_server_stop(arg, 500);
+	return NULL;
+}
+
+/* Regression: two concurrent stops both joined the workers. */
+static void test_concurrent_stops(void **state)
+{
+	(void)state;
+	char url[128];
+	fresh_url(url, sizeof(url), "inproc");
+	rpc_server *srv = start_server(url, NULL);
+	pthread_t a, b;
+	pthread_create(&a, NULL, stop_now, srv);
+	pthread_create(&b, NULL, stop_now, srv);
+	pthread_join(a, NULL);
+	pthread_join(b, NULL);
+	rpc_server_destroy(srv);
+}
+
 /* ---- TLS ---- */
 
 static void test_call_over_tls(void **state)
@@ -937,6 +1029,9 @@ int main(void)
 	    cmocka_unit_test(test_inline_handlers),
 	    cmocka_unit_test(test_status_message_of_any_bytes_travels),
 	    cmocka_unit_test(test_stop_drops_queued_calls_unrun),
+	    cmocka_unit_test(test_close_waits_for_sync_calls),
+	    cmocka_unit_test(test_failed_start_is_final),
+	    cmocka_unit_test(test_concurrent_stops),
 	    cmocka_unit_test(test_call_over_tls),
 	};
 	return cmocka_run_group_tests_name("rpc", tests, NULL, NULL);

@@ -43,8 +43,9 @@ static void test_precedence_flag_env_default(void **state)
 	assert_int_equal(load(&c, err, sizeof(err), 1), RPC_STATUS_OK);
 	assert_int_equal(cfg_get_int(&c, "rpc-workers"), 12);
 	cfg_free(&c);
-	assert_int_equal(load(&c, err, sizeof(err), 4, "--rpc-workers=7", "--http-addr", "0.0.0.0:9000"),
-	                 RPC_STATUS_OK);
+	assert_int_equal(
+	    load(&c, err, sizeof(err), 4, "--rpc-workers=7", "--http-addr", "0.0.0.0:9000"),
+	    RPC_STATUS_OK);
 	assert_int_equal(cfg_get_int(&c, "rpc-workers"), 7);
 	assert_string_equal(cfg_get(&c, "http-addr"), "0.0.0.0:9000");
 	cfg_free(&c);
@@ -59,12 +60,15 @@ static void test_refusals_say_why(void **state)
 	assert_int_equal(load(&c, err, sizeof(err), 2, "--no-such=1"), RPC_STATUS_INVALID_ARGUMENT);
 	assert_non_null(strstr(err, "unknown flag --no-such"));
 	cfg_free(&c);
-	assert_int_equal(load(&c, err, sizeof(err), 2, "--rpc-workers=0"), RPC_STATUS_INVALID_ARGUMENT);
+	assert_int_equal(load(&c, err, sizeof(err), 2, "--rpc-workers=0"),
+	                 RPC_STATUS_INVALID_ARGUMENT);
 	assert_non_null(strstr(err, "rpc-workers must be an integer in 1..256"));
 	cfg_free(&c);
-	assert_int_equal(load(&c, err, sizeof(err), 2, "--rpc-workers=4x"), RPC_STATUS_INVALID_ARGUMENT);
+	assert_int_equal(load(&c, err, sizeof(err), 2, "--rpc-workers=4x"),
+	                 RPC_STATUS_INVALID_ARGUMENT);
 	cfg_free(&c);
-	assert_int_equal(load(&c, err, sizeof(err), 2, "--rpc-workers"), RPC_STATUS_INVALID_ARGUMENT);
+	assert_int_equal(load(&c, err, sizeof(err), 2, "--rpc-workers"),
+	                 RPC_STATUS_INVALID_ARGUMENT);
 	assert_non_null(strstr(err, "needs a value"));
 	cfg_free(&c);
 	assert_int_equal(load(&c, err, sizeof(err), 2, "stray"), RPC_STATUS_INVALID_ARGUMENT);
@@ -118,10 +122,10 @@ static void test_help_and_docs_list_every_setting(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_precedence_flag_env_default),
-		cmocka_unit_test(test_refusals_say_why),
-		cmocka_unit_test(test_database_per_service),
-		cmocka_unit_test(test_help_and_docs_list_every_setting),
+	    cmocka_unit_test(test_precedence_flag_env_default),
+	    cmocka_unit_test(test_refusals_say_why),
+	    cmocka_unit_test(test_database_per_service),
+	    cmocka_unit_test(test_help_and_docs_list_every_setting),
 	};
 	return cmocka_run_group_tests_name("config", tests, NULL, NULL);
 }

@@ -10,39 +10,38 @@
 
 /* The table. Add a setting here and nowhere else. */
 const cfg_var cfg_vars[] = {
-	{"db-url", "PANTHERA_DB_URL", CFG_STRING, NULL, 0, 0, 1,
-	 "PostgreSQL URL of every service; unset: make run starts a private cluster. "
-	 "PANTHERA_<SERVICE>_DB_URL (e.g. PANTHERA_CATALOG_DB_URL) gives one service its own database."},
-	{"data-dir", "PANTHERA_DATA_DIR", CFG_STRING, "./.panthera", 0, 0, 0,
-	 "Folder of the private PostgreSQL cluster and of generated signing keys."},
-	{"http-addr", "PANTHERA_HTTP_ADDR", CFG_STRING, "127.0.0.1:8080", 0, 0, 0,
-	 "Address the REST gateway listens on."},
-	{"http-threads", "PANTHERA_HTTP_THREADS", CFG_INT, "0", 0, 64, 0,
-	 "Event-loop threads of the gateway; 0: one per core."},
-	{"rpc-url", "PANTHERA_RPC_URL", CFG_STRING, "inproc://panthera", 0, 0, 0,
-	 "nng URL a service binary serves on (inproc://, ipc://, tcp://, tls+tcp://)."},
-	{"rpc-workers", "PANTHERA_RPC_WORKERS", CFG_INT, "4", 1, 256, 0,
-	 "Handler threads of each RPC server."},
-	{"rpc-queue", "PANTHERA_RPC_QUEUE", CFG_INT, "64", 1, 65536, 0,
-	 "Calls that may wait for a handler thread; more are refused with RESOURCE_EXHAUSTED."},
-	{"max-message", "PANTHERA_MAX_MESSAGE", CFG_INT, "4194304", 1024, 268435456, 0,
-	 "Largest RPC payload in bytes."},
-	{"db-pool-size", "PANTHERA_DB_POOL_SIZE", CFG_INT, "8", 1, 1000, 0,
-	 "PostgreSQL connections per service."},
-	{"log-level", "PANTHERA_LOG_LEVEL", CFG_STRING, "info", 0, 0, 0,
-	 "debug, info, warn or error."},
-	{"bootstrap-admin-email", "PANTHERA_BOOTSTRAP_ADMIN_EMAIL", CFG_STRING, NULL, 0, 0, 0,
-	 "With the password: make sure this account exists with role ADMIN at start."},
-	{"bootstrap-admin-password", "PANTHERA_BOOTSTRAP_ADMIN_PASSWORD", CFG_STRING, NULL, 0, 0, 1,
-	 "Password of the bootstrap admin account."},
-	{"cors-origins", "PANTHERA_CORS_ORIGINS", CFG_STRING, "", 0, 0, 0,
-	 "Comma-separated origins allowed by CORS."},
-	{"rate-limit-per-min", "PANTHERA_RATE_LIMIT_PER_MIN", CFG_INT, "600", 1, 1000000, 0,
-	 "Requests per minute per client address and per user."},
-	{"auth-rate-limit-per-min", "PANTHERA_AUTH_RATE_LIMIT_PER_MIN", CFG_INT, "20", 1, 1000000, 0,
-	 "Login and register requests per minute per client address."},
-	{"smtp-url", "PANTHERA_SMTP_URL", CFG_STRING, NULL, 0, 0, 0,
-	 "smtp://host:port of the mail relay; unset: emails go to the log."},
+    {"db-url", "PANTHERA_DB_URL", CFG_STRING, NULL, 0, 0, 1,
+     "PostgreSQL URL of every service; unset: make run starts a private cluster. "
+     "PANTHERA_<SERVICE>_DB_URL (e.g. PANTHERA_CATALOG_DB_URL) gives one service its own database."},
+    {"data-dir", "PANTHERA_DATA_DIR", CFG_STRING, "./.panthera", 0, 0, 0,
+     "Folder of the private PostgreSQL cluster and of generated signing keys."},
+    {"http-addr", "PANTHERA_HTTP_ADDR", CFG_STRING, "127.0.0.1:8080", 0, 0, 0,
+     "Address the REST gateway listens on."},
+    {"http-threads", "PANTHERA_HTTP_THREADS", CFG_INT, "0", 0, 64, 0,
+     "Event-loop threads of the gateway; 0: one per core."},
+    {"rpc-url", "PANTHERA_RPC_URL", CFG_STRING, "inproc://panthera", 0, 0, 0,
+     "nng URL a service binary serves on (inproc://, ipc://, tcp://, tls+tcp://)."},
+    {"rpc-workers", "PANTHERA_RPC_WORKERS", CFG_INT, "4", 1, 256, 0,
+     "Handler threads of each RPC server."},
+    {"rpc-queue", "PANTHERA_RPC_QUEUE", CFG_INT, "64", 1, 65536, 0,
+     "Calls that may wait for a handler thread; more are refused with RESOURCE_EXHAUSTED."},
+    {"max-message", "PANTHERA_MAX_MESSAGE", CFG_INT, "4194304", 1024, 268435456, 0,
+     "Largest RPC payload in bytes."},
+    {"db-pool-size", "PANTHERA_DB_POOL_SIZE", CFG_INT, "8", 1, 1000, 0,
+     "PostgreSQL connections per service."},
+    {"log-level", "PANTHERA_LOG_LEVEL", CFG_STRING, "info", 0, 0, 0, "debug, info, warn or error."},
+    {"bootstrap-admin-email", "PANTHERA_BOOTSTRAP_ADMIN_EMAIL", CFG_STRING, NULL, 0, 0, 0,
+     "With the password: make sure this account exists with role ADMIN at start."},
+    {"bootstrap-admin-password", "PANTHERA_BOOTSTRAP_ADMIN_PASSWORD", CFG_STRING, NULL, 0, 0, 1,
+     "Password of the bootstrap admin account."},
+    {"cors-origins", "PANTHERA_CORS_ORIGINS", CFG_STRING, "", 0, 0, 0,
+     "Comma-separated origins allowed by CORS."},
+    {"rate-limit-per-min", "PANTHERA_RATE_LIMIT_PER_MIN", CFG_INT, "600", 1, 1000000, 0,
+     "Requests per minute per client address and per user."},
+    {"auth-rate-limit-per-min", "PANTHERA_AUTH_RATE_LIMIT_PER_MIN", CFG_INT, "20", 1, 1000000, 0,
+     "Login and register requests per minute per client address."},
+    {"smtp-url", "PANTHERA_SMTP_URL", CFG_STRING, NULL, 0, 0, 0,
+     "smtp://host:port of the mail relay; unset: emails go to the log."},
 };
 const size_t cfg_n_vars = sizeof(cfg_vars) / sizeof(cfg_vars[0]);
 
@@ -80,8 +79,8 @@ static rpc_status check_value(const cfg_var *v, const char *value, const char *f
 		errno = 0;
 		long n = strtol(value, &end, 10);
 		if (errno != 0 || end == value || *end != '\0' || n < v->min || n > v->max) {
-			snprintf(err, errlen, "%s: %s must be an integer in %ld..%ld", from, v->flag, v->min,
-			         v->max);
+			snprintf(err, errlen, "%s: %s must be an integer in %ld..%ld", from,
+			         v->flag, v->min, v->max);
 			return RPC_STATUS_INVALID_ARGUMENT;
 		}
 	} else if (v->type == CFG_BOOL) {
@@ -129,7 +128,8 @@ rpc_status cfg_load(cfg *c, int argc, char **argv, char *err, size_t errlen)
 			continue;
 		}
 		if (strncmp(arg, "--", 2) != 0) {
-			snprintf(err, errlen, "unexpected argument '%s' (settings are --name=value)", arg);
+			snprintf(err, errlen,
+			         "unexpected argument '%s' (settings are --name=value)", arg);
 			return RPC_STATUS_INVALID_ARGUMENT;
 		}
 		char name[64];
@@ -192,7 +192,8 @@ const char *cfg_db_url(const cfg *c, const char *service)
 
 void cfg_print_help(FILE *f, const char *program)
 {
-	fprintf(f, "usage: %s [--name=value ...]\n\nSettings (flag, environment variable, default):\n",
+	fprintf(f,
+	        "usage: %s [--name=value ...]\n\nSettings (flag, environment variable, default):\n",
 	        program);
 	for (size_t i = 0; i < cfg_n_vars; i++) {
 		const cfg_var *v = &cfg_vars[i];

@@ -21,12 +21,12 @@
 typedef enum cfg_type { CFG_STRING, CFG_INT, CFG_BOOL } cfg_type;
 
 typedef struct cfg_var {
-	const char *flag;  /* "db-url" */
-	const char *env;   /* "PANTHERA_DB_URL" */
+	const char *flag; /* "db-url" */
+	const char *env;  /* "PANTHERA_DB_URL" */
 	cfg_type type;
-	const char *def;   /* default, NULL for none */
-	long min, max;     /* CFG_INT bounds */
-	int secret;        /* never printed (passwords, keys) */
+	const char *def; /* default, NULL for none */
+	long min, max;   /* CFG_INT bounds */
+	int secret;      /* never printed (passwords, keys) */
 	const char *help;
 } cfg_var;
 
