@@ -432,6 +432,21 @@ static void count_status(rpc_reply *reply, void *arg)
 	rpc_reply_free(reply);
 }
 
+/* Wait, at most `ms`, until `total` completions are counted; their number. */
+static int await_completions(atomic_int *counts, int total, unsigned ms)
+{
+	int done = 0;
+	for (unsigned waited = 0; waited <= ms; waited += 10) {
+		done = 0;
+		for (int i = 0; i < RPC_STATUS_COUNT; i++)
+			done += atomic_load(&counts[i]);
+		if (done >= total)
+			break;
+		sleep_ms(10);
+	}
+	return done;
+}
+
 static void test_full_queue_is_resource_exhausted(void **state)
 {
 	(void)state;
@@ -448,11 +463,7 @@ static void test_full_queue_is_resource_exhausted(void **state)
 	for (int i = 0; i < 5; i++)
 		assert_status(ECHO(echo_async)(ch, &req, &o, count_status, counts), RPC_STATUS_OK);
 	/* 2 run (one at a time), 3 are refused at once */
-	for (int i = 0; i < 200 && atomic_load(&counts[RPC_STATUS_OK]) +
-	                                   atomic_load(&counts[RPC_STATUS_RESOURCE_EXHAUSTED]) <
-	                               5;
-	     i++)
-		sleep_ms(10);
+	assert_int_equal(await_completions(counts, 5, 2000), 5);
 	assert_int_equal(atomic_load(&counts[RPC_STATUS_OK]), 2);
 	assert_int_equal(atomic_load(&counts[RPC_STATUS_RESOURCE_EXHAUSTED]), 3);
 	rpc_channel_close(ch);
@@ -817,11 +828,7 @@ static void test_inline_handlers(void **state)
 	rpc_call_opts o = {.timeout_ms = 5000};
 	for (int i = 0; i < 64; i++)
 		assert_status(ECHO(echo_async)(ch, &req, &o, count_status, counts), RPC_STATUS_OK);
-	for (int i = 0; i < 500 && atomic_load(&counts[RPC_STATUS_OK]) +
-	                                   atomic_load(&counts[RPC_STATUS_RESOURCE_EXHAUSTED]) <
-	                               64;
-	     i++)
-		sleep_ms(10);
+	assert_int_equal(await_completions(counts, 64, 5000), 64);
 	assert_int_equal(atomic_load(&counts[RPC_STATUS_OK]) +
 	                     atomic_load(&counts[RPC_STATUS_RESOURCE_EXHAUSTED]),
 	                 64);
