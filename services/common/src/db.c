@@ -57,6 +57,8 @@ struct db_pool {
 	db_conn *free_list;
 };
 
+static int schema_valid(const char *s);
+
 /* ---- errors ---- */
 
 static rpc_status status_from_sqlstate(const char *s)
@@ -79,6 +81,16 @@ static rpc_status status_from_sqlstate(const char *s)
 	if (strncmp(s, "53", 2) == 0)
 		return RPC_STATUS_RESOURCE_EXHAUSTED;
 	return RPC_STATUS_INTERNAL;
+}
+
+int db_identifier_valid(const char *s)
+{
+	return schema_valid(s);
+}
+
+const char *db_pool_url(const db_pool *pool)
+{
+	return pool->url;
 }
 
 static int schema_valid(const char *s)

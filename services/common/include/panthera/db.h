@@ -74,6 +74,13 @@ void db_release(db_pool *pool, db_conn *conn);
 rpc_status db_exec(db_conn *conn, const char *name, const char *sql, int n,
                    const char *const *params, PGresult **res);
 
+/* 1 when `s` may name a schema: [a-z_][a-z0-9_]*, 1..63 bytes. Such a name
+ * is safe inside double quotes in SQL text. */
+int db_identifier_valid(const char *s);
+
+/* The URL the pool connects with (for a LISTEN connection of its own). */
+const char *db_pool_url(const db_pool *pool);
+
 /* The SQLSTATE of the last failed db_exec on `conn` ("" when none). */
 const char *db_last_sqlstate(const db_conn *conn);
 

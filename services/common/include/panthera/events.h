@@ -1,0 +1,105 @@
+/*
+ * events.h - the event log of Panthera's services: a transactional outbox
+ * on the producer's side, consumers with stored cursors on the other.
+ *
+ * Producing: ev_publish() inserts the event into <schema>.outbox on the
+ * caller's connection, inside the caller's transaction, so the event exists
+ * exactly when the state change does; a NOTIFY on channel "panthera_events"
+ * (sent by PostgreSQL at commit) wakes consumers.
+ *
+ * Consuming: a consumer reads the producer's outbox in commit order and
+ * applies each event with its handler inside a transaction of its own
+ * database that also records the event id as processed and moves its
+ * cursor: at-least-once delivery, effectively-once effect. The producer's
+ * outbox may live in another database (give the consumer a pool on it):
+ * the consumer only reads it; what it writes, it writes in its own.
+ *
+ * Order: events are read ordered by (transaction id, sequence) and only
+ * from transactions older than every transaction still running, so an
+ * event committed late never lands behind the cursor.
+ *
+ * Failure: a handler error rolls its event back; the event is tried again
+ * with backoff, and after max_attempts it is parked in <own>.dead_letters
+ * (with the error) and the events behind it flow on. ev_replay_dead_letter()
+ * runs a parked event again.
+ *
+ * Thread-safety: ev_publish as the connection it is given; one
+ * ev_consumer per thread; several consumers (processes) with the same name
+ * may run at once: a row lock on the cursor lets one work at a time.
+ */
+#ifndef PANTHERA_EVENTS_H
+#define PANTHERA_EVENTS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "panthera/db.h"
+
+/* Create <schema>.outbox if needed (producers call it at start). */
+rpc_status ev_outbox_setup(db_pool *pool, const char *schema);
+
+/*
+ * Append an event to <schema>.outbox on `conn`, in its current transaction.
+ * `type` is the full name of the payload message ("panthera.events.v1.
+ * OrderCreated"), `payload` its protobuf bytes. The new event id (a UUID)
+ * is written to id_out[37] when id_out is not NULL.
+ */
+rpc_status ev_publish(db_conn *conn, const char *schema, const char *type, const char *aggregate_id,
+                      const uint8_t *payload, size_t payload_len, char *id_out);
+
+typedef struct ev_event {
+	const char *id;
+	int64_t seq;
+	const char *type;
+	const char *aggregate_id;
+	const uint8_t *payload;
+	size_t payload_len;
+	int attempt; /* 1 on the first try */
+} ev_event;
+
+/* Apply one event on `conn` (inside the consumer's transaction). OK commits
+ * it; any other status rolls it back and counts an attempt. */
+typedef rpc_status (*ev_handler_fn)(db_conn *conn, const ev_event *ev, void *arg);
+
+typedef struct ev_consumer_opts {
+	const char *name;          /* the consumer, e.g. "payments.on_order_created" */
+	db_pool *source;           /* the producer's database */
+	const char *source_schema; /* the producer's schema (its outbox) */
+	db_pool *own;              /* the consumer's database (may be `source`) */
+	const char *own_schema;    /* where cursors, processed ids, dead letters live */
+	ev_handler_fn handler;
+	void *arg;
+	unsigned batch;        /* events per transaction; 0: 64 */
+	unsigned max_attempts; /* before parking; 0: 5 */
+	uint32_t backoff_ms;   /* first retry delay, doubling; 0: 100 */
+} ev_consumer_opts;
+
+typedef struct ev_consumer ev_consumer;
+
+/* Create the consumer's tables if needed and its cursor. */
+rpc_status ev_consumer_open(ev_consumer **out, const ev_consumer_opts *opts);
+void ev_consumer_close(ev_consumer *c);
+
+/*
+ * Process what is ready: at most one batch. *handled (may be NULL) gets
+ * the number of events applied or parked. OK also when another instance
+ * holds the cursor (nothing done) or an event is waiting for its backoff.
+ */
+rpc_status ev_consume_once(ev_consumer *c, unsigned *handled);
+
+/* Events parked for `name` in <own_schema>.dead_letters. */
+rpc_status ev_dead_letter_count(db_pool *own, const char *own_schema, const char *name, long *out);
+
+/* Run a parked event through the consumer's handler again; on success it
+ * is recorded as processed and leaves the dead letters. NOT_FOUND when no
+ * such parked event. */
+rpc_status ev_replay_dead_letter(ev_consumer *c, const char *event_id);
+
+/*
+ * Block until a NOTIFY arrives on the source database or `timeout_ms`
+ * passes, whichever first (a consumer loop: wait, then consume). The
+ * listening connection is opened on first use.
+ */
+rpc_status ev_wait(ev_consumer *c, uint32_t timeout_ms);
+
+#endif /* PANTHERA_EVENTS_H */

@@ -1,0 +1,329 @@
+/*
+ * test_events.c - the event log on a real PostgreSQL: an event exists
+ * exactly when its transaction commits, is applied once, in commit order;
+ * a consumer killed mid-transaction applies it once after restart; a poison
+ * event is parked and the events behind it flow; a parked event can be
+ * replayed; producer and consumer in different databases; NOTIFY wakes.
+ */
+#define _GNU_SOURCE
+#include <pthread.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "../support/pgtest.h"
+#include "panthera/events.h"
+#include "panthera/log.h"
+
+#define assert_status(expr, want)                                                                  \
+	do {                                                                                       \
+		rpc_status got_ = (expr);                                                          \
+		if (got_ != (want))                                                                \
+			fail_msg("%s: got %s, want %s", #expr, rpc_status_name(got_),              \
+			         rpc_status_name(want));                                           \
+	} while (0)
+
+static pgtest pg;
+static db_pool *pool;
+
+static int setup(void **state)
+{
+	(void)state;
+	log_set_level(LOG_ERROR);
+	if (pgtest_start(&pg) != 0)
+		return -1;
+	db_pool_opts o = {.url = pg.url, .size = 6};
+	return db_pool_open(&pool, &o) == RPC_STATUS_OK ? 0 : -1;
+}
+
+static int teardown(void **state)
+{
+	(void)state;
+	db_pool_close(pool);
+	pgtest_destroy(&pg);
+	return 0;
+}
+
+static void sql_ok(db_pool *p, const char *sql)
+{
+	db_conn *c;
+	assert_status(db_acquire(p, 2000, &c), RPC_STATUS_OK);
+	assert_status(db_exec(c, NULL, sql, 0, NULL, NULL), RPC_STATUS_OK);
+	db_release(p, c);
+}
+
+static long count(db_pool *p, const char *sql)
+{
+	db_conn *c;
+	PGresult *r;
+	assert_status(db_acquire(p, 2000, &c), RPC_STATUS_OK);
+	assert_status(db_exec(c, NULL, sql, 0, NULL, &r), RPC_STATUS_OK);
+	long n = atol(PQgetvalue(r, 0, 0));
+	PQclear(r);
+	db_release(p, c);
+	return n;
+}
+
+/* Publish one event in its own transaction (committed unless `rollback`). */
+static void publish(db_pool *p, const char *schema, const char *payload, int rollback)
+{
+	db_conn *c;
+	assert_status(db_acquire(p, 2000, &c), RPC_STATUS_OK);
+	assert_status(db_exec(c, NULL, "BEGIN", 0, NULL, NULL), RPC_STATUS_OK);
+	assert_status(ev_publish(c, schema, "test.v1.Thing", "agg-1", (const uint8_t *)payload,
+	                         strlen(payload), NULL),
+	              RPC_STATUS_OK);
+	assert_status(db_exec(c, NULL, rollback ? "ROLLBACK" : "COMMIT", 0, NULL, NULL), RPC_STATUS_OK);
+	db_release(p, c);
+}
+
+/* The effect of an event: a row in <own>.effects, plus an optional fault. */
+typedef struct effect_ctx {
+	const char *table;  /* "sink.effects" */
+	const char *poison; /* payload that always fails, or NULL */
+	int die;            /* _exit the process after the effect, before commit */
+} effect_ctx;
+
+static rpc_status apply_effect(db_conn *c, const ev_event *ev, void *arg)
+{
+	effect_ctx *e = arg;
+	char payload[256];
+	size_t n = ev->payload_len < sizeof(payload) - 1 ? ev->payload_len : sizeof(payload) - 1;
+	memcpy(payload, ev->payload, n);
+	payload[n] = '\0';
+	if (e->poison != NULL && strcmp(payload, e->poison) == 0)
+		return RPC_STATUS_INTERNAL;
+	char sql[256];
+	snprintf(sql, sizeof(sql), "INSERT INTO %s (event_id, payload) VALUES ($1, $2)", e->table);
+	const char *p[2] = {ev->id, payload};
+	rpc_status st = db_exec(c, NULL, sql, 2, p, NULL);
+	if (e->die)
+		_exit(3); /* killed between claiming and committing */
+	return st;
+}
+
+static ev_consumer *consumer(const char *name, db_pool *src, const char *src_schema, db_pool *own,
+                             const char *own_schema, effect_ctx *e)
+{
+	ev_consumer *c;
+	ev_consumer_opts o = {.name = name, .source = src, .source_schema = src_schema, .own = own,
+	                      .own_schema = own_schema, .handler = apply_effect, .arg = e,
+	                      .max_attempts = 3, .backoff_ms = 1};
+	assert_status(ev_consumer_open(&c, &o), RPC_STATUS_OK);
+	return c;
+}
+
+static void test_applied_once_and_only_when_committed(void **state)
+{
+	(void)state;
+	assert_status(ev_outbox_setup(pool, "orders"), RPC_STATUS_OK);
+	sql_ok(pool, "CREATE SCHEMA IF NOT EXISTS sink");
+	sql_ok(pool, "CREATE TABLE sink.effects (event_id uuid PRIMARY KEY, payload text)");
+	effect_ctx e = {.table = "sink.effects"};
+	ev_consumer *c = consumer("sink.once", pool, "orders", pool, "sink", &e);
+	publish(pool, "orders", "one", 0);
+	publish(pool, "orders", "never", 1); /* rolled back: never delivered */
+	publish(pool, "orders", "two", 0);
+	unsigned n;
+	assert_status(ev_consume_once(c, &n), RPC_STATUS_OK);
+	assert_int_equal(n, 2);
+	assert_status(ev_consume_once(c, &n), RPC_STATUS_OK);
+	assert_int_equal(n, 0);
+	assert_int_equal(count(pool, "SELECT count(*) FROM sink.effects"), 2);
+	assert_int_equal(count(pool, "SELECT count(*) FROM sink.effects WHERE payload = 'never'"), 0);
+	ev_consumer_close(c);
+}
+
+static void test_commit_order_not_insert_order(void **state)
+{
+	(void)state;
+	sql_ok(pool, "CREATE TABLE sink.ordered (n serial, event_id uuid PRIMARY KEY, payload text)");
+	effect_ctx e = {.table = "sink.ordered"};
+	ev_consumer *c = consumer("sink.ordered", pool, "orders", pool, "sink", &e);
+	unsigned n;
+	assert_status(ev_consume_once(c, &n), RPC_STATUS_OK); /* skip what earlier tests left */
+	/* T1 takes a sequence number first but commits last */
+	db_conn *t1;
+	assert_status(db_acquire(pool, 2000, &t1), RPC_STATUS_OK);
+	assert_status(db_exec(t1, NULL, "BEGIN", 0, NULL, NULL), RPC_STATUS_OK);
+	assert_status(ev_publish(t1, "orders", "test.v1.Thing", "", (const uint8_t *)"first-seq", 9, NULL),
+	              RPC_STATUS_OK);
+	publish(pool, "orders", "second-seq", 0);
+	/* T1 still runs: nothing after it may be consumed yet */
+	assert_status(ev_consume_once(c, &n), RPC_STATUS_OK);
+	assert_int_equal(n, 0);
+	assert_status(db_exec(t1, NULL, "COMMIT", 0, NULL, NULL), RPC_STATUS_OK);
+	db_release(pool, t1);
+	assert_status(ev_consume_once(c, &n), RPC_STATUS_OK);
+	assert_int_equal(n, 2);
+	assert_int_equal(count(pool, "SELECT count(*) FROM sink.ordered WHERE payload LIKE '%-seq'"), 2);
+	/* nothing was skipped: both, in commit order of their transactions */
+	assert_int_equal(count(pool, "SELECT count(*) FROM sink.ordered a JOIN sink.ordered b"
+	                             " ON a.payload = 'first-seq' AND b.payload = 'second-seq' AND a.n < b.n"),
+	                 1);
+	ev_consumer_close(c);
+}
+
+static void test_killed_consumer_applies_once_after_restart(void **state)
+{
+	(void)state;
+	sql_ok(pool, "CREATE TABLE sink.killed (event_id uuid PRIMARY KEY, payload text)");
+	effect_ctx live = {.table = "sink.killed"};
+	ev_consumer *c = consumer("sink.killed", pool, "orders", pool, "sink", &live);
+	unsigned n;
+	assert_status(ev_consume_once(c, &n), RPC_STATUS_OK); /* skip the past */
+	ev_consumer_close(c);
+	publish(pool, "orders", "kill-me", 0);
+	pid_t pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		/* a fresh pool: connections are not shared across fork */
+		db_pool *p2;
+		db_pool_opts o = {.url = pg.url, .size = 2};
+		if (db_pool_open(&p2, &o) != RPC_STATUS_OK)
+			_exit(1);
+		effect_ctx dying = {.table = "sink.killed", .die = 1};
+		ev_consumer *dc;
+		ev_consumer_opts co = {.name = "sink.killed", .source = p2, .source_schema = "orders", .own = p2,
+		                       .own_schema = "sink", .handler = apply_effect, .arg = &dying};
+		if (ev_consumer_open(&dc, &co) != RPC_STATUS_OK)
+			_exit(1);
+		ev_consume_once(dc, NULL);
+		_exit(2); /* not reached: the handler dies first */
+	}
+	int status;
+	assert_int_equal(waitpid(pid, &status, 0), pid);
+	assert_true(WIFEXITED(status));
+	assert_int_equal(WEXITSTATUS(status), 3);
+	assert_int_equal(count(pool, "SELECT count(*) FROM sink.killed WHERE payload = 'kill-me'"), 0); /* rolled back */
+	c = consumer("sink.killed", pool, "orders", pool, "sink", &live);
+	/* the dead session's locks go with it; the event is applied now, once */
+	int applied = 0;
+	for (int i = 0; i < 50 && !applied; i++) {
+		assert_status(ev_consume_once(c, &n), RPC_STATUS_OK);
+		applied = n > 0;
+		if (!applied)
+			usleep(20000);
+	}
+	assert_true(applied);
+	assert_status(ev_consume_once(c, &n), RPC_STATUS_OK);
+	assert_int_equal(count(pool, "SELECT count(*) FROM sink.killed WHERE payload = 'kill-me'"), 1);
+	ev_consumer_close(c);
+}
+
+static void test_poison_is_parked_and_the_rest_flows(void **state)
+{
+	(void)state;
+	sql_ok(pool, "CREATE TABLE sink.poison (event_id uuid PRIMARY KEY, payload text)");
+	effect_ctx e = {.table = "sink.poison", .poison = "bad"};
+	ev_consumer *c = consumer("sink.poison", pool, "orders", pool, "sink", &e);
+	unsigned n;
+	assert_status(ev_consume_once(c, &n), RPC_STATUS_OK); /* skip the past */
+	publish(pool, "orders", "bad", 0);
+	publish(pool, "orders", "good", 0);
+	/* attempts 1 and 2 wait for their backoff; the third parks it */
+	for (int i = 0; i < 40 && count(pool, "SELECT count(*) FROM sink.poison WHERE payload = 'good'") == 0; i++) {
+		assert_status(ev_consume_once(c, &n), RPC_STATUS_OK);
+		usleep(5000);
+	}
+	assert_int_equal(count(pool, "SELECT count(*) FROM sink.poison WHERE payload = 'good'"), 1);
+	long parked;
+	assert_status(ev_dead_letter_count(pool, "sink", "sink.poison", &parked), RPC_STATUS_OK);
+	assert_int_equal(parked, 1);
+	/* fixed, an admin replays it */
+	db_conn *q;
+	PGresult *r;
+	assert_status(db_acquire(pool, 2000, &q), RPC_STATUS_OK);
+	assert_status(db_exec(q, NULL, "SELECT event_id::text, attempts FROM sink.dead_letters", 0, NULL, &r),
+	              RPC_STATUS_OK);
+	char id[64];
+	snprintf(id, sizeof(id), "%s", PQgetvalue(r, 0, 0));
+	assert_string_equal(PQgetvalue(r, 0, 1), "3");
+	PQclear(r);
+	db_release(pool, q);
+	e.poison = NULL;
+	assert_status(ev_replay_dead_letter(c, id), RPC_STATUS_OK);
+	assert_status(ev_replay_dead_letter(c, id), RPC_STATUS_NOT_FOUND);
+	assert_status(ev_dead_letter_count(pool, "sink", "sink.poison", &parked), RPC_STATUS_OK);
+	assert_int_equal(parked, 0);
+	assert_int_equal(count(pool, "SELECT count(*) FROM sink.poison WHERE payload IN ('bad', 'good')"), 2);
+	ev_consumer_close(c);
+}
+
+static void test_producer_and_consumer_in_different_databases(void **state)
+{
+	(void)state;
+	sql_ok(pool, "CREATE DATABASE panthera_b");
+	char url[600];
+	snprintf(url, sizeof(url), "%s", pg.url);
+	char *db = strstr(url, "///panthera?");
+	assert_non_null(db);
+	memmove(db + strlen("///panthera_b"), db + strlen("///panthera"), strlen(db + strlen("///panthera")) + 1);
+	memcpy(db, "///panthera_b", strlen("///panthera_b"));
+	db_pool *other;
+	db_pool_opts o = {.url = url, .size = 2};
+	assert_status(db_pool_open(&other, &o), RPC_STATUS_OK);
+	sql_ok(other, "CREATE SCHEMA sink");
+	sql_ok(other, "CREATE TABLE sink.remote (event_id uuid PRIMARY KEY, payload text)");
+	effect_ctx e = {.table = "sink.remote"};
+	ev_consumer *c = consumer("sink.remote", pool, "orders", other, "sink", &e);
+	unsigned n;
+	assert_status(ev_consume_once(c, &n), RPC_STATUS_OK);
+	publish(pool, "orders", "across", 0);
+	assert_status(ev_consume_once(c, &n), RPC_STATUS_OK);
+	assert_int_equal(n, 1);
+	assert_int_equal(count(other, "SELECT count(*) FROM sink.remote WHERE payload = 'across'"), 1);
+	assert_int_equal(count(other, "SELECT count(*) FROM sink.processed_events WHERE consumer = 'sink.remote'"),
+	                 count(other, "SELECT count(*) FROM sink.remote"));
+	ev_consumer_close(c);
+	db_pool_close(other);
+}
+
+static void *publish_later(void *arg)
+{
+	(void)arg;
+	usleep(200000);
+	publish(pool, "orders", "wake", 0);
+	return NULL;
+}
+
+static void test_notify_wakes_a_waiting_consumer(void **state)
+{
+	(void)state;
+	sql_ok(pool, "CREATE TABLE sink.woken (event_id uuid PRIMARY KEY, payload text)");
+	effect_ctx e = {.table = "sink.woken"};
+	ev_consumer *c = consumer("sink.woken", pool, "orders", pool, "sink", &e);
+	assert_status(ev_wait(c, 10), RPC_STATUS_OK); /* opens the LISTEN connection */
+	pthread_t t;
+	pthread_create(&t, NULL, publish_later, NULL);
+	struct timespec t0, t1;
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	assert_status(ev_wait(c, 5000), RPC_STATUS_OK);
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	pthread_join(t, NULL);
+	long ms = (t1.tv_sec - t0.tv_sec) * 1000 + (t1.tv_nsec - t0.tv_nsec) / 1000000;
+	assert_true(ms < 3000); /* woken by the NOTIFY, not by the timeout */
+	ev_consumer_close(c);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_applied_once_and_only_when_committed),
+		cmocka_unit_test(test_commit_order_not_insert_order),
+		cmocka_unit_test(test_killed_consumer_applies_once_after_restart),
+		cmocka_unit_test(test_poison_is_parked_and_the_rest_flows),
+		cmocka_unit_test(test_producer_and_consumer_in_different_databases),
+		cmocka_unit_test(test_notify_wakes_a_waiting_consumer),
+	};
+	return cmocka_run_group_tests_name("events", tests, setup, teardown);
+}
