@@ -24,12 +24,12 @@
 #include "panthera/events.h"
 #include "panthera/log.h"
 
-#define assert_status(expr, want)                                                                  \
-	do {                                                                                       \
-		rpc_status got_ = (expr);                                                          \
-		if (got_ != (want))                                                                \
-			fail_msg("%s: got %s, want %s", #expr, rpc_status_name(got_),              \
-			         rpc_status_name(want));                                           \
+#define assert_status(expr, want)                                                     \
+	do {                                                                          \
+		rpc_status got_ = (expr);                                             \
+		if (got_ != (want))                                                   \
+			fail_msg("%s: got %s, want %s", #expr, rpc_status_name(got_), \
+			         rpc_status_name(want));                              \
 	} while (0)
 
 static pgtest pg;
@@ -82,7 +82,8 @@ static void publish(db_pool *p, const char *schema, const char *payload, int rol
 	assert_status(ev_publish(c, schema, "test.v1.Thing", "agg-1", (const uint8_t *)payload,
 	                         strlen(payload), NULL),
 	              RPC_STATUS_OK);
-	assert_status(db_exec(c, NULL, rollback ? "ROLLBACK" : "COMMIT", 0, NULL, NULL), RPC_STATUS_OK);
+	assert_status(db_exec(c, NULL, rollback ? "ROLLBACK" : "COMMIT", 0, NULL, NULL),
+	              RPC_STATUS_OK);
 	db_release(p, c);
 }
 
@@ -115,9 +116,15 @@ static ev_consumer *consumer(const char *name, db_pool *src, const char *src_sch
                              const char *own_schema, effect_ctx *e)
 {
 	ev_consumer *c;
-	ev_consumer_opts o = {.name = name, .source = src, .source_schema = src_schema, .own = own,
-	                      .own_schema = own_schema, .handler = apply_effect, .arg = e,
-	                      .max_attempts = 3, .backoff_ms = 1};
+	ev_consumer_opts o = {.name = name,
+	                      .source = src,
+	                      .source_schema = src_schema,
+	                      .own = own,
+	                      .own_schema = own_schema,
+	                      .handler = apply_effect,
+	                      .arg = e,
+	                      .max_attempts = 3,
+	                      .backoff_ms = 1};
 	assert_status(ev_consumer_open(&c, &o), RPC_STATUS_OK);
 	return c;
 }
@@ -139,14 +146,16 @@ static void test_applied_once_and_only_when_committed(void **state)
 	assert_status(ev_consume_once(c, &n), RPC_STATUS_OK);
 	assert_int_equal(n, 0);
 	assert_int_equal(count(pool, "SELECT count(*) FROM sink.effects"), 2);
-	assert_int_equal(count(pool, "SELECT count(*) FROM sink.effects WHERE payload = 'never'"), 0);
+	assert_int_equal(count(pool, "SELECT count(*) FROM sink.effects WHERE payload = 'never'"),
+	                 0);
 	ev_consumer_close(c);
 }
 
 static void test_commit_order_not_insert_order(void **state)
 {
 	(void)state;
-	sql_ok(pool, "CREATE TABLE sink.ordered (n serial, event_id uuid PRIMARY KEY, payload text)");
+	sql_ok(pool,
+	       "CREATE TABLE sink.ordered (n serial, event_id uuid PRIMARY KEY, payload text)");
 	effect_ctx e = {.table = "sink.ordered"};
 	ev_consumer *c = consumer("sink.ordered", pool, "orders", pool, "sink", &e);
 	unsigned n;
@@ -155,8 +164,9 @@ static void test_commit_order_not_insert_order(void **state)
 	db_conn *t1;
 	assert_status(db_acquire(pool, 2000, &t1), RPC_STATUS_OK);
 	assert_status(db_exec(t1, NULL, "BEGIN", 0, NULL, NULL), RPC_STATUS_OK);
-	assert_status(ev_publish(t1, "orders", "test.v1.Thing", "", (const uint8_t *)"first-seq", 9, NULL),
-	              RPC_STATUS_OK);
+	assert_status(
+	    ev_publish(t1, "orders", "test.v1.Thing", "", (const uint8_t *)"first-seq", 9, NULL),
+	    RPC_STATUS_OK);
 	publish(pool, "orders", "second-seq", 0);
 	/* T1 still runs: nothing after it may be consumed yet */
 	assert_status(ev_consume_once(c, &n), RPC_STATUS_OK);
@@ -165,11 +175,13 @@ static void test_commit_order_not_insert_order(void **state)
 	db_release(pool, t1);
 	assert_status(ev_consume_once(c, &n), RPC_STATUS_OK);
 	assert_int_equal(n, 2);
-	assert_int_equal(count(pool, "SELECT count(*) FROM sink.ordered WHERE payload LIKE '%-seq'"), 2);
+	assert_int_equal(
+	    count(pool, "SELECT count(*) FROM sink.ordered WHERE payload LIKE '%-seq'"), 2);
 	/* nothing was skipped: both, in commit order of their transactions */
-	assert_int_equal(count(pool, "SELECT count(*) FROM sink.ordered a JOIN sink.ordered b"
-	                             " ON a.payload = 'first-seq' AND b.payload = 'second-seq' AND a.n < b.n"),
-	                 1);
+	assert_int_equal(
+	    count(pool, "SELECT count(*) FROM sink.ordered a JOIN sink.ordered b"
+	                " ON a.payload = 'first-seq' AND b.payload = 'second-seq' AND a.n < b.n"),
+	    1);
 	ev_consumer_close(c);
 }
 
@@ -193,8 +205,13 @@ static void test_killed_consumer_applies_once_after_restart(void **state)
 			_exit(1);
 		effect_ctx dying = {.table = "sink.killed", .die = 1};
 		ev_consumer *dc;
-		ev_consumer_opts co = {.name = "sink.killed", .source = p2, .source_schema = "orders", .own = p2,
-		                       .own_schema = "sink", .handler = apply_effect, .arg = &dying};
+		ev_consumer_opts co = {.name = "sink.killed",
+		                       .source = p2,
+		                       .source_schema = "orders",
+		                       .own = p2,
+		                       .own_schema = "sink",
+		                       .handler = apply_effect,
+		                       .arg = &dying};
 		if (ev_consumer_open(&dc, &co) != RPC_STATUS_OK)
 			_exit(1);
 		ev_consume_once(dc, NULL);
@@ -204,7 +221,8 @@ static void test_killed_consumer_applies_once_after_restart(void **state)
 	assert_int_equal(waitpid(pid, &status, 0), pid);
 	assert_true(WIFEXITED(status));
 	assert_int_equal(WEXITSTATUS(status), 3);
-	assert_int_equal(count(pool, "SELECT count(*) FROM sink.killed WHERE payload = 'kill-me'"), 0); /* rolled back */
+	assert_int_equal(count(pool, "SELECT count(*) FROM sink.killed WHERE payload = 'kill-me'"),
+	                 0); /* rolled back */
 	c = consumer("sink.killed", pool, "orders", pool, "sink", &live);
 	/* the dead session's locks go with it; the event is applied now, once */
 	int applied = 0;
@@ -216,7 +234,8 @@ static void test_killed_consumer_applies_once_after_restart(void **state)
 	}
 	assert_true(applied);
 	assert_status(ev_consume_once(c, &n), RPC_STATUS_OK);
-	assert_int_equal(count(pool, "SELECT count(*) FROM sink.killed WHERE payload = 'kill-me'"), 1);
+	assert_int_equal(count(pool, "SELECT count(*) FROM sink.killed WHERE payload = 'kill-me'"),
+	                 1);
 	ev_consumer_close(c);
 }
 
@@ -231,7 +250,9 @@ static void test_poison_is_parked_and_the_rest_flows(void **state)
 	publish(pool, "orders", "bad", 0);
 	publish(pool, "orders", "good", 0);
 	/* attempts 1 and 2 wait for their backoff; the third parks it */
-	for (int i = 0; i < 40 && count(pool, "SELECT count(*) FROM sink.poison WHERE payload = 'good'") == 0; i++) {
+	for (int i = 0;
+	     i < 40 && count(pool, "SELECT count(*) FROM sink.poison WHERE payload = 'good'") == 0;
+	     i++) {
 		assert_status(ev_consume_once(c, &n), RPC_STATUS_OK);
 		usleep(5000);
 	}
@@ -243,8 +264,9 @@ static void test_poison_is_parked_and_the_rest_flows(void **state)
 	db_conn *q;
 	PGresult *r;
 	assert_status(db_acquire(pool, 2000, &q), RPC_STATUS_OK);
-	assert_status(db_exec(q, NULL, "SELECT event_id::text, attempts FROM sink.dead_letters", 0, NULL, &r),
-	              RPC_STATUS_OK);
+	assert_status(
+	    db_exec(q, NULL, "SELECT event_id::text, attempts FROM sink.dead_letters", 0, NULL, &r),
+	    RPC_STATUS_OK);
 	char id[64];
 	snprintf(id, sizeof(id), "%s", PQgetvalue(r, 0, 0));
 	assert_string_equal(PQgetvalue(r, 0, 1), "3");
@@ -255,7 +277,8 @@ static void test_poison_is_parked_and_the_rest_flows(void **state)
 	assert_status(ev_replay_dead_letter(c, id), RPC_STATUS_NOT_FOUND);
 	assert_status(ev_dead_letter_count(pool, "sink", "sink.poison", &parked), RPC_STATUS_OK);
 	assert_int_equal(parked, 0);
-	assert_int_equal(count(pool, "SELECT count(*) FROM sink.poison WHERE payload IN ('bad', 'good')"), 2);
+	assert_int_equal(
+	    count(pool, "SELECT count(*) FROM sink.poison WHERE payload IN ('bad', 'good')"), 2);
 	ev_consumer_close(c);
 }
 
@@ -267,7 +290,8 @@ static void test_producer_and_consumer_in_different_databases(void **state)
 	snprintf(url, sizeof(url), "%s", pg.url);
 	char *db = strstr(url, "///panthera?");
 	assert_non_null(db);
-	memmove(db + strlen("///panthera_b"), db + strlen("///panthera"), strlen(db + strlen("///panthera")) + 1);
+	memmove(db + strlen("///panthera_b"), db + strlen("///panthera"),
+	        strlen(db + strlen("///panthera")) + 1);
 	memcpy(db, "///panthera_b", strlen("///panthera_b"));
 	db_pool *other;
 	db_pool_opts o = {.url = url, .size = 2};
@@ -281,9 +305,12 @@ static void test_producer_and_consumer_in_different_databases(void **state)
 	publish(pool, "orders", "across", 0);
 	assert_status(ev_consume_once(c, &n), RPC_STATUS_OK);
 	assert_int_equal(n, 1);
-	assert_int_equal(count(other, "SELECT count(*) FROM sink.remote WHERE payload = 'across'"), 1);
-	assert_int_equal(count(other, "SELECT count(*) FROM sink.processed_events WHERE consumer = 'sink.remote'"),
-	                 count(other, "SELECT count(*) FROM sink.remote"));
+	assert_int_equal(count(other, "SELECT count(*) FROM sink.remote WHERE payload = 'across'"),
+	                 1);
+	assert_int_equal(
+	    count(other,
+	          "SELECT count(*) FROM sink.processed_events WHERE consumer = 'sink.remote'"),
+	    count(other, "SELECT count(*) FROM sink.remote"));
 	ev_consumer_close(c);
 	db_pool_close(other);
 }
@@ -318,12 +345,12 @@ static void test_notify_wakes_a_waiting_consumer(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_applied_once_and_only_when_committed),
-		cmocka_unit_test(test_commit_order_not_insert_order),
-		cmocka_unit_test(test_killed_consumer_applies_once_after_restart),
-		cmocka_unit_test(test_poison_is_parked_and_the_rest_flows),
-		cmocka_unit_test(test_producer_and_consumer_in_different_databases),
-		cmocka_unit_test(test_notify_wakes_a_waiting_consumer),
+	    cmocka_unit_test(test_applied_once_and_only_when_committed),
+	    cmocka_unit_test(test_commit_order_not_insert_order),
+	    cmocka_unit_test(test_killed_consumer_applies_once_after_restart),
+	    cmocka_unit_test(test_poison_is_parked_and_the_rest_flows),
+	    cmocka_unit_test(test_producer_and_consumer_in_different_databases),
+	    cmocka_unit_test(test_notify_wakes_a_waiting_consumer),
 	};
 	return cmocka_run_group_tests_name("events", tests, setup, teardown);
 }

@@ -11,11 +11,11 @@
 #include "panthera/ids.h"
 #include "panthera/log.h"
 
-#define EV_DEFAULT_BATCH 64u
-#define EV_DEFAULT_ATTEMPTS 5u
+#define EV_DEFAULT_BATCH      64u
+#define EV_DEFAULT_ATTEMPTS   5u
 #define EV_DEFAULT_BACKOFF_MS 100u
-#define EV_MAX_BACKOFF_MS 60000u
-#define EV_CHANNEL "panthera_events"
+#define EV_MAX_BACKOFF_MS     60000u
+#define EV_CHANNEL            "panthera_events"
 
 struct ev_consumer {
 	ev_consumer_opts o;
@@ -64,7 +64,8 @@ rpc_status ev_outbox_setup(db_pool *pool, const char *schema)
 rpc_status ev_publish(db_conn *conn, const char *schema, const char *type, const char *aggregate_id,
                       const uint8_t *payload, size_t payload_len, char *id_out)
 {
-	if (conn == NULL || !db_identifier_valid(schema) || type == NULL || (payload == NULL && payload_len))
+	if (conn == NULL || !db_identifier_valid(schema) || type == NULL ||
+	    (payload == NULL && payload_len))
 		return RPC_STATUS_INVALID_ARGUMENT;
 	if (payload_len > (64u << 20))
 		return RPC_STATUS_RESOURCE_EXHAUSTED;
@@ -86,9 +87,10 @@ rpc_status ev_publish(db_conn *conn, const char *schema, const char *type, const
 	text[2 + 2 * payload_len] = '\0';
 	char q[80], sql[512];
 	quote(q, sizeof(q), schema);
-	snprintf(sql, sizeof(sql),
-	         "INSERT INTO %s.outbox (id, type, aggregate_id, payload) VALUES ($1, $2, $3, $4::bytea)",
-	         q);
+	snprintf(
+	    sql, sizeof(sql),
+	    "INSERT INTO %s.outbox (id, type, aggregate_id, payload) VALUES ($1, $2, $3, $4::bytea)",
+	    q);
 	const char *p[4] = {id, type, aggregate_id ? aggregate_id : "", text};
 	st = db_exec(conn, NULL, sql, 4, p, NULL);
 	free(text);
@@ -104,9 +106,9 @@ rpc_status ev_publish(db_conn *conn, const char *schema, const char *type, const
 rpc_status ev_consumer_open(ev_consumer **out, const ev_consumer_opts *opts)
 {
 	*out = NULL;
-	if (opts == NULL || opts->name == NULL || strlen(opts->name) >= 128 || opts->source == NULL ||
-	    opts->own == NULL || opts->handler == NULL || !db_identifier_valid(opts->source_schema) ||
-	    !db_identifier_valid(opts->own_schema))
+	if (opts == NULL || opts->name == NULL || strlen(opts->name) >= 128 ||
+	    opts->source == NULL || opts->own == NULL || opts->handler == NULL ||
+	    !db_identifier_valid(opts->source_schema) || !db_identifier_valid(opts->own_schema))
 		return RPC_STATUS_INVALID_ARGUMENT;
 	ev_consumer *c = calloc(1, sizeof(*c));
 	if (c == NULL)
@@ -129,20 +131,22 @@ rpc_status ev_consumer_open(ev_consumer **out, const ev_consumer_opts *opts)
 	         " last_txid xid8 NOT NULL DEFAULT '0', last_seq bigint NOT NULL DEFAULT 0,"
 	         " PRIMARY KEY (consumer, source))",
 	         c->own);
-	snprintf(s2, sizeof(s2),
-	         "CREATE TABLE IF NOT EXISTS %s.processed_events (consumer text, event_id uuid,"
-	         " processed_at timestamptz NOT NULL DEFAULT now(), PRIMARY KEY (consumer, event_id))",
-	         c->own);
+	snprintf(
+	    s2, sizeof(s2),
+	    "CREATE TABLE IF NOT EXISTS %s.processed_events (consumer text, event_id uuid,"
+	    " processed_at timestamptz NOT NULL DEFAULT now(), PRIMARY KEY (consumer, event_id))",
+	    c->own);
 	snprintf(s3, sizeof(s3),
 	         "CREATE TABLE IF NOT EXISTS %s.event_attempts (consumer text, event_id uuid,"
 	         " attempts int NOT NULL, next_attempt_at timestamptz NOT NULL,"
 	         " PRIMARY KEY (consumer, event_id))",
 	         c->own);
-	snprintf(s4, sizeof(s4),
-	         "CREATE TABLE IF NOT EXISTS %s.dead_letters (consumer text, event_id uuid, source text,"
-	         " seq bigint, type text, aggregate_id text, payload bytea, error text, attempts int,"
-	         " parked_at timestamptz NOT NULL DEFAULT now(), PRIMARY KEY (consumer, event_id))",
-	         c->own);
+	snprintf(
+	    s4, sizeof(s4),
+	    "CREATE TABLE IF NOT EXISTS %s.dead_letters (consumer text, event_id uuid, source text,"
+	    " seq bigint, type text, aggregate_id text, payload bytea, error text, attempts int,"
+	    " parked_at timestamptz NOT NULL DEFAULT now(), PRIMARY KEY (consumer, event_id))",
+	    c->own);
 	const char *ddl[] = {s0, s1, s2, s3, s4};
 	rpc_status st = exec_ddl(opts->own, ddl, 5);
 	if (st == RPC_STATUS_OK) {
@@ -184,7 +188,8 @@ static rpc_status apply_one(ev_consumer *c, db_conn *own, const ev_event *ev)
 	rpc_status hst = c->o.handler(own, ev, c->o.arg);
 	if (hst == RPC_STATUS_OK) {
 		char sql[256];
-		snprintf(sql, sizeof(sql), "INSERT INTO %s.processed_events (consumer, event_id) VALUES ($1, $2)",
+		snprintf(sql, sizeof(sql),
+		         "INSERT INTO %s.processed_events (consumer, event_id) VALUES ($1, $2)",
 		         c->own);
 		const char *p[2] = {c->name, ev->id};
 		st = db_exec(own, NULL, "RELEASE SAVEPOINT ev", 0, NULL, NULL);
@@ -210,36 +215,41 @@ static int record_failure(ev_consumer *c, db_conn *own, const ev_event *ev, rpc_
 	snprintf(backoff, sizeof(backoff), "%llu", (unsigned long long)delay);
 	snprintf(attempts, sizeof(attempts), "%d", ev->attempt);
 	if ((unsigned)ev->attempt < c->o.max_attempts) {
-		snprintf(sql, sizeof(sql),
-		         "INSERT INTO %s.event_attempts (consumer, event_id, attempts, next_attempt_at)"
-		         " VALUES ($1, $2, $3::int, now() + $4::int * interval '1 millisecond')"
-		         " ON CONFLICT (consumer, event_id) DO UPDATE SET attempts = EXCLUDED.attempts,"
-		         " next_attempt_at = EXCLUDED.next_attempt_at",
-		         c->own);
+		snprintf(
+		    sql, sizeof(sql),
+		    "INSERT INTO %s.event_attempts (consumer, event_id, attempts, next_attempt_at)"
+		    " VALUES ($1, $2, $3::int, now() + $4::int * interval '1 millisecond')"
+		    " ON CONFLICT (consumer, event_id) DO UPDATE SET attempts = EXCLUDED.attempts,"
+		    " next_attempt_at = EXCLUDED.next_attempt_at",
+		    c->own);
 		const char *p[4] = {c->name, ev->id, attempts, backoff};
 		*st = db_exec(own, NULL, sql, 4, p, NULL);
-		log_write(LOG_WARN, NULL, "events.retry", "%s: event %s (%s) failed with %s, attempt %d of %u",
-		          c->name, ev->id, ev->type, rpc_status_name(why), ev->attempt, c->o.max_attempts);
+		log_write(LOG_WARN, NULL, "events.retry",
+		          "%s: event %s (%s) failed with %s, attempt %d of %u", c->name, ev->id,
+		          ev->type, rpc_status_name(why), ev->attempt, c->o.max_attempts);
 		return *st == RPC_STATUS_OK ? 0 : -1;
 	}
-	snprintf(sql, sizeof(sql),
-	         "INSERT INTO %s.dead_letters (consumer, event_id, source, seq, type, aggregate_id,"
-	         " payload, error, attempts) VALUES ($1, $2, $3, $4::bigint, $5, $6, $7::bytea, $8, $9::int)"
-	         " ON CONFLICT DO NOTHING",
-	         c->own);
+	snprintf(
+	    sql, sizeof(sql),
+	    "INSERT INTO %s.dead_letters (consumer, event_id, source, seq, type, aggregate_id,"
+	    " payload, error, attempts) VALUES ($1, $2, $3, $4::bigint, $5, $6, $7::bytea, $8, $9::int)"
+	    " ON CONFLICT DO NOTHING",
+	    c->own);
 	char seq[32];
 	snprintf(seq, sizeof(seq), "%lld", (long long)ev->seq);
-	const char *p[9] = {c->name,         ev->id,       c->o.source_schema, seq,     ev->type,
+	const char *p[9] = {c->name,          ev->id,       c->o.source_schema,   seq,     ev->type,
 	                    ev->aggregate_id, payload_text, rpc_status_name(why), attempts};
 	*st = db_exec(own, NULL, sql, 9, p, NULL);
 	if (*st == RPC_STATUS_OK) {
-		snprintf(sql, sizeof(sql), "DELETE FROM %s.event_attempts WHERE consumer = $1 AND event_id = $2",
+		snprintf(sql, sizeof(sql),
+		         "DELETE FROM %s.event_attempts WHERE consumer = $1 AND event_id = $2",
 		         c->own);
 		const char *d[2] = {c->name, ev->id};
 		*st = db_exec(own, NULL, sql, 2, d, NULL);
 	}
-	log_write(LOG_ERROR, NULL, "events.dead_letter", "%s: event %s (%s) parked after %d attempts (%s)",
-	          c->name, ev->id, ev->type, ev->attempt, rpc_status_name(why));
+	log_write(LOG_ERROR, NULL, "events.dead_letter",
+	          "%s: event %s (%s) parked after %d attempts (%s)", c->name, ev->id, ev->type,
+	          ev->attempt, rpc_status_name(why));
 	return *st == RPC_STATUS_OK ? 1 : -1;
 }
 
@@ -301,7 +311,8 @@ rpc_status ev_consume_once(ev_consumer *c, unsigned *handled)
 
 		/* processed already (a replay, or a crash after commit elsewhere)? */
 		snprintf(sql, sizeof(sql),
-		         "SELECT 1 FROM %s.processed_events WHERE consumer = $1 AND event_id = $2", c->own);
+		         "SELECT 1 FROM %s.processed_events WHERE consumer = $1 AND event_id = $2",
+		         c->own);
 		const char *pp[2] = {c->name, ev.id};
 		PGresult *seen;
 		if ((st = db_exec(own, NULL, sql, 2, pp, &seen)) != RPC_STATUS_OK)
@@ -323,7 +334,8 @@ rpc_status ev_consume_once(ev_consumer *c, unsigned *handled)
 				break; /* keep order: nothing behind it runs before its retry */
 			ev.attempt = tried + 1;
 			size_t blen = 0;
-			unsigned char *bytes = PQunescapeBytea((const unsigned char *)payload_text, &blen);
+			unsigned char *bytes =
+			    PQunescapeBytea((const unsigned char *)payload_text, &blen);
 			if (bytes == NULL) {
 				st = RPC_STATUS_RESOURCE_EXHAUSTED;
 				goto out;
@@ -339,10 +351,12 @@ rpc_status ev_consume_once(ev_consumer *c, unsigned *handled)
 				if (parked == 0)
 					break;
 			} else {
-				snprintf(sql, sizeof(sql),
-				         "DELETE FROM %s.event_attempts WHERE consumer = $1 AND event_id = $2",
-				         c->own);
-				if (tried > 0 && (st = db_exec(own, NULL, sql, 2, pp, NULL)) != RPC_STATUS_OK)
+				snprintf(
+				    sql, sizeof(sql),
+				    "DELETE FROM %s.event_attempts WHERE consumer = $1 AND event_id = $2",
+				    c->own);
+				if (tried > 0 &&
+				    (st = db_exec(own, NULL, sql, 2, pp, NULL)) != RPC_STATUS_OK)
 					goto out;
 			}
 		}
@@ -382,7 +396,8 @@ rpc_status ev_dead_letter_count(db_pool *pool, const char *own_schema, const cha
 	if (st != RPC_STATUS_OK)
 		return st;
 	char sql[256];
-	snprintf(sql, sizeof(sql), "SELECT count(*) FROM \"%s\".dead_letters WHERE consumer = $1", own_schema);
+	snprintf(sql, sizeof(sql), "SELECT count(*) FROM \"%s\".dead_letters WHERE consumer = $1",
+	         own_schema);
 	const char *p[1] = {name};
 	PGresult *r;
 	if ((st = db_exec(c, NULL, sql, 1, p, &r)) == RPC_STATUS_OK) {
@@ -432,8 +447,8 @@ rpc_status ev_replay_dead_letter(ev_consumer *c, const char *event_id)
 	               .attempt = 1};
 	if ((st = apply_one(c, own, &ev)) != RPC_STATUS_OK)
 		goto out;
-	snprintf(sql, sizeof(sql), "DELETE FROM %s.dead_letters WHERE consumer = $1 AND event_id::text = $2",
-	         c->own);
+	snprintf(sql, sizeof(sql),
+	         "DELETE FROM %s.dead_letters WHERE consumer = $1 AND event_id::text = $2", c->own);
 	if ((st = db_exec(own, NULL, sql, 2, p, NULL)) == RPC_STATUS_OK)
 		st = db_exec(own, NULL, "COMMIT", 0, NULL, NULL);
 out:
