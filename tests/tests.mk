@@ -78,10 +78,15 @@ $(TEST_BIN)/test_inventory: tests/services/test_inventory.c tests/support/pgtest
 	  tests/services/test_inventory.c tests/support/pgtest.c -o $@ $(LDFLAGS_ALL) $(SVC_LIB) $(LIB_A) \
 	  $(SVC_LIBS) $(TEST_LIBS)
 
+$(TEST_BIN)/rpc_probe: tests/services/rpc_probe.c $(SVC_LIB) $(LIB_A)
+	@mkdir -p $(dir $@)
+	$(CC) $(CPPFLAGS_ALL) $(SVC_CPPFLAGS) $(CFLAGS_ALL) $< -o $@ $(LDFLAGS_ALL) $(SVC_LIB) $(LIB_A) \
+	  $(SVC_LIBS) $(LIBS)
+
 TESTS := $(TEST_BIN)/test_rpc_status $(TEST_BIN)/test_codegen $(TEST_BIN)/test_wire \
          $(TEST_BIN)/test_rpc $(TEST_BIN)/test_db $(TEST_BIN)/test_config $(TEST_BIN)/test_events \
          $(TEST_BIN)/test_inventory
-TEST_HELPERS := $(TEST_BIN)/failalloc.so
+TEST_HELPERS := $(TEST_BIN)/failalloc.so $(TEST_BIN)/rpc_probe
 
 # gen/ compiles warning-free under both compilers, on its own and through
 # every generated header included alone.

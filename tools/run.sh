@@ -1,37 +1,43 @@
 #!/usr/bin/env bash
-# tools/run.sh - `make run`: run what the platform serves so far.
+# tools/run.sh - `make run`: the platform in the foreground.
 #
-# Today (the generator issue): a private PostgreSQL cluster in
-# PANTHERA_DATA_DIR (default ./.panthera) when PANTHERA_DB_URL is not set,
-# and a summary of the generated API (routes, OpenAPI document). The RPC
-# services and the HTTP gateway join here as their issues land. Stops the
-# private PostgreSQL on SIGINT/SIGTERM.
+# Starts a private PostgreSQL cluster in PANTHERA_DATA_DIR (default
+# ./.panthera; port PANTHERA_PG_PORT, default 55432) when PANTHERA_DB_URL is
+# not set, then runs pantherad, which migrates and serves the services over
+# PANTHERA_RPC_URL (default here tcp://127.0.0.1:7070). SIGINT or SIGTERM
+# drains pantherad and stops the private PostgreSQL. Running it again, or
+# after a crash, reuses the cluster (pg_ctl sees a stale pid file for what
+# it is).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 build=${1:-build}
 data=${PANTHERA_DATA_DIR:-./.panthera}
+port=${PANTHERA_PG_PORT:-55432}
+export PANTHERA_RPC_URL=${PANTHERA_RPC_URL:-tcp://127.0.0.1:7070}
+export PANTHERA_MIGRATIONS_DIR=${PANTHERA_MIGRATIONS_DIR:-$(pwd)/services}
 
 started_pg=0
+daemon=""
 cleanup() {
+	if [ -n "$daemon" ] && kill -0 "$daemon" 2>/dev/null; then
+		kill -TERM "$daemon" 2>/dev/null || true
+		wait "$daemon" 2>/dev/null || true
+	fi
 	if [ $started_pg -eq 1 ]; then
-		tools/pg.sh stop "$data" && echo "run: private PostgreSQL stopped"
+		tools/pg.sh stop "$data" "$port" && echo "run: private PostgreSQL stopped" >&2
 	fi
 }
 trap cleanup EXIT
 trap 'exit 0' INT TERM
 
 if [ -z "${PANTHERA_DB_URL:-}" ]; then
-	PANTHERA_DB_URL=$(tools/pg.sh start "$data")
+	PANTHERA_DB_URL=$(tools/pg.sh start "$data" "$port")
 	started_pg=1
 	export PANTHERA_DB_URL
-	echo "run: private PostgreSQL at $PANTHERA_DB_URL (data in $data)"
+	echo "run: private PostgreSQL at $PANTHERA_DB_URL (data in $data)" >&2
 fi
-psql "$PANTHERA_DB_URL" -qAt -c "SELECT 'run: database answers: ' || version()"
-
-echo "run: generated API: $(grep -c '\.http_method = ' gen/panthera_routes.c) HTTP routes over" \
-	"$(grep -c '^	&' gen/panthera_routes.c) services; OpenAPI document: gen/panthera.openapi.json"
-grep -o '\.http_method = "[A-Z]*",\|\.path_template = "[^"]*"' gen/panthera_routes.c |
-	sed -e 's/.*= "\(.*\)",*/\1/' | paste - - | sed 's/^/  /'
-echo "run: protoc-gen-panthera at $build/bin/protoc-gen-panthera; the RPC services and the gateway arrive with their issues."
-echo "run: serving until Ctrl-C"
-while true; do sleep 3600 & wait $!; done
+echo "run: pantherad serves RPC on $PANTHERA_RPC_URL (health: grpc.health.v1.Health/Check;" \
+	"InventoryService); the HTTP API of API.md arrives with the gateway. Ctrl-C stops." >&2
+"$build/bin/pantherad" &
+daemon=$!
+wait "$daemon"

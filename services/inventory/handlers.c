@@ -11,10 +11,10 @@
 #include "panthera/ids.h"
 #include "store.h"
 
-#define INV_MAX_ITEMS 100
-#define INV_MAX_QUANTITY 1000
-#define INV_MAX_STOCK 1000000000
-#define INV_MAX_BATCH 1000
+#define INV_MAX_ITEMS     100
+#define INV_MAX_QUANTITY  1000
+#define INV_MAX_STOCK     1000000000
+#define INV_MAX_BATCH     1000
 #define INV_DEFAULT_TTL_S 900u
 
 /* How long a handler may wait for a database connection: what the caller
@@ -57,7 +57,8 @@ static rpc_status tx_stock(db_conn *c, void *arg)
 	return st;
 }
 
-static rpc_status fill_stock(rpc_call *call, Panthera__Inventory__V1__Stock *out, const stock_op *op)
+static rpc_status fill_stock(rpc_call *call, Panthera__Inventory__V1__Stock *out,
+                             const stock_op *op)
 {
 	size_t n = strlen(op->product_id);
 	out->product_id = rpc_call_alloc(call, n + 1);
@@ -92,7 +93,8 @@ static rpc_status get_stock(rpc_call *call, const Panthera__Inventory__V1__GetSt
 	rpc_status st = db_transaction(svc->pool, 0, db_wait_ms(call), tx_stock, &op);
 	if (st == RPC_STATUS_NOT_FOUND) {
 		rpc_call_set_error_reason(call, "STOCK_NOT_FOUND", NULL);
-		return rpc_call_error(call, st, "no stock recorded for product %s", req->product_id);
+		return rpc_call_error(call, st, "no stock recorded for product %s",
+		                      req->product_id);
 	}
 	return st == RPC_STATUS_OK ? fill_stock(call, resp, &op) : db_failed(call, st);
 }
@@ -107,7 +109,8 @@ static rpc_status tx_batch(db_conn *c, void *arg)
 {
 	batch_op *op = arg;
 	op->resp->n_stocks = 0;
-	op->resp->stocks = rpc_call_alloc(op->call, (op->req->n_product_ids + 1) * sizeof(*op->resp->stocks));
+	op->resp->stocks =
+	    rpc_call_alloc(op->call, (op->req->n_product_ids + 1) * sizeof(*op->resp->stocks));
 	if (op->resp->stocks == NULL)
 		return RPC_STATUS_RESOURCE_EXHAUSTED;
 	for (size_t i = 0; i < op->req->n_product_ids; i++) {
@@ -128,7 +131,8 @@ static rpc_status tx_batch(db_conn *c, void *arg)
 	return RPC_STATUS_OK;
 }
 
-static rpc_status batch_get_stock(rpc_call *call, const Panthera__Inventory__V1__BatchGetStockRequest *req,
+static rpc_status batch_get_stock(rpc_call *call,
+                                  const Panthera__Inventory__V1__BatchGetStockRequest *req,
                                   Panthera__Inventory__V1__BatchGetStockResponse *resp, void *user)
 {
 	inventory_service *svc = user;
@@ -153,7 +157,7 @@ typedef struct res_op {
 	inv_item *items;
 	size_t n_items;
 	unsigned ttl_s;
-	char status[16];      /* after the transaction */
+	char status[16]; /* after the transaction */
 	char short_product[37];
 	char refused_from[16]; /* the status that refused the transition */
 	rpc_call *call;
@@ -186,7 +190,8 @@ static rpc_status load_reply(db_conn *c, res_op *op)
 	google__protobuf__timestamp__init(r->expires_at);
 	r->expires_at->seconds = expires;
 	for (size_t i = 0; i < n; i++) {
-		Panthera__Inventory__V1__ReservationItem *it = rpc_call_alloc(op->call, sizeof(*it));
+		Panthera__Inventory__V1__ReservationItem *it =
+		    rpc_call_alloc(op->call, sizeof(*it));
 		char *pid = rpc_call_alloc(op->call, ID_UUID_LEN + 1);
 		if (it == NULL || pid == NULL) {
 			PQclear(items);
@@ -226,8 +231,8 @@ static rpc_status tx_reservation(db_conn *c, void *arg)
 	switch (op->action) {
 	case RES_RESERVE:
 		if (!exists || strcmp(status, "RELEASED") == 0) {
-			st = inv_store_reserve(c, op->order_id, op->items, op->n_items, op->ttl_s, exists,
-			                       op->short_product);
+			st = inv_store_reserve(c, op->order_id, op->items, op->n_items, op->ttl_s,
+			                       exists, op->short_product);
 			to = "HELD";
 		} else {
 			st = RPC_STATUS_OK; /* reserved before: the same answer again */
@@ -288,12 +293,13 @@ static rpc_status run_reservation(rpc_call *call, inventory_service *svc, res_op
 	case RPC_STATUS_FAILED_PRECONDITION:
 		if (op->short_product[0] != '\0') {
 			rpc_call_set_error_reason(call, "INSUFFICIENT_STOCK", NULL);
-			return rpc_call_error(call, st, "not enough stock of product %s", op->short_product);
+			return rpc_call_error(call, st, "not enough stock of product %s",
+			                      op->short_product);
 		}
 		if (op->refused_from[0] != '\0') {
 			rpc_call_set_error_reason(call, "RESERVATION_STATE", NULL);
-			return rpc_call_error(call, st, "reservation of order %s is %s", op->order_id,
-			                      op->refused_from);
+			return rpc_call_error(call, st, "reservation of order %s is %s",
+			                      op->order_id, op->refused_from);
 		}
 		return db_failed(call, st);
 	default:
@@ -325,19 +331,23 @@ static rpc_status reserve(rpc_call *call, const Panthera__Inventory__V1__Reserve
 		if (strcasecmp(items[i - 1].product_id, items[i].product_id) == 0)
 			return bad_field(call, "items", "must not name a product twice");
 	}
-	res_op op = {.action = RES_RESERVE, .order_id = req->order_id, .items = items,
-	             .n_items = req->n_items, .resp = resp,
-	             .ttl_s = req->ttl_seconds ? (unsigned)req->ttl_seconds
-	                                       : (svc->default_ttl_s ? svc->default_ttl_s : INV_DEFAULT_TTL_S)};
+	res_op op = {.action = RES_RESERVE,
+	             .order_id = req->order_id,
+	             .items = items,
+	             .n_items = req->n_items,
+	             .resp = resp,
+	             .ttl_s = req->ttl_seconds
+	                          ? (unsigned)req->ttl_seconds
+	                          : (svc->default_ttl_s ? svc->default_ttl_s : INV_DEFAULT_TTL_S)};
 	return run_reservation(call, svc, &op);
 }
 
-#define TRANSITION(fn, type, act)                                                                  \
-	static rpc_status fn(rpc_call *call, const type *req, Panthera__Inventory__V1__Reservation *resp, \
-	                     void *user)                                                               \
-	{                                                                                          \
-		res_op op = {.action = act, .order_id = req->order_id, .resp = resp};              \
-		return run_reservation(call, user, &op);                                           \
+#define TRANSITION(fn, type, act)                                                     \
+	static rpc_status fn(rpc_call *call, const type *req,                         \
+	                     Panthera__Inventory__V1__Reservation *resp, void *user)  \
+	{                                                                             \
+		res_op op = {.action = act, .order_id = req->order_id, .resp = resp}; \
+		return run_reservation(call, user, &op);                              \
 	}
 TRANSITION(commit, Panthera__Inventory__V1__CommitRequest, RES_COMMIT)
 TRANSITION(release, Panthera__Inventory__V1__ReleaseRequest, RES_RELEASE)
@@ -345,13 +355,13 @@ TRANSITION(restock, Panthera__Inventory__V1__RestockRequest, RES_RESTOCK)
 #undef TRANSITION
 
 static const panthera_inventory_v1_inventory_service_handlers handlers = {
-	.set_stock = set_stock,
-	.get_stock = get_stock,
-	.batch_get_stock = batch_get_stock,
-	.reserve = reserve,
-	.commit = commit,
-	.release = release,
-	.restock = restock,
+    .set_stock = set_stock,
+    .get_stock = get_stock,
+    .batch_get_stock = batch_get_stock,
+    .reserve = reserve,
+    .commit = commit,
+    .release = release,
+    .restock = restock,
 };
 
 rpc_status inventory_service_register(rpc_server *srv, inventory_service *svc)

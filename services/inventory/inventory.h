@@ -19,7 +19,7 @@
 #include "panthera/inventory/v1/inventory.panthera.h"
 
 typedef struct inventory_service {
-	db_pool *pool; /* on a database migrated with services/inventory/migrations */
+	db_pool *pool;          /* on a database migrated with services/inventory/migrations */
 	uint32_t default_ttl_s; /* reservations without ttl_seconds; 0: 900 */
 } inventory_service;
 

@@ -34,7 +34,8 @@ rpc_status inv_store_restock(db_conn *c, const char *order_id);
 
 /* The reservation's items and expiry: rows (product_id, quantity) in *items
  * and the expiry as Unix seconds; PQclear the result. */
-rpc_status inv_store_load_items(db_conn *c, const char *order_id, PGresult **items, long long *expires_s);
+rpc_status inv_store_load_items(db_conn *c, const char *order_id, PGresult **items,
+                                long long *expires_s);
 
 /* Order ids of HELD reservations past their expiry, locked, at most `limit`. */
 rpc_status inv_store_expired(db_conn *c, int limit, PGresult **orders);

@@ -22,12 +22,12 @@
 #include "panthera/log.h"
 #include "panthera/rpc/v1/rpc.pb-c.h"
 
-#define assert_status(expr, want)                                                                  \
-	do {                                                                                       \
-		rpc_status got_ = (expr);                                                          \
-		if (got_ != (want))                                                                \
-			fail_msg("%s: got %s, want %s", #expr, rpc_status_name(got_),              \
-			         rpc_status_name(want));                                           \
+#define assert_status(expr, want)                                                     \
+	do {                                                                          \
+		rpc_status got_ = (expr);                                             \
+		if (got_ != (want))                                                   \
+			fail_msg("%s: got %s, want %s", #expr, rpc_status_name(got_), \
+			         rpc_status_name(want));                              \
 	} while (0)
 
 #define INV(x) panthera_inventory_v1_inventory_service_##x
@@ -46,13 +46,16 @@ static int setup(void **state)
 		return -1;
 	db_pool_opts o = {.url = pg.url, .size = 8, .schema = "inventory"};
 	if (db_pool_open(&pool, &o) != RPC_STATUS_OK ||
-	    db_migrate(pool, "inventory", SRC_DIR "/services/inventory/migrations") != RPC_STATUS_OK)
+	    db_migrate(pool, "inventory", SRC_DIR "/services/inventory/migrations") !=
+	        RPC_STATUS_OK)
 		return -1;
 	svc.pool = pool;
 	const char *url = "inproc://inventory-test";
 	rpc_server_opts so = {.workers = 8, .queue_len = 64};
-	if (rpc_server_create(&srv, &so) != RPC_STATUS_OK || inventory_service_register(srv, &svc) != RPC_STATUS_OK ||
-	    rpc_server_listen(srv, url) != RPC_STATUS_OK || rpc_server_start(srv) != RPC_STATUS_OK ||
+	if (rpc_server_create(&srv, &so) != RPC_STATUS_OK ||
+	    inventory_service_register(srv, &svc) != RPC_STATUS_OK ||
+	    rpc_server_listen(srv, url) != RPC_STATUS_OK ||
+	    rpc_server_start(srv) != RPC_STATUS_OK ||
 	    rpc_channel_open(&ch, &url, 1, NULL) != RPC_STATUS_OK)
 		return -1;
 	return 0;
@@ -75,7 +78,8 @@ static void new_id(char *out)
 
 static void set_stock(const char *product, int available)
 {
-	Panthera__Inventory__V1__SetStockRequest req = PANTHERA__INVENTORY__V1__SET_STOCK_REQUEST__INIT;
+	Panthera__Inventory__V1__SetStockRequest req =
+	    PANTHERA__INVENTORY__V1__SET_STOCK_REQUEST__INIT;
 	req.product_id = (char *)product;
 	req.available = available;
 	rpc_reply *reply;
@@ -85,7 +89,8 @@ static void set_stock(const char *product, int available)
 
 static void get_stock(const char *product, int *available, int *reserved)
 {
-	Panthera__Inventory__V1__GetStockRequest req = PANTHERA__INVENTORY__V1__GET_STOCK_REQUEST__INIT;
+	Panthera__Inventory__V1__GetStockRequest req =
+	    PANTHERA__INVENTORY__V1__GET_STOCK_REQUEST__INIT;
 	req.product_id = (char *)product;
 	rpc_reply *reply;
 	const Panthera__Inventory__V1__Stock *s;
@@ -98,7 +103,8 @@ static void get_stock(const char *product, int *available, int *reserved)
 static rpc_status reserve(const char *order, const char *const *products, const int *qty, size_t n,
                           int ttl, rpc_reply **reply_out)
 {
-	Panthera__Inventory__V1__ReserveRequest req = PANTHERA__INVENTORY__V1__RESERVE_REQUEST__INIT;
+	Panthera__Inventory__V1__ReserveRequest req =
+	    PANTHERA__INVENTORY__V1__RESERVE_REQUEST__INIT;
 	Panthera__Inventory__V1__ReservationItem items[8], *ptrs[8];
 	for (size_t i = 0; i < n; i++) {
 		panthera__inventory__v1__reservation_item__init(&items[i]);
@@ -124,22 +130,25 @@ static rpc_status transition(int which, const char *order)
 	rpc_reply *reply;
 	rpc_status st;
 	if (which == 0) {
-		Panthera__Inventory__V1__CommitRequest r = PANTHERA__INVENTORY__V1__COMMIT_REQUEST__INIT;
+		Panthera__Inventory__V1__CommitRequest r =
+		    PANTHERA__INVENTORY__V1__COMMIT_REQUEST__INIT;
 		r.order_id = (char *)order;
 		st = INV(commit)(ch, &r, NULL, NULL, &reply);
 	} else if (which == 1) {
-		Panthera__Inventory__V1__ReleaseRequest r = PANTHERA__INVENTORY__V1__RELEASE_REQUEST__INIT;
+		Panthera__Inventory__V1__ReleaseRequest r =
+		    PANTHERA__INVENTORY__V1__RELEASE_REQUEST__INIT;
 		r.order_id = (char *)order;
 		st = INV(release)(ch, &r, NULL, NULL, &reply);
 	} else {
-		Panthera__Inventory__V1__RestockRequest r = PANTHERA__INVENTORY__V1__RESTOCK_REQUEST__INIT;
+		Panthera__Inventory__V1__RestockRequest r =
+		    PANTHERA__INVENTORY__V1__RESTOCK_REQUEST__INIT;
 		r.order_id = (char *)order;
 		st = INV(restock)(ch, &r, NULL, NULL, &reply);
 	}
 	rpc_reply_free(reply);
 	return st;
 }
-#define COMMIT 0
+#define COMMIT  0
 #define RELEASE 1
 #define RESTOCK 2
 
@@ -282,8 +291,9 @@ static void test_sweeper_releases_expired_holds(void **state)
 	db_conn *c;
 	assert_status(db_acquire(pool, 1000, &c), RPC_STATUS_OK);
 	const char *params[1] = {order};
-	assert_status(db_exec(c, NULL, "UPDATE reservations SET expires_at = now() - interval '1 second'"
-	                                " WHERE order_id = $1",
+	assert_status(db_exec(c, NULL,
+	                      "UPDATE reservations SET expires_at = now() - interval '1 second'"
+	                      " WHERE order_id = $1",
 	                      1, params, NULL),
 	              RPC_STATUS_OK);
 	db_release(pool, c);
@@ -301,7 +311,8 @@ static void test_bad_input_is_refused_with_the_field(void **state)
 	char p[37], order[37];
 	new_id(p);
 	new_id(order);
-	Panthera__Inventory__V1__SetStockRequest req = PANTHERA__INVENTORY__V1__SET_STOCK_REQUEST__INIT;
+	Panthera__Inventory__V1__SetStockRequest req =
+	    PANTHERA__INVENTORY__V1__SET_STOCK_REQUEST__INIT;
 	req.product_id = "'); DROP TABLE stock; --";
 	req.available = 3;
 	rpc_reply *reply;
@@ -316,10 +327,12 @@ static void test_bad_input_is_refused_with_the_field(void **state)
 	rpc_reply_free(reply);
 	const char *prods[] = {p, p};
 	int qty[] = {1, 1}, zero[] = {0};
-	assert_status(reserve(order, prods, qty, 2, 0, NULL), RPC_STATUS_INVALID_ARGUMENT); /* twice */
+	assert_status(reserve(order, prods, qty, 2, 0, NULL),
+	              RPC_STATUS_INVALID_ARGUMENT); /* twice */
 	assert_status(reserve(order, prods, zero, 1, 0, NULL), RPC_STATUS_INVALID_ARGUMENT);
 	assert_status(reserve("not-a-uuid", prods, qty, 1, 0, NULL), RPC_STATUS_INVALID_ARGUMENT);
-	Panthera__Inventory__V1__GetStockRequest g = PANTHERA__INVENTORY__V1__GET_STOCK_REQUEST__INIT;
+	Panthera__Inventory__V1__GetStockRequest g =
+	    PANTHERA__INVENTORY__V1__GET_STOCK_REQUEST__INIT;
 	g.product_id = p; /* never stocked */
 	assert_status(INV(get_stock)(ch, &g, NULL, NULL, &reply), RPC_STATUS_NOT_FOUND);
 	assert_string_equal(rpc_reply_error_reason(reply), "STOCK_NOT_FOUND");
@@ -331,11 +344,11 @@ static void test_bad_input_is_refused_with_the_field(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_stock_and_reservation_life_cycle),
-		cmocka_unit_test(test_reserve_is_all_or_nothing),
-		cmocka_unit_test(test_twenty_concurrent_reservations_of_five_units),
-		cmocka_unit_test(test_sweeper_releases_expired_holds),
-		cmocka_unit_test(test_bad_input_is_refused_with_the_field),
+	    cmocka_unit_test(test_stock_and_reservation_life_cycle),
+	    cmocka_unit_test(test_reserve_is_all_or_nothing),
+	    cmocka_unit_test(test_twenty_concurrent_reservations_of_five_units),
+	    cmocka_unit_test(test_sweeper_releases_expired_holds),
+	    cmocka_unit_test(test_bad_input_is_refused_with_the_field),
 	};
 	return cmocka_run_group_tests_name("inventory", tests, setup, teardown);
 }

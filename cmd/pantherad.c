@@ -1,0 +1,160 @@
+/*
+ * pantherad - Panthera's services in one process.
+ *
+ * Reads the configuration (flags and PANTHERA_* variables, --help lists
+ * them), opens each service's database pool (PANTHERA_<SERVICE>_DB_URL or
+ * PANTHERA_DB_URL), applies its migrations, registers every service on one
+ * RPC server listening on --rpc-url, and serves until SIGINT or SIGTERM,
+ * when it drains the server and exits 0. Built as `panthera-<service>` with
+ * -DPANTHERA_ONLY=<service>, the same main serves one service alone.
+ *
+ * Services today: inventory. The others join here as they are written; the
+ * gateway joins when its issue lands.
+ */
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "inventory.h"
+#include "panthera/config.h"
+#include "panthera/log.h"
+
+typedef struct sweeper {
+	inventory_service *svc;
+	unsigned interval_s;
+	pthread_mutex_t lock;
+	pthread_cond_t stop_cv;
+	int stop;
+} sweeper;
+
+/* Release expired reservations every interval until told to stop. */
+static void *sweeper_main(void *arg)
+{
+	sweeper *s = arg;
+	pthread_mutex_lock(&s->lock);
+	while (!s->stop) {
+		struct timespec until;
+		clock_gettime(CLOCK_REALTIME, &until);
+		until.tv_sec += s->interval_s;
+		pthread_cond_timedwait(&s->stop_cv, &s->lock, &until);
+		if (s->stop)
+			break;
+		pthread_mutex_unlock(&s->lock);
+		unsigned n = 0;
+		rpc_status st = inventory_sweep_expired(s->svc, &n);
+		if (st != RPC_STATUS_OK)
+			log_write(LOG_WARN, NULL, "inventory.sweep", "sweep failed: %s", rpc_status_name(st));
+		else if (n > 0)
+			log_write(LOG_INFO, NULL, "inventory.sweep", "released %u expired reservations", n);
+		pthread_mutex_lock(&s->lock);
+	}
+	pthread_mutex_unlock(&s->lock);
+	return NULL;
+}
+
+static db_pool *open_service_pool(const cfg *c, const char *service, const char *schema)
+{
+	const char *url = cfg_db_url(c, service);
+	if (url == NULL) {
+		log_write(LOG_ERROR, NULL, "pantherad.config",
+		          "no database: set PANTHERA_DB_URL or PANTHERA_%s_DB_URL (make run starts one)", service);
+		return NULL;
+	}
+	db_pool *pool;
+	db_pool_opts o = {.url = url, .size = (unsigned)cfg_get_int(c, "db-pool-size"), .schema = schema};
+	rpc_status st = db_pool_open(&pool, &o);
+	if (st != RPC_STATUS_OK) {
+		log_write(LOG_ERROR, NULL, "pantherad.db", "%s: cannot open the database: %s", service,
+		          rpc_status_name(st));
+		return NULL;
+	}
+	char dir[1024];
+	snprintf(dir, sizeof(dir), "%s/%s/migrations", cfg_get(c, "migrations-dir"), schema);
+	if ((st = db_migrate(pool, schema, dir)) != RPC_STATUS_OK) {
+		log_write(LOG_ERROR, NULL, "pantherad.db", "%s: migrations failed: %s", service, rpc_status_name(st));
+		db_pool_close(pool);
+		return NULL;
+	}
+	return pool;
+}
+
+int main(int argc, char **argv)
+{
+	cfg c;
+	char err[256];
+	int rc = 1;
+	if (cfg_load(&c, argc, argv, err, sizeof(err)) != RPC_STATUS_OK) {
+		fprintf(stderr, "%s: %s\n", argv[0], err);
+		cfg_free(&c);
+		return 2;
+	}
+	if (c.help) {
+		cfg_print_help(stdout, argv[0]);
+		cfg_free(&c);
+		return 0;
+	}
+	log_level level;
+	if (log_level_parse(cfg_get(&c, "log-level"), &level) == 0)
+		log_set_level(level);
+
+	/* SIGINT and SIGTERM are taken by sigwait below, in this thread only:
+	 * block them before any other thread starts. */
+	sigset_t stop_signals;
+	sigemptyset(&stop_signals);
+	sigaddset(&stop_signals, SIGINT);
+	sigaddset(&stop_signals, SIGTERM);
+	pthread_sigmask(SIG_BLOCK, &stop_signals, NULL);
+	signal(SIGPIPE, SIG_IGN);
+
+	rpc_server *srv = NULL;
+	inventory_service inventory = {0};
+	sweeper sw = {.svc = &inventory, .interval_s = (unsigned)cfg_get_int(&c, "sweep-interval-s")};
+	pthread_t sweep_thread;
+	int sweeping = 0;
+	pthread_mutex_init(&sw.lock, NULL);
+	pthread_cond_init(&sw.stop_cv, NULL);
+
+	if ((inventory.pool = open_service_pool(&c, "INVENTORY", "inventory")) == NULL)
+		goto out;
+	rpc_server_opts so = {.workers = (uint32_t)cfg_get_int(&c, "rpc-workers"),
+	                      .queue_len = (uint32_t)cfg_get_int(&c, "rpc-queue"),
+	                      .max_message = (size_t)cfg_get_int(&c, "max-message")};
+	rpc_status st = rpc_server_create(&srv, &so);
+	if (st == RPC_STATUS_OK)
+		st = inventory_service_register(srv, &inventory);
+	if (st == RPC_STATUS_OK)
+		st = rpc_server_listen(srv, cfg_get(&c, "rpc-url"));
+	if (st == RPC_STATUS_OK)
+		st = rpc_server_start(srv);
+	if (st != RPC_STATUS_OK) {
+		log_write(LOG_ERROR, NULL, "pantherad.rpc", "cannot serve on %s: %s", cfg_get(&c, "rpc-url"),
+		          rpc_status_name(st));
+		goto out;
+	}
+	sweeping = pthread_create(&sweep_thread, NULL, sweeper_main, &sw) == 0;
+	log_write(LOG_INFO, NULL, "pantherad.ready", "serving InventoryService on %s", cfg_get(&c, "rpc-url"));
+
+	int sig = 0;
+	sigwait(&stop_signals, &sig);
+	log_write(LOG_INFO, NULL, "pantherad.stop", "signal %d: draining", sig);
+	rpc_server_stop(srv, 5000);
+	rc = 0;
+out:
+	if (sweeping) {
+		pthread_mutex_lock(&sw.lock);
+		sw.stop = 1;
+		pthread_cond_signal(&sw.stop_cv);
+		pthread_mutex_unlock(&sw.lock);
+		pthread_join(sweep_thread, NULL);
+	}
+	rpc_server_destroy(srv);
+	db_pool_close(inventory.pool);
+	pthread_cond_destroy(&sw.stop_cv);
+	pthread_mutex_destroy(&sw.lock);
+	log_write(LOG_INFO, NULL, "pantherad.exit", "stopped");
+	cfg_free(&c);
+	return rc;
+}

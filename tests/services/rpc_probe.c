@@ -1,0 +1,53 @@
+/*
+ * rpc_probe.c - a small RPC client for the end-to-end test of `make run`:
+ * checks the health of the server at argv[1], then sets and reads back the
+ * stock of a new product through InventoryService. Exit 0 when all holds.
+ */
+#include <stdio.h>
+#include <string.h>
+
+#include "grpc/health/v1/health.panthera.h"
+#include "panthera/ids.h"
+#include "panthera/inventory/v1/inventory.panthera.h"
+
+int main(int argc, char **argv)
+{
+	if (argc != 2) {
+		fprintf(stderr, "usage: rpc_probe URL\n");
+		return 2;
+	}
+	const char *url = argv[1];
+	rpc_channel *ch;
+	rpc_channel_opts co = {.connect_wait_ms = 3000};
+	if (rpc_channel_open(&ch, &url, 1, &co) != RPC_STATUS_OK)
+		return 1;
+	int rc = 1;
+	rpc_reply *reply = NULL;
+	Grpc__Health__V1__HealthCheckRequest h = GRPC__HEALTH__V1__HEALTH_CHECK_REQUEST__INIT;
+	h.service = "panthera.inventory.v1.InventoryService";
+	const Grpc__Health__V1__HealthCheckResponse *hr;
+	rpc_status st = grpc_health_v1_health_check(ch, &h, NULL, &hr, &reply);
+	if (st != RPC_STATUS_OK || hr->status != GRPC__HEALTH__V1__HEALTH_CHECK_RESPONSE__SERVING_STATUS__SERVING) {
+		fprintf(stderr, "rpc_probe: health: %s %s\n", rpc_status_name(st), rpc_reply_message(reply));
+		goto out;
+	}
+	rpc_reply_free(reply);
+	reply = NULL;
+	char product[ID_UUID_LEN + 1];
+	id_uuid4(product);
+	Panthera__Inventory__V1__SetStockRequest s = PANTHERA__INVENTORY__V1__SET_STOCK_REQUEST__INIT;
+	s.product_id = product;
+	s.available = 42;
+	const Panthera__Inventory__V1__Stock *stock;
+	st = panthera_inventory_v1_inventory_service_set_stock(ch, &s, NULL, &stock, &reply);
+	if (st != RPC_STATUS_OK || stock->available != 42) {
+		fprintf(stderr, "rpc_probe: set stock: %s %s\n", rpc_status_name(st), rpc_reply_message(reply));
+		goto out;
+	}
+	printf("rpc_probe: healthy; stock of %s is %d\n", product, stock->available);
+	rc = 0;
+out:
+	rpc_reply_free(reply);
+	rpc_channel_close(ch);
+	return rc;
+}
