@@ -96,8 +96,9 @@ $(LIB_A): $(LIB_OBJS)
 # The services' common layer: PostgreSQL, logging, ids. A library of its
 # own, so libpanthera (what SDK users link) needs no libpq or OpenSSL.
 PG_INC := $(shell pg_config --includedir 2>/dev/null || echo /usr/include/postgresql)
-SVC_CPPFLAGS := -Iservices/common/include -Iservices/inventory -I$(PG_INC)
-SVC_SRCS := $(wildcard services/common/src/*.c) $(wildcard services/inventory/*.c)
+SVC_DIRS := $(sort $(filter-out services/common/,$(dir $(wildcard services/*/*.c))))
+SVC_CPPFLAGS := -Iservices/common/include $(addprefix -I,$(SVC_DIRS)) -I$(PG_INC)
+SVC_SRCS := $(wildcard services/common/src/*.c) $(wildcard services/*/*.c)
 SVC_OBJS := $(patsubst %.c,$(BUILD)/obj/%.o,$(SVC_SRCS))
 SVC_LIB := $(BUILD)/lib/libpanthera_services.a
 SVC_LIBS := -lpq -lssl -lcrypto

@@ -55,28 +55,13 @@ $(TEST_BIN)/test_wire: tests/unit/test_wire.c $(LIB_A)
 	$(CC) $(CPPFLAGS_ALL) -Irpc/src $(CFLAGS_ALL) $< -o $@ $(LDFLAGS_ALL) $(LIB_A) $(TEST_LIBS)
 
 # The services' common layer, on a PostgreSQL cluster the test starts.
-$(TEST_BIN)/test_db: tests/services/test_db.c tests/support/pgtest.c $(SVC_LIB) $(LIB_A)
+# Every tests/services/test_*.c: the services' library, the PostgreSQL
+# harness (tests/support/pgtest.c), cmocka.
+SVC_TESTS := $(patsubst tests/services/%.c,$(TEST_BIN)/%,$(wildcard tests/services/test_*.c))
+$(TEST_BIN)/test_%: tests/services/test_%.c tests/support/pgtest.c tests/support/pgtest.h $(SVC_LIB) $(LIB_A)
 	@mkdir -p $(dir $@)
 	$(CC) $(CPPFLAGS_ALL) $(SVC_CPPFLAGS) $(CFLAGS_ALL) -DSRC_DIR='"$(CURDIR)"' \
-	  tests/services/test_db.c tests/support/pgtest.c -o $@ $(LDFLAGS_ALL) $(SVC_LIB) $(LIB_A) \
-	  $(SVC_LIBS) $(TEST_LIBS)
-
-$(TEST_BIN)/test_config: tests/services/test_config.c $(SVC_LIB) $(LIB_A)
-	@mkdir -p $(dir $@)
-	$(CC) $(CPPFLAGS_ALL) $(SVC_CPPFLAGS) $(CFLAGS_ALL) $< -o $@ $(LDFLAGS_ALL) $(SVC_LIB) $(LIB_A) \
-	  $(SVC_LIBS) $(TEST_LIBS)
-
-$(TEST_BIN)/test_events: tests/services/test_events.c tests/support/pgtest.c $(SVC_LIB) $(LIB_A)
-	@mkdir -p $(dir $@)
-	$(CC) $(CPPFLAGS_ALL) $(SVC_CPPFLAGS) $(CFLAGS_ALL) -DSRC_DIR='"$(CURDIR)"' \
-	  tests/services/test_events.c tests/support/pgtest.c -o $@ $(LDFLAGS_ALL) $(SVC_LIB) $(LIB_A) \
-	  $(SVC_LIBS) $(TEST_LIBS)
-
-$(TEST_BIN)/test_inventory: tests/services/test_inventory.c tests/support/pgtest.c $(SVC_LIB) $(LIB_A)
-	@mkdir -p $(dir $@)
-	$(CC) $(CPPFLAGS_ALL) $(SVC_CPPFLAGS) $(CFLAGS_ALL) -DSRC_DIR='"$(CURDIR)"' \
-	  tests/services/test_inventory.c tests/support/pgtest.c -o $@ $(LDFLAGS_ALL) $(SVC_LIB) $(LIB_A) \
-	  $(SVC_LIBS) $(TEST_LIBS)
+	  $< tests/support/pgtest.c -o $@ $(LDFLAGS_ALL) $(SVC_LIB) $(LIB_A) $(SVC_LIBS) $(TEST_LIBS)
 
 $(TEST_BIN)/rpc_probe: tests/services/rpc_probe.c $(SVC_LIB) $(LIB_A)
 	@mkdir -p $(dir $@)
@@ -84,8 +69,7 @@ $(TEST_BIN)/rpc_probe: tests/services/rpc_probe.c $(SVC_LIB) $(LIB_A)
 	  $(SVC_LIBS) $(LIBS)
 
 TESTS := $(TEST_BIN)/test_rpc_status $(TEST_BIN)/test_codegen $(TEST_BIN)/test_wire \
-         $(TEST_BIN)/test_rpc $(TEST_BIN)/test_db $(TEST_BIN)/test_config $(TEST_BIN)/test_events \
-         $(TEST_BIN)/test_inventory
+         $(TEST_BIN)/test_rpc $(SVC_TESTS)
 TEST_HELPERS := $(TEST_BIN)/failalloc.so $(TEST_BIN)/rpc_probe
 
 # gen/ compiles warning-free under both compilers, on its own and through
