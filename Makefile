@@ -187,6 +187,12 @@ install: all ## install headers, libraries, panthera.pc and binaries under $(DES
 	sed -e 's|@PREFIX@|$(PREFIX)|g' -e 's|@LIBDIR@|$(PC_LIBDIR)|g' -e 's|@INCLUDEDIR@|$(PC_INCLUDEDIR)|g' \
 	    -e 's|@VERSION@|$(VERSION)|g' panthera.pc.in > $(DESTDIR)$(LIBDIR)/pkgconfig/panthera.pc
 
+.PHONY: docs
+docs: $(PANTHERAD) ## regenerate the settings table of docs/operations.md from the code
+	{ sed '/<!-- settings:begin -->/q' docs/operations.md; $(PANTHERAD) --help-markdown; \
+	  sed -n '/<!-- settings:end -->/,$$p' docs/operations.md; } > docs/operations.md.new
+	mv docs/operations.md.new docs/operations.md
+
 .PHONY: clean
 clean: ## remove build outputs (never gen/)
 	rm -rf build build-san build-clang

@@ -46,9 +46,11 @@ static void *sweeper_main(void *arg)
 		unsigned n = 0;
 		rpc_status st = inventory_sweep_expired(s->svc, &n);
 		if (st != RPC_STATUS_OK)
-			log_write(LOG_WARN, NULL, "inventory.sweep", "sweep failed: %s", rpc_status_name(st));
+			log_write(LOG_WARN, NULL, "inventory.sweep", "sweep failed: %s",
+			          rpc_status_name(st));
 		else if (n > 0)
-			log_write(LOG_INFO, NULL, "inventory.sweep", "released %u expired reservations", n);
+			log_write(LOG_INFO, NULL, "inventory.sweep",
+			          "released %u expired reservations", n);
 		pthread_mutex_lock(&s->lock);
 	}
 	pthread_mutex_unlock(&s->lock);
@@ -59,22 +61,26 @@ static db_pool *open_service_pool(const cfg *c, const char *service, const char 
 {
 	const char *url = cfg_db_url(c, service);
 	if (url == NULL) {
-		log_write(LOG_ERROR, NULL, "pantherad.config",
-		          "no database: set PANTHERA_DB_URL or PANTHERA_%s_DB_URL (make run starts one)", service);
+		log_write(
+		    LOG_ERROR, NULL, "pantherad.config",
+		    "no database: set PANTHERA_DB_URL or PANTHERA_%s_DB_URL (make run starts one)",
+		    service);
 		return NULL;
 	}
 	db_pool *pool;
-	db_pool_opts o = {.url = url, .size = (unsigned)cfg_get_int(c, "db-pool-size"), .schema = schema};
+	db_pool_opts o = {
+	    .url = url, .size = (unsigned)cfg_get_int(c, "db-pool-size"), .schema = schema};
 	rpc_status st = db_pool_open(&pool, &o);
 	if (st != RPC_STATUS_OK) {
-		log_write(LOG_ERROR, NULL, "pantherad.db", "%s: cannot open the database: %s", service,
-		          rpc_status_name(st));
+		log_write(LOG_ERROR, NULL, "pantherad.db", "%s: cannot open the database: %s",
+		          service, rpc_status_name(st));
 		return NULL;
 	}
 	char dir[1024];
 	snprintf(dir, sizeof(dir), "%s/%s/migrations", cfg_get(c, "migrations-dir"), schema);
 	if ((st = db_migrate(pool, schema, dir)) != RPC_STATUS_OK) {
-		log_write(LOG_ERROR, NULL, "pantherad.db", "%s: migrations failed: %s", service, rpc_status_name(st));
+		log_write(LOG_ERROR, NULL, "pantherad.db", "%s: migrations failed: %s", service,
+		          rpc_status_name(st));
 		db_pool_close(pool);
 		return NULL;
 	}
@@ -92,7 +98,10 @@ int main(int argc, char **argv)
 		return 2;
 	}
 	if (c.help) {
-		cfg_print_help(stdout, argv[0]);
+		if (c.help == 2)
+			cfg_print_markdown(stdout);
+		else
+			cfg_print_help(stdout, argv[0]);
 		cfg_free(&c);
 		return 0;
 	}
@@ -111,7 +120,8 @@ int main(int argc, char **argv)
 
 	rpc_server *srv = NULL;
 	inventory_service inventory = {0};
-	sweeper sw = {.svc = &inventory, .interval_s = (unsigned)cfg_get_int(&c, "sweep-interval-s")};
+	sweeper sw = {.svc = &inventory,
+	              .interval_s = (unsigned)cfg_get_int(&c, "sweep-interval-s")};
 	pthread_t sweep_thread;
 	int sweeping = 0;
 	pthread_mutex_init(&sw.lock, NULL);
@@ -130,12 +140,13 @@ int main(int argc, char **argv)
 	if (st == RPC_STATUS_OK)
 		st = rpc_server_start(srv);
 	if (st != RPC_STATUS_OK) {
-		log_write(LOG_ERROR, NULL, "pantherad.rpc", "cannot serve on %s: %s", cfg_get(&c, "rpc-url"),
-		          rpc_status_name(st));
+		log_write(LOG_ERROR, NULL, "pantherad.rpc", "cannot serve on %s: %s",
+		          cfg_get(&c, "rpc-url"), rpc_status_name(st));
 		goto out;
 	}
 	sweeping = pthread_create(&sweep_thread, NULL, sweeper_main, &sw) == 0;
-	log_write(LOG_INFO, NULL, "pantherad.ready", "serving InventoryService on %s", cfg_get(&c, "rpc-url"));
+	log_write(LOG_INFO, NULL, "pantherad.ready", "serving InventoryService on %s",
+	          cfg_get(&c, "rpc-url"));
 
 	int sig = 0;
 	sigwait(&stop_signals, &sig);

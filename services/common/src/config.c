@@ -131,6 +131,10 @@ rpc_status cfg_load(cfg *c, int argc, char **argv, char *err, size_t errlen)
 			c->help = 1;
 			continue;
 		}
+		if (strcmp(arg, "--help-markdown") == 0) {
+			c->help = 2;
+			continue;
+		}
 		if (strncmp(arg, "--", 2) != 0) {
 			snprintf(err, errlen,
 			         "unexpected argument '%s' (settings are --name=value)", arg);

@@ -36,7 +36,7 @@ extern const size_t cfg_n_vars;
 
 typedef struct cfg {
 	char **values; /* one per table entry; NULL when unset with no default */
-	int help;      /* --help was given */
+	int help;      /* 1: --help was given; 2: --help-markdown */
 } cfg;
 
 /*
