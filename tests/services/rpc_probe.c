@@ -27,21 +27,25 @@ int main(int argc, char **argv)
 	h.service = "panthera.inventory.v1.InventoryService";
 	const Grpc__Health__V1__HealthCheckResponse *hr;
 	rpc_status st = grpc_health_v1_health_check(ch, &h, NULL, &hr, &reply);
-	if (st != RPC_STATUS_OK || hr->status != GRPC__HEALTH__V1__HEALTH_CHECK_RESPONSE__SERVING_STATUS__SERVING) {
-		fprintf(stderr, "rpc_probe: health: %s %s\n", rpc_status_name(st), rpc_reply_message(reply));
+	if (st != RPC_STATUS_OK ||
+	    hr->status != GRPC__HEALTH__V1__HEALTH_CHECK_RESPONSE__SERVING_STATUS__SERVING) {
+		fprintf(stderr, "rpc_probe: health: %s %s\n", rpc_status_name(st),
+		        rpc_reply_message(reply));
 		goto out;
 	}
 	rpc_reply_free(reply);
 	reply = NULL;
 	char product[ID_UUID_LEN + 1];
 	id_uuid4(product);
-	Panthera__Inventory__V1__SetStockRequest s = PANTHERA__INVENTORY__V1__SET_STOCK_REQUEST__INIT;
+	Panthera__Inventory__V1__SetStockRequest s =
+	    PANTHERA__INVENTORY__V1__SET_STOCK_REQUEST__INIT;
 	s.product_id = product;
 	s.available = 42;
 	const Panthera__Inventory__V1__Stock *stock;
 	st = panthera_inventory_v1_inventory_service_set_stock(ch, &s, NULL, &stock, &reply);
 	if (st != RPC_STATUS_OK || stock->available != 42) {
-		fprintf(stderr, "rpc_probe: set stock: %s %s\n", rpc_status_name(st), rpc_reply_message(reply));
+		fprintf(stderr, "rpc_probe: set stock: %s %s\n", rpc_status_name(st),
+		        rpc_reply_message(reply));
 		goto out;
 	}
 	printf("rpc_probe: healthy; stock of %s is %d\n", product, stock->available);
