@@ -8,8 +8,9 @@
  * when it drains the server and exits 0. Built as `panthera-<service>` with
  * -DPANTHERA_ONLY=<service>, the same main serves one service alone.
  *
- * Services today: inventory. The others join here as they are written; the
- * gateway joins when its issue lands.
+ * Services today: inventory, and AdminService (metrics, dead-letter replay)
+ * on every process. The others join here as they are written; the gateway
+ * joins when its issue lands.
  */
 #include <pthread.h>
 #include <signal.h>
@@ -19,6 +20,7 @@
 #include <time.h>
 
 #include "inventory.h"
+#include "panthera/admin.h"
 #include "panthera/config.h"
 #include "panthera/log.h"
 
@@ -119,6 +121,7 @@ int main(int argc, char **argv)
 	signal(SIGPIPE, SIG_IGN);
 
 	rpc_server *srv = NULL;
+	admin_service *admin = NULL;
 	inventory_service inventory = {0};
 	sweeper sw = {.svc = &inventory,
 	              .interval_s = (unsigned)cfg_get_int(&c, "sweep-interval-s")};
@@ -135,6 +138,12 @@ int main(int argc, char **argv)
 	rpc_status st = rpc_server_create(&srv, &so);
 	if (st == RPC_STATUS_OK)
 		st = inventory_service_register(srv, &inventory);
+	if (st == RPC_STATUS_OK)
+		st = admin_service_create(&admin, srv);
+	if (st == RPC_STATUS_OK)
+		st = admin_service_register(srv, admin);
+	if (st == RPC_STATUS_OK)
+		st = admin_add_pool(admin, "inventory", inventory.pool);
 	if (st == RPC_STATUS_OK)
 		st = rpc_server_listen(srv, cfg_get(&c, "rpc-url"));
 	if (st == RPC_STATUS_OK)
@@ -162,6 +171,7 @@ out:
 		pthread_join(sweep_thread, NULL);
 	}
 	rpc_server_destroy(srv);
+	admin_service_destroy(admin);
 	db_pool_close(inventory.pool);
 	pthread_cond_destroy(&sw.stop_cv);
 	pthread_mutex_destroy(&sw.lock);

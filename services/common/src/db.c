@@ -88,6 +88,17 @@ int db_identifier_valid(const char *s)
 	return schema_valid(s);
 }
 
+void db_pool_stats(db_pool *p, unsigned *size, unsigned *in_use)
+{
+	unsigned free_n = 0;
+	pthread_mutex_lock(&p->lock);
+	for (db_conn *c = p->free_list; c != NULL; c = c->next_free)
+		free_n++;
+	pthread_mutex_unlock(&p->lock);
+	*size = (unsigned)p->size;
+	*in_use = (unsigned)p->size - free_n;
+}
+
 const char *db_pool_url(const db_pool *pool)
 {
 	return pool->url;

@@ -386,6 +386,51 @@ out:
 	return st;
 }
 
+const char *ev_consumer_name(const ev_consumer *c)
+{
+	return c->name;
+}
+
+rpc_status ev_consumer_backlog(ev_consumer *c, long *out)
+{
+	*out = 0;
+	db_conn *own, *src;
+	rpc_status st = db_acquire(c->o.own, 5000, &own);
+	if (st != RPC_STATUS_OK)
+		return st;
+	char sql[512];
+	snprintf(
+	    sql, sizeof(sql),
+	    "SELECT last_txid::text, last_seq FROM %s.event_cursors WHERE consumer = $1 AND source = $2",
+	    c->own);
+	const char *p[2] = {c->name, c->o.source_schema};
+	PGresult *cur;
+	st = db_exec(own, NULL, sql, 2, p, &cur);
+	char txid[32] = "0", seq[32] = "0";
+	if (st == RPC_STATUS_OK && PQntuples(cur) == 1) {
+		snprintf(txid, sizeof(txid), "%s", PQgetvalue(cur, 0, 0));
+		snprintf(seq, sizeof(seq), "%s", PQgetvalue(cur, 0, 1));
+	}
+	if (st == RPC_STATUS_OK)
+		PQclear(cur);
+	db_release(c->o.own, own);
+	if (st != RPC_STATUS_OK)
+		return st;
+	if ((st = db_acquire(c->o.source, 5000, &src)) != RPC_STATUS_OK)
+		return st;
+	snprintf(sql, sizeof(sql),
+	         "SELECT count(*) FROM %s.outbox WHERE (txid, seq) > ($1::xid8, $2::bigint)",
+	         c->src);
+	const char *q[2] = {txid, seq};
+	PGresult *r;
+	if ((st = db_exec(src, NULL, sql, 2, q, &r)) == RPC_STATUS_OK) {
+		*out = atol(PQgetvalue(r, 0, 0));
+		PQclear(r);
+	}
+	db_release(c->o.source, src);
+	return st;
+}
+
 rpc_status ev_dead_letter_count(db_pool *pool, const char *own_schema, const char *name, long *out)
 {
 	*out = 0;

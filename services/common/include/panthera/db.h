@@ -78,6 +78,9 @@ rpc_status db_exec(db_conn *conn, const char *name, const char *sql, int n,
  * is safe inside double quotes in SQL text. */
 int db_identifier_valid(const char *s);
 
+/* Connections of the pool: its size, and how many are taken right now. */
+void db_pool_stats(db_pool *pool, unsigned *size, unsigned *in_use);
+
 /* The URL the pool connects with (for a LISTEN connection of its own). */
 const char *db_pool_url(const db_pool *pool);
 

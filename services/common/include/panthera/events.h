@@ -87,6 +87,12 @@ void ev_consumer_close(ev_consumer *c);
  */
 rpc_status ev_consume_once(ev_consumer *c, unsigned *handled);
 
+/* The consumer's name, as given to ev_consumer_open. */
+const char *ev_consumer_name(const ev_consumer *c);
+
+/* Events of the source's outbox past the consumer's cursor (waiting). */
+rpc_status ev_consumer_backlog(ev_consumer *c, long *out);
+
 /* Events parked for `name` in <own_schema>.dead_letters. */
 rpc_status ev_dead_letter_count(db_pool *own, const char *own_schema, const char *name, long *out);
 
