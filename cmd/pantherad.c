@@ -8,8 +8,9 @@
  * when it drains the server and exits 0. Built as `panthera-<service>` with
  * -DPANTHERA_ONLY=<service>, the same main serves one service alone.
  *
- * Services today: inventory, and AdminService (metrics, dead-letter replay)
- * on every process. The others join here as they are written; the gateway
+ * Services today: catalog (the demo catalog is loaded into an empty
+ * database), inventory, and AdminService (metrics, dead-letter replay) on
+ * every process. The others join here as they are written; the gateway
  * joins when its issue lands.
  */
 #include <pthread.h>
@@ -19,6 +20,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "catalog.h"
 #include "inventory.h"
 #include "panthera/admin.h"
 #include "panthera/config.h"
@@ -123,6 +125,8 @@ int main(int argc, char **argv)
 	rpc_server *srv = NULL;
 	admin_service *admin = NULL;
 	inventory_service inventory = {0};
+	catalog_service catalog = {0};
+	rpc_channel *inventory_ch = NULL;
 	sweeper sw = {.svc = &inventory,
 	              .interval_s = (unsigned)cfg_get_int(&c, "sweep-interval-s")};
 	pthread_t sweep_thread;
@@ -130,20 +134,38 @@ int main(int argc, char **argv)
 	pthread_mutex_init(&sw.lock, NULL);
 	pthread_cond_init(&sw.stop_cv, NULL);
 
-	if ((inventory.pool = open_service_pool(&c, "INVENTORY", "inventory")) == NULL)
+	if ((inventory.pool = open_service_pool(&c, "INVENTORY", "inventory")) == NULL ||
+	    (catalog.pool = open_service_pool(&c, "CATALOG", "catalog")) == NULL)
 		goto out;
+	if (catalog_service_init(&catalog) != RPC_STATUS_OK) {
+		log_write(LOG_ERROR, NULL, "pantherad.catalog",
+		          "cannot set up the catalog's outbox");
+		goto out;
+	}
 	rpc_server_opts so = {.workers = (uint32_t)cfg_get_int(&c, "rpc-workers"),
 	                      .queue_len = (uint32_t)cfg_get_int(&c, "rpc-queue"),
 	                      .max_message = (size_t)cfg_get_int(&c, "max-message")};
 	rpc_status st = rpc_server_create(&srv, &so);
 	if (st == RPC_STATUS_OK)
 		st = inventory_service_register(srv, &inventory);
+	/* The catalog reads and sets stock through InventoryService: its own
+	 * URL when given, else this very server. */
+	const char *inventory_url = cfg_get(&c, "inventory-url");
+	if (inventory_url == NULL)
+		inventory_url = cfg_get(&c, "rpc-url");
+	if (st == RPC_STATUS_OK)
+		st = rpc_channel_open(&inventory_ch, &inventory_url, 1, NULL);
+	catalog.inventory = inventory_ch;
+	if (st == RPC_STATUS_OK)
+		st = catalog_service_register(srv, &catalog);
 	if (st == RPC_STATUS_OK)
 		st = admin_service_create(&admin, srv);
 	if (st == RPC_STATUS_OK)
 		st = admin_service_register(srv, admin);
 	if (st == RPC_STATUS_OK)
 		st = admin_add_pool(admin, "inventory", inventory.pool);
+	if (st == RPC_STATUS_OK)
+		st = admin_add_pool(admin, "catalog", catalog.pool);
 	if (st == RPC_STATUS_OK)
 		st = rpc_server_listen(srv, cfg_get(&c, "rpc-url"));
 	if (st == RPC_STATUS_OK)
@@ -154,8 +176,19 @@ int main(int argc, char **argv)
 		goto out;
 	}
 	sweeping = pthread_create(&sweep_thread, NULL, sweeper_main, &sw) == 0;
-	log_write(LOG_INFO, NULL, "pantherad.ready", "serving InventoryService on %s",
-	          cfg_get(&c, "rpc-url"));
+	if (cfg_get_bool(&c, "seed-demo")) {
+		/* after start: the seed sets stock through InventoryService */
+		int created = 0;
+		st = catalog_seed_demo(&catalog, &created);
+		if (st != RPC_STATUS_OK)
+			log_write(LOG_WARN, NULL, "pantherad.seed", "demo catalog not loaded: %s",
+			          rpc_status_name(st));
+		else if (created > 0)
+			log_write(LOG_INFO, NULL, "pantherad.seed",
+			          "demo catalog loaded: %d products", created);
+	}
+	log_write(LOG_INFO, NULL, "pantherad.ready",
+	          "serving CatalogService, InventoryService on %s", cfg_get(&c, "rpc-url"));
 
 	int sig = 0;
 	sigwait(&stop_signals, &sig);
@@ -170,8 +203,10 @@ out:
 		pthread_mutex_unlock(&sw.lock);
 		pthread_join(sweep_thread, NULL);
 	}
+	rpc_channel_close(inventory_ch);
 	rpc_server_destroy(srv);
 	admin_service_destroy(admin);
+	db_pool_close(catalog.pool);
 	db_pool_close(inventory.pool);
 	pthread_cond_destroy(&sw.stop_cv);
 	pthread_mutex_destroy(&sw.lock);

@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "grpc/health/v1/health.panthera.h"
+#include "panthera/catalog/v1/catalog.panthera.h"
 #include "panthera/ids.h"
 #include "panthera/inventory/v1/inventory.panthera.h"
 
@@ -48,7 +49,24 @@ int main(int argc, char **argv)
 		        rpc_reply_message(reply));
 		goto out;
 	}
-	printf("rpc_probe: healthy; stock of %s is %d\n", product, stock->available);
+	rpc_reply_free(reply);
+	reply = NULL;
+	/* the demo catalog, with stock from inventory */
+	Panthera__Catalog__V1__ListProductsRequest lp =
+	    PANTHERA__CATALOG__V1__LIST_PRODUCTS_REQUEST__INIT;
+	lp.page_size = 100;
+	const Panthera__Catalog__V1__ListProductsResponse *list;
+	st = panthera_catalog_v1_catalog_service_list_products(ch, &lp, NULL, &list, &reply);
+	int stocked = 0;
+	for (size_t i = 0; st == RPC_STATUS_OK && i < list->n_products; i++)
+		stocked += list->products[i]->stock > 0;
+	if (st != RPC_STATUS_OK || list->total < 30 || stocked == 0) {
+		fprintf(stderr, "rpc_probe: demo catalog: %s %s\n", rpc_status_name(st),
+		        rpc_reply_message(reply));
+		goto out;
+	}
+	printf("rpc_probe: %d products in the demo catalog\n", (int)list->total);
+	printf("rpc_probe: healthy; stock of %s set to 42\n", product);
 	rc = 0;
 out:
 	rpc_reply_free(reply);

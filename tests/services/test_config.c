@@ -35,7 +35,7 @@ static void test_precedence_flag_env_default(void **state)
 	char err[256];
 	unsetenv("PANTHERA_RPC_WORKERS");
 	assert_int_equal(load(&c, err, sizeof(err), 1), RPC_STATUS_OK);
-	assert_int_equal(cfg_get_int(&c, "rpc-workers"), 4);
+	assert_int_equal(cfg_get_int(&c, "rpc-workers"), 8);
 	assert_string_equal(cfg_get(&c, "http-addr"), "127.0.0.1:8080");
 	assert_null(cfg_get(&c, "smtp-url"));
 	cfg_free(&c);
