@@ -8,10 +8,11 @@
  * when it drains the server and exits 0. Built as `panthera-<service>` with
  * -DPANTHERA_ONLY=<service>, the same main serves one service alone.
  *
- * Services today: catalog (the demo catalog is loaded into an empty
- * database), inventory, and AdminService (metrics, dead-letter replay) on
- * every process. The others join here as they are written; the gateway
- * joins when its issue lands.
+ * Services today: auth and users (signing keys in <data-dir>/keys, the
+ * bootstrap admin when both PANTHERA_BOOTSTRAP_ADMIN_* are set), catalog
+ * (the demo catalog is loaded into an empty database), inventory, and
+ * AdminService (metrics, dead-letter replay) on every process. The others
+ * join here as they are written; the gateway joins when its issue lands.
  */
 #include <pthread.h>
 #include <signal.h>
@@ -20,6 +21,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "auth.h"
 #include "catalog.h"
 #include "inventory.h"
 #include "panthera/admin.h"
@@ -28,6 +30,7 @@
 
 typedef struct sweeper {
 	inventory_service *svc;
+	auth_service *auth;
 	unsigned interval_s;
 	pthread_mutex_t lock;
 	pthread_cond_t stop_cv;
@@ -55,6 +58,13 @@ static void *sweeper_main(void *arg)
 		else if (n > 0)
 			log_write(LOG_INFO, NULL, "inventory.sweep",
 			          "released %u expired reservations", n);
+		st = auth_sweep_expired(s->auth, &n);
+		if (st != RPC_STATUS_OK)
+			log_write(LOG_WARN, NULL, "auth.sweep", "sweep failed: %s",
+			          rpc_status_name(st));
+		else if (n > 0)
+			log_write(LOG_INFO, NULL, "auth.sweep",
+			          "removed %u dead sessions and reset tokens", n);
 		pthread_mutex_lock(&s->lock);
 	}
 	pthread_mutex_unlock(&s->lock);
@@ -126,8 +136,10 @@ int main(int argc, char **argv)
 	admin_service *admin = NULL;
 	inventory_service inventory = {0};
 	catalog_service catalog = {0};
+	auth_service auth = {0};
 	rpc_channel *inventory_ch = NULL;
 	sweeper sw = {.svc = &inventory,
+	              .auth = &auth,
 	              .interval_s = (unsigned)cfg_get_int(&c, "sweep-interval-s")};
 	pthread_t sweep_thread;
 	int sweeping = 0;
@@ -135,11 +147,27 @@ int main(int argc, char **argv)
 	pthread_cond_init(&sw.stop_cv, NULL);
 
 	if ((inventory.pool = open_service_pool(&c, "INVENTORY", "inventory")) == NULL ||
-	    (catalog.pool = open_service_pool(&c, "CATALOG", "catalog")) == NULL)
+	    (catalog.pool = open_service_pool(&c, "CATALOG", "catalog")) == NULL ||
+	    (auth.pool = open_service_pool(&c, "AUTH", "auth")) == NULL)
 		goto out;
 	if (catalog_service_init(&catalog) != RPC_STATUS_OK) {
 		log_write(LOG_ERROR, NULL, "pantherad.catalog",
 		          "cannot set up the catalog's outbox");
+		goto out;
+	}
+	/* Signing keys live in <data-dir>/keys; reset emails go to the log
+	 * (never the token) until NotificationService is served here. */
+	auth.data_dir = cfg_get(&c, "data-dir");
+	if (auth_service_init(&auth) != RPC_STATUS_OK) {
+		log_write(LOG_ERROR, NULL, "pantherad.auth",
+		          "cannot set up the auth service (signing keys, outbox)");
+		goto out;
+	}
+	const char *admin_email = cfg_get(&c, "bootstrap-admin-email");
+	const char *admin_password = cfg_get(&c, "bootstrap-admin-password");
+	if (admin_email != NULL && admin_password != NULL &&
+	    auth_bootstrap_admin(&auth, admin_email, admin_password) != RPC_STATUS_OK) {
+		log_write(LOG_ERROR, NULL, "pantherad.auth", "cannot bootstrap the admin account");
 		goto out;
 	}
 	rpc_server_opts so = {.workers = (uint32_t)cfg_get_int(&c, "rpc-workers"),
@@ -159,6 +187,8 @@ int main(int argc, char **argv)
 	if (st == RPC_STATUS_OK)
 		st = catalog_service_register(srv, &catalog);
 	if (st == RPC_STATUS_OK)
+		st = auth_service_register(srv, &auth);
+	if (st == RPC_STATUS_OK)
 		st = admin_service_create(&admin, srv);
 	if (st == RPC_STATUS_OK)
 		st = admin_service_register(srv, admin);
@@ -166,6 +196,8 @@ int main(int argc, char **argv)
 		st = admin_add_pool(admin, "inventory", inventory.pool);
 	if (st == RPC_STATUS_OK)
 		st = admin_add_pool(admin, "catalog", catalog.pool);
+	if (st == RPC_STATUS_OK)
+		st = admin_add_pool(admin, "auth", auth.pool);
 	if (st == RPC_STATUS_OK)
 		st = rpc_server_listen(srv, cfg_get(&c, "rpc-url"));
 	if (st == RPC_STATUS_OK)
@@ -188,7 +220,8 @@ int main(int argc, char **argv)
 			          "demo catalog loaded: %d products", created);
 	}
 	log_write(LOG_INFO, NULL, "pantherad.ready",
-	          "serving CatalogService, InventoryService on %s", cfg_get(&c, "rpc-url"));
+	          "serving AuthService, UserService, CatalogService, InventoryService on %s",
+	          cfg_get(&c, "rpc-url"));
 
 	int sig = 0;
 	sigwait(&stop_signals, &sig);
@@ -206,6 +239,8 @@ out:
 	rpc_channel_close(inventory_ch);
 	rpc_server_destroy(srv);
 	admin_service_destroy(admin);
+	auth_service_fini(&auth);
+	db_pool_close(auth.pool);
 	db_pool_close(catalog.pool);
 	db_pool_close(inventory.pool);
 	pthread_cond_destroy(&sw.stop_cv);

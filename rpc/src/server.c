@@ -739,9 +739,14 @@ void rpc_server_stop(rpc_server *srv, uint32_t drain_ms)
 		nanosleep(&ts, NULL);
 	}
 	pthread_mutex_lock(&srv->lock);
-	srv->state = SRV_STOPPED;
-	srv->closed = 1;
+	srv->state = SRV_STOPPED; /* workers take nothing more from the queue */
 	pthread_cond_broadcast(&srv->work);
+	/* A handler still running will hand its reply to nng: the socket must
+	 * outlive that, whatever drain_ms said (closing it under nng_ctx_send
+	 * is a crash inside nng). */
+	while (srv->running > 0)
+		pthread_cond_wait(&srv->idle, &srv->lock);
+	srv->closed = 1;
 	pthread_mutex_unlock(&srv->lock);
 	/* Closing completes every pending aio with NNG_ECLOSED. Queued calls
 	 * not taken in time are dropped with their requests, unrun. */

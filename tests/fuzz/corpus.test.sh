@@ -7,12 +7,15 @@ set -euo pipefail
 cd "$(dirname "$0")/../.."
 build=${BUILD:-build}
 cc=${CC:-cc}
-flags=(-std=c11 -g -O1 -D_POSIX_C_SOURCE=200809L -DFUZZ_STANDALONE -Irpc/include -Irpc/src -Igen -Itests/fuzz)
+flags=(-std=c11 -g -O1 -D_POSIX_C_SOURCE=200809L -DFUZZ_STANDALONE -Irpc/include -Irpc/src -Igen -Itests/fuzz
+	-Iservices/common/include -Iservices/auth)
+sources=(rpc/src/wire.c rpc/src/arena.c rpc/src/rpc_status.c services/auth/jwt.c services/auth/crypto.c
+	services/common/src/log.c services/common/src/ids.c)
 [ "${SANITIZE:-0}" != 1 ] || flags+=(-fsanitize=address,undefined -fno-sanitize-recover=all)
 mkdir -p "$build/fuzz"
 for t in $(find tests/fuzz -name 'fuzz_*.c' | sort); do
 	name=$(basename "$t" .c)
-	"$cc" "${flags[@]}" "$t" rpc/src/wire.c rpc/src/arena.c rpc/src/rpc_status.c -lprotobuf-c \
+	"$cc" "${flags[@]}" "$t" "${sources[@]}" -lprotobuf-c -lssl -lcrypto -lpthread \
 		-o "$build/fuzz/$name"
 	inputs=$(find "tests/fuzz/corpus/$name" -type f | sort)
 	[ -n "$inputs" ] || { echo "FAIL: no corpus for $name"; exit 1; }

@@ -195,8 +195,9 @@ rpc_status rpc_server_start(rpc_server *srv);
  * Drain and stop: from now on every new call, health checks included, is
  * answered UNAVAILABLE; calls already queued or running finish and their
  * replies are sent, for at most `drain_ms` milliseconds; then the socket
- * closes, queued calls not started by then are dropped unrun, and this
- * returns once the running handlers have returned. Safe to call more than
+ * closes, once every running handler has returned (even past drain_ms: a
+ * handler is never cut off), queued calls not started by then are dropped
+ * unrun. Then this returns. Safe to call more than
  * once, and from any thread but a handler's.
  */
 void rpc_server_stop(rpc_server *srv, uint32_t drain_ms);
