@@ -965,6 +965,33 @@ static void test_concurrent_stops(void **state)
 	rpc_server_destroy(srv);
 }
 
+/* Regression: destroying a server (no drain time) while a handler runs
+ * closed the socket under the handler's reply and crashed inside nng. */
+static void test_destroy_waits_for_running_handlers(void **state)
+{
+	(void)state;
+	for (int round = 0; round < 5; round++) {
+		char url[128];
+		fresh_url(url, sizeof(url), "inproc");
+		rpc_server *srv = start_server(url, NULL);
+		rpc_channel *ch = open_channel(url, NULL);
+		static atomic_int counts[RPC_STATUS_COUNT];
+		memset(counts, 0, sizeof(counts));
+		Test__Rpc__V1__EchoRequest req = TEST__RPC__V1__ECHO_REQUEST__INIT;
+		req.sleep_ms = 50;
+		rpc_call_opts o = {.timeout_ms = 3000};
+		uint64_t before = atomic_load(&handler_calls);
+		for (int i = 0; i < 4; i++)
+			assert_status(ECHO(echo_async)(ch, &req, &o, count_status, counts),
+			              RPC_STATUS_OK);
+		while (atomic_load(&handler_calls) == before) /* a handler is running */
+			sleep_ms(1);
+		rpc_server_destroy(srv); /* returns after the handlers, without a crash */
+		rpc_channel_close(ch);
+		assert_int_equal(await_completions(counts, 4, 1000), 4);
+	}
+}
+
 /* ---- TLS ---- */
 
 static void test_call_over_tls(void **state)
@@ -1039,6 +1066,7 @@ int main(void)
 	    cmocka_unit_test(test_close_waits_for_sync_calls),
 	    cmocka_unit_test(test_failed_start_is_final),
 	    cmocka_unit_test(test_concurrent_stops),
+	    cmocka_unit_test(test_destroy_waits_for_running_handlers),
 	    cmocka_unit_test(test_call_over_tls),
 	};
 	return cmocka_run_group_tests_name("rpc", tests, NULL, NULL);
