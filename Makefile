@@ -125,8 +125,15 @@ $(PANTHERAD): cmd/pantherad.c $(SVC_LIB) $(LIB_A)
 	$(CC) $(CPPFLAGS_ALL) $(SVC_CPPFLAGS) $(CFLAGS_ALL) $< -o $@ $(LDFLAGS_ALL) $(SVC_LIB) $(LIB_A) \
 	  $(SVC_LIBS) $(LIBS)
 
+# One binary per service: the same main, serving its service by default.
+SERVICE_BINS := $(addprefix $(BUILD)/bin/panthera-,auth catalog inventory)
+$(BUILD)/bin/panthera-%: cmd/pantherad.c $(SVC_LIB) $(LIB_A)
+	@mkdir -p $(dir $@)
+	$(CC) $(CPPFLAGS_ALL) $(SVC_CPPFLAGS) '-DPANTHERA_DEFAULT_SERVICES="$*"' $(CFLAGS_ALL) $< -o $@ \
+	  $(LDFLAGS_ALL) $(SVC_LIB) $(LIB_A) $(SVC_LIBS) $(LIBS)
+
 .PHONY: all
-all: $(PLUGIN) $(LIB_A) $(LIB_SO) $(SVC_LIB) $(PANTHERAD) ## build the plugin, libpanthera and the services' common library
+all: $(PLUGIN) $(LIB_A) $(LIB_SO) $(SVC_LIB) $(PANTHERAD) $(SERVICE_BINS) ## build the plugin, libpanthera and the services' common library
 
 # ---- gen ----------------------------------------------------------------------
 # Generate into a fresh folder, then swap it in: a proto that was removed
@@ -180,7 +187,7 @@ install: all ## install headers, libraries, panthera.pc and binaries under $(DES
 	ln -sf libpanthera.so.$(VERSION) $(DESTDIR)$(LIBDIR)/libpanthera.so.0
 	ln -sf libpanthera.so.0 $(DESTDIR)$(LIBDIR)/libpanthera.so
 	install -m 755 $(PLUGIN) $(DESTDIR)$(BINDIR)/protoc-gen-panthera
-	install -m 755 $(PANTHERAD) $(DESTDIR)$(BINDIR)/pantherad
+	install -m 755 $(PANTHERAD) $(SERVICE_BINS) $(DESTDIR)$(BINDIR)/
 	install -d $(DESTDIR)$(PREFIX)/share/panthera/proto
 	cd proto && find . -name '*.proto' ! -path './google/protobuf/*' -exec install -D -m 644 {} $(DESTDIR)$(PREFIX)/share/panthera/proto/{} \;
 	install -D -m 644 gen/panthera.openapi.json $(DESTDIR)$(PREFIX)/share/panthera/panthera.openapi.json

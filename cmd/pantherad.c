@@ -5,8 +5,9 @@
  * them), opens each service's database pool (PANTHERA_<SERVICE>_DB_URL or
  * PANTHERA_DB_URL), applies its migrations, registers every service on one
  * RPC server listening on --rpc-url, and serves until SIGINT or SIGTERM,
- * when it drains the server and exits 0. Built as `panthera-<service>` with
- * -DPANTHERA_ONLY=<service>, the same main serves one service alone.
+ * when it drains the server and exits 0. --services picks some of them;
+ * built as panthera-<service> (-DPANTHERA_DEFAULT_SERVICES="<service>") the
+ * same main serves one service alone by default, over any URL.
  *
  * Services today: auth and users (signing keys in <data-dir>/keys, the
  * bootstrap admin when both PANTHERA_BOOTSTRAP_ADMIN_* are set), catalog
@@ -51,20 +52,25 @@ static void *sweeper_main(void *arg)
 			break;
 		pthread_mutex_unlock(&s->lock);
 		unsigned n = 0;
-		rpc_status st = inventory_sweep_expired(s->svc, &n);
-		if (st != RPC_STATUS_OK)
-			log_write(LOG_WARN, NULL, "inventory.sweep", "sweep failed: %s",
-			          rpc_status_name(st));
-		else if (n > 0)
-			log_write(LOG_INFO, NULL, "inventory.sweep",
-			          "released %u expired reservations", n);
-		st = auth_sweep_expired(s->auth, &n);
-		if (st != RPC_STATUS_OK)
-			log_write(LOG_WARN, NULL, "auth.sweep", "sweep failed: %s",
-			          rpc_status_name(st));
-		else if (n > 0)
-			log_write(LOG_INFO, NULL, "auth.sweep",
-			          "removed %u dead sessions and reset tokens", n);
+		rpc_status st;
+		if (s->svc->pool != NULL) { /* inventory is served here */
+			st = inventory_sweep_expired(s->svc, &n);
+			if (st != RPC_STATUS_OK)
+				log_write(LOG_WARN, NULL, "inventory.sweep", "sweep failed: %s",
+				          rpc_status_name(st));
+			else if (n > 0)
+				log_write(LOG_INFO, NULL, "inventory.sweep",
+				          "released %u expired reservations", n);
+		}
+		if (s->auth->pool != NULL) { /* auth is served here */
+			st = auth_sweep_expired(s->auth, &n);
+			if (st != RPC_STATUS_OK)
+				log_write(LOG_WARN, NULL, "auth.sweep", "sweep failed: %s",
+				          rpc_status_name(st));
+			else if (n > 0)
+				log_write(LOG_INFO, NULL, "auth.sweep",
+				          "removed %u dead sessions and reset tokens", n);
+		}
 		pthread_mutex_lock(&s->lock);
 	}
 	pthread_mutex_unlock(&s->lock);
@@ -101,6 +107,47 @@ static db_pool *open_service_pool(const cfg *c, const char *service, const char 
 	return pool;
 }
 
+#ifndef PANTHERA_DEFAULT_SERVICES
+#define PANTHERA_DEFAULT_SERVICES "all"
+#endif
+
+/* Whether `name` is among the services this process serves. */
+static int serves(const char *list, const char *name)
+{
+	if (strcmp(list, "all") == 0)
+		return 1;
+	size_t n = strlen(name);
+	for (const char *p = list; *p;) {
+		size_t len = strcspn(p, ",");
+		if (len == n && strncmp(p, name, n) == 0)
+			return 1;
+		p += len;
+		if (*p == ',')
+			p++;
+	}
+	return 0;
+}
+
+/* A list naming only known services; "all" counts. */
+static int services_valid(const char *list)
+{
+	static const char *const known[] = {"auth", "catalog", "inventory"};
+	if (strcmp(list, "all") == 0)
+		return 1;
+	for (const char *p = list; *p;) {
+		size_t len = strcspn(p, ",");
+		int ok = 0;
+		for (size_t k = 0; k < sizeof(known) / sizeof(known[0]); k++)
+			ok |= len == strlen(known[k]) && strncmp(p, known[k], len) == 0;
+		if (!ok)
+			return 0;
+		p += len;
+		if (*p == ',')
+			p++;
+	}
+	return list[0] != '\0';
+}
+
 int main(int argc, char **argv)
 {
 	cfg c;
@@ -122,6 +169,19 @@ int main(int argc, char **argv)
 	log_level level;
 	if (log_level_parse(cfg_get(&c, "log-level"), &level) == 0)
 		log_set_level(level);
+	/* panthera-<service> binaries serve their service unless told otherwise */
+	const char *services = cfg_get(&c, "services");
+	if (strcmp(services, "all") == 0)
+		services = PANTHERA_DEFAULT_SERVICES;
+	if (!services_valid(services)) {
+		fprintf(stderr,
+		        "%s: --services=%s: use all, or a list of auth, catalog, inventory\n",
+		        argv[0], services);
+		cfg_free(&c);
+		return 2;
+	}
+	int with_auth = serves(services, "auth"), with_catalog = serves(services, "catalog"),
+	    with_inventory = serves(services, "inventory");
 
 	/* SIGINT and SIGTERM are taken by sigwait below, in this thread only:
 	 * block them before any other thread starts. */
@@ -146,11 +206,13 @@ int main(int argc, char **argv)
 	pthread_mutex_init(&sw.lock, NULL);
 	pthread_cond_init(&sw.stop_cv, NULL);
 
-	if ((inventory.pool = open_service_pool(&c, "INVENTORY", "inventory")) == NULL ||
-	    (catalog.pool = open_service_pool(&c, "CATALOG", "catalog")) == NULL ||
-	    (auth.pool = open_service_pool(&c, "AUTH", "auth")) == NULL)
+	if ((with_inventory &&
+	     (inventory.pool = open_service_pool(&c, "INVENTORY", "inventory")) == NULL) ||
+	    (with_catalog &&
+	     (catalog.pool = open_service_pool(&c, "CATALOG", "catalog")) == NULL) ||
+	    (with_auth && (auth.pool = open_service_pool(&c, "AUTH", "auth")) == NULL))
 		goto out;
-	if (catalog_service_init(&catalog) != RPC_STATUS_OK) {
+	if (with_catalog && catalog_service_init(&catalog) != RPC_STATUS_OK) {
 		log_write(LOG_ERROR, NULL, "pantherad.catalog",
 		          "cannot set up the catalog's outbox");
 		goto out;
@@ -158,14 +220,14 @@ int main(int argc, char **argv)
 	/* Signing keys live in <data-dir>/keys; reset emails go to the log
 	 * (never the token) until NotificationService is served here. */
 	auth.data_dir = cfg_get(&c, "data-dir");
-	if (auth_service_init(&auth) != RPC_STATUS_OK) {
+	if (with_auth && auth_service_init(&auth) != RPC_STATUS_OK) {
 		log_write(LOG_ERROR, NULL, "pantherad.auth",
 		          "cannot set up the auth service (signing keys, outbox)");
 		goto out;
 	}
 	const char *admin_email = cfg_get(&c, "bootstrap-admin-email");
 	const char *admin_password = cfg_get(&c, "bootstrap-admin-password");
-	if (admin_email != NULL && admin_password != NULL &&
+	if (with_auth && admin_email != NULL && admin_password != NULL &&
 	    auth_bootstrap_admin(&auth, admin_email, admin_password) != RPC_STATUS_OK) {
 		log_write(LOG_ERROR, NULL, "pantherad.auth", "cannot bootstrap the admin account");
 		goto out;
@@ -174,29 +236,29 @@ int main(int argc, char **argv)
 	                      .queue_len = (uint32_t)cfg_get_int(&c, "rpc-queue"),
 	                      .max_message = (size_t)cfg_get_int(&c, "max-message")};
 	rpc_status st = rpc_server_create(&srv, &so);
-	if (st == RPC_STATUS_OK)
+	if (st == RPC_STATUS_OK && with_inventory)
 		st = inventory_service_register(srv, &inventory);
 	/* The catalog reads and sets stock through InventoryService: its own
 	 * URL when given, else this very server. */
 	const char *inventory_url = cfg_get(&c, "inventory-url");
 	if (inventory_url == NULL)
 		inventory_url = cfg_get(&c, "rpc-url");
-	if (st == RPC_STATUS_OK)
+	if (st == RPC_STATUS_OK && with_catalog)
 		st = rpc_channel_open(&inventory_ch, &inventory_url, 1, NULL);
 	catalog.inventory = inventory_ch;
-	if (st == RPC_STATUS_OK)
+	if (st == RPC_STATUS_OK && with_catalog)
 		st = catalog_service_register(srv, &catalog);
-	if (st == RPC_STATUS_OK)
+	if (st == RPC_STATUS_OK && with_auth)
 		st = auth_service_register(srv, &auth);
 	if (st == RPC_STATUS_OK)
 		st = admin_service_create(&admin, srv);
 	if (st == RPC_STATUS_OK)
 		st = admin_service_register(srv, admin);
-	if (st == RPC_STATUS_OK)
+	if (st == RPC_STATUS_OK && with_inventory)
 		st = admin_add_pool(admin, "inventory", inventory.pool);
-	if (st == RPC_STATUS_OK)
+	if (st == RPC_STATUS_OK && with_catalog)
 		st = admin_add_pool(admin, "catalog", catalog.pool);
-	if (st == RPC_STATUS_OK)
+	if (st == RPC_STATUS_OK && with_auth)
 		st = admin_add_pool(admin, "auth", auth.pool);
 	if (st == RPC_STATUS_OK)
 		st = rpc_server_listen(srv, cfg_get(&c, "rpc-url"));
@@ -208,7 +270,7 @@ int main(int argc, char **argv)
 		goto out;
 	}
 	sweeping = pthread_create(&sweep_thread, NULL, sweeper_main, &sw) == 0;
-	if (cfg_get_bool(&c, "seed-demo")) {
+	if (with_catalog && cfg_get_bool(&c, "seed-demo")) {
 		/* after start: the seed sets stock through InventoryService */
 		int created = 0;
 		st = catalog_seed_demo(&catalog, &created);
@@ -219,9 +281,10 @@ int main(int argc, char **argv)
 			log_write(LOG_INFO, NULL, "pantherad.seed",
 			          "demo catalog loaded: %d products", created);
 	}
-	log_write(LOG_INFO, NULL, "pantherad.ready",
-	          "serving AuthService, UserService, CatalogService, InventoryService on %s",
-	          cfg_get(&c, "rpc-url"));
+	log_write(
+	    LOG_INFO, NULL, "pantherad.ready", "serving %s%s%s(and AdminService, health) on %s",
+	    with_auth ? "AuthService, UserService, " : "", with_catalog ? "CatalogService, " : "",
+	    with_inventory ? "InventoryService " : "", cfg_get(&c, "rpc-url"));
 
 	int sig = 0;
 	sigwait(&stop_signals, &sig);
@@ -239,7 +302,8 @@ out:
 	rpc_channel_close(inventory_ch);
 	rpc_server_destroy(srv);
 	admin_service_destroy(admin);
-	auth_service_fini(&auth);
+	if (with_auth)
+		auth_service_fini(&auth);
 	db_pool_close(auth.pool);
 	db_pool_close(catalog.pool);
 	db_pool_close(inventory.pool);

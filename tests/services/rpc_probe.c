@@ -1,7 +1,9 @@
 /*
- * rpc_probe.c - a small RPC client for the end-to-end test of `make run`:
- * checks the health of the server at argv[1], then sets and reads back the
- * stock of a new product through InventoryService. Exit 0 when all holds.
+ * rpc_probe.c - a small RPC client for the end-to-end tests of `make run`
+ * and of the services as separate processes: checks the health of
+ * InventoryService at argv[1], sets the stock of a new product, and lists
+ * the demo catalog from CatalogService at argv[2] (default argv[1]), whose
+ * stock must come from inventory. Exit 0 when all holds.
  */
 #include <stdio.h>
 #include <string.h>
@@ -13,15 +15,19 @@
 
 int main(int argc, char **argv)
 {
-	if (argc != 2) {
-		fprintf(stderr, "usage: rpc_probe URL\n");
+	if (argc != 2 && argc != 3) {
+		fprintf(stderr, "usage: rpc_probe URL [CATALOG_URL]\n");
 		return 2;
 	}
-	const char *url = argv[1];
-	rpc_channel *ch;
+	const char *url = argv[1], *catalog_url = argc == 3 ? argv[2] : argv[1];
+	rpc_channel *ch, *cat;
 	rpc_channel_opts co = {.connect_wait_ms = 3000};
 	if (rpc_channel_open(&ch, &url, 1, &co) != RPC_STATUS_OK)
 		return 1;
+	if (rpc_channel_open(&cat, &catalog_url, 1, &co) != RPC_STATUS_OK) {
+		rpc_channel_close(ch);
+		return 1;
+	}
 	int rc = 1;
 	rpc_reply *reply = NULL;
 	Grpc__Health__V1__HealthCheckRequest h = GRPC__HEALTH__V1__HEALTH_CHECK_REQUEST__INIT;
@@ -56,7 +62,7 @@ int main(int argc, char **argv)
 	    PANTHERA__CATALOG__V1__LIST_PRODUCTS_REQUEST__INIT;
 	lp.page_size = 100;
 	const Panthera__Catalog__V1__ListProductsResponse *list;
-	st = panthera_catalog_v1_catalog_service_list_products(ch, &lp, NULL, &list, &reply);
+	st = panthera_catalog_v1_catalog_service_list_products(cat, &lp, NULL, &list, &reply);
 	int stocked = 0;
 	for (size_t i = 0; st == RPC_STATUS_OK && i < list->n_products; i++)
 		stocked += list->products[i]->stock > 0;
@@ -70,6 +76,7 @@ int main(int argc, char **argv)
 	rc = 0;
 out:
 	rpc_reply_free(reply);
+	rpc_channel_close(cat);
 	rpc_channel_close(ch);
 	return rc;
 }

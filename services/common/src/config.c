@@ -35,6 +35,9 @@ const cfg_var cfg_vars[] = {
      "How often expired stock reservations are released."},
     {"seed-demo", "PANTHERA_SEED_DEMO", CFG_BOOL, "true", 0, 0, 0,
      "Load the demo catalog (a few categories, about thirty products with stock) into an empty catalog."},
+    {"services", "PANTHERA_SERVICES", CFG_STRING, "all", 0, 0, 0,
+     "Which services this process serves: all, or a comma-separated list of auth, catalog, "
+     "inventory (panthera-<service> binaries default to theirs)."},
     {"inventory-url", "PANTHERA_INVENTORY_URL", CFG_STRING, NULL, 0, 0, 0,
      "nng URL of InventoryService for the catalog; unset: the process's own rpc-url."},
     {"log-level", "PANTHERA_LOG_LEVEL", CFG_STRING, "info", 0, 0, 0, "debug, info, warn or error."},
