@@ -8,6 +8,7 @@
 #include <strings.h>
 
 #include "inventory.h"
+#include "panthera/events.h"
 #include "panthera/ids.h"
 #include "store.h"
 
@@ -50,8 +51,11 @@ static rpc_status tx_stock(db_conn *c, void *arg)
 {
 	stock_op *op = arg;
 	rpc_status st = RPC_STATUS_OK;
-	if (op->set)
+	if (op->set) {
 		st = inv_store_set_stock(c, op->product_id, op->available);
+		if (st == RPC_STATUS_OK)
+			st = inv_store_publish_stock(c, op->product_id);
+	}
 	if (st == RPC_STATUS_OK)
 		st = inv_store_get_stock(c, op->product_id, &op->available, &op->reserved);
 	return st;
@@ -274,6 +278,9 @@ static rpc_status tx_reservation(db_conn *c, void *arg)
 	}
 	if (st != RPC_STATUS_OK)
 		return st;
+	/* the stock moved: tell whoever listens (the catalog's cache, analytics) */
+	if (to != NULL && (st = inv_store_publish_order_stock(c, op->order_id)) != RPC_STATUS_OK)
+		return st;
 	snprintf(op->status, sizeof(op->status), "%s", to ? to : status);
 	return load_reply(c, op);
 }
@@ -366,7 +373,11 @@ static const panthera_inventory_v1_inventory_service_handlers handlers = {
 
 rpc_status inventory_service_register(rpc_server *srv, inventory_service *svc)
 {
-	return panthera_inventory_v1_inventory_service_register(srv, &handlers, svc);
+	/* the outbox of StockChanged events */
+	rpc_status st = ev_outbox_setup(svc->pool, "inventory");
+	return st == RPC_STATUS_OK
+	           ? panthera_inventory_v1_inventory_service_register(srv, &handlers, svc)
+	           : st;
 }
 
 /* ---- the sweeper ---- */
@@ -384,6 +395,8 @@ static rpc_status tx_sweep(db_conn *c, void *arg)
 		return st;
 	for (int i = 0; i < PQntuples(orders) && st == RPC_STATUS_OK; i++) {
 		st = inv_store_release(c, PQgetvalue(orders, i, 0));
+		if (st == RPC_STATUS_OK)
+			st = inv_store_publish_order_stock(c, PQgetvalue(orders, i, 0));
 		if (st == RPC_STATUS_OK)
 			op->released++;
 	}

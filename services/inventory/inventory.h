@@ -23,7 +23,9 @@ typedef struct inventory_service {
 	uint32_t default_ttl_s; /* reservations without ttl_seconds; 0: 900 */
 } inventory_service;
 
-/* Serve InventoryService on `srv` with `svc` (which must outlive it). */
+/* Serve InventoryService on `srv` with `svc` (which must outlive it). Also
+ * creates the inventory outbox: every change of stock writes a
+ * panthera.events.v1.StockChanged event in its transaction. */
 rpc_status inventory_service_register(rpc_server *srv, inventory_service *svc);
 
 /*

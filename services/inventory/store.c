@@ -4,6 +4,9 @@
 #include "store.h"
 
 #include <stdio.h>
+
+#include "panthera/events.h"
+#include "panthera/events/v1/events.pb-c.h"
 #include <stdlib.h>
 #include <string.h>
 
@@ -185,4 +188,36 @@ rpc_status inv_store_expired(db_conn *c, int limit, PGresult **orders)
 	    "SELECT order_id FROM reservations WHERE status = 'HELD' AND expires_at < now()"
 	    " ORDER BY expires_at LIMIT $1::int FOR UPDATE SKIP LOCKED",
 	    1, p, orders);
+}
+
+rpc_status inv_store_publish_stock(db_conn *c, const char *product_id)
+{
+	int available, reserved;
+	rpc_status st = inv_store_get_stock(c, product_id, &available, &reserved);
+	if (st != RPC_STATUS_OK)
+		return st;
+	Panthera__Events__V1__StockChanged ev = PANTHERA__EVENTS__V1__STOCK_CHANGED__INIT;
+	ev.product_id = (char *)product_id;
+	ev.available = available;
+	ev.reserved = reserved;
+	uint8_t buf[128]; /* a UUID and two varints */
+	size_t len = protobuf_c_message_get_packed_size(&ev.base);
+	if (len > sizeof(buf))
+		return RPC_STATUS_INTERNAL;
+	protobuf_c_message_pack(&ev.base, buf);
+	return ev_publish(c, "inventory", "panthera.events.v1.StockChanged", product_id, buf, len,
+	                  NULL);
+}
+
+rpc_status inv_store_publish_order_stock(db_conn *c, const char *order_id)
+{
+	PGresult *items;
+	long long expires;
+	rpc_status st = inv_store_load_items(c, order_id, &items, &expires);
+	if (st != RPC_STATUS_OK)
+		return st;
+	for (int i = 0; i < PQntuples(items) && st == RPC_STATUS_OK; i++)
+		st = inv_store_publish_stock(c, PQgetvalue(items, i, 0));
+	PQclear(items);
+	return st;
 }

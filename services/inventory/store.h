@@ -37,6 +37,12 @@ rpc_status inv_store_restock(db_conn *c, const char *order_id);
 rpc_status inv_store_load_items(db_conn *c, const char *order_id, PGresult **items,
                                 long long *expires_s);
 
+/* StockChanged events (into the inventory outbox, in the caller's
+ * transaction) with a product's stock as it is now; for every product of
+ * an order's reservation. */
+rpc_status inv_store_publish_stock(db_conn *c, const char *product_id);
+rpc_status inv_store_publish_order_stock(db_conn *c, const char *order_id);
+
 /* Order ids of HELD reservations past their expiry, locked, at most `limit`. */
 rpc_status inv_store_expired(db_conn *c, int limit, PGresult **orders);
 

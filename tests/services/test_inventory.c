@@ -19,6 +19,7 @@
 #include "../support/pgtest.h"
 #include "inventory.h"
 #include "panthera/ids.h"
+#include "panthera/events/v1/events.pb-c.h"
 #include "panthera/log.h"
 #include "panthera/rpc/v1/rpc.pb-c.h"
 
@@ -341,6 +342,52 @@ static void test_bad_input_is_refused_with_the_field(void **state)
 	set_stock(p, 1);
 }
 
+static void test_every_stock_change_is_an_event(void **state)
+{
+	(void)state;
+	char p[37], order[37];
+	new_id(p);
+	new_id(order);
+	set_stock(p, 6);
+	const char *prods[] = {p};
+	int two[] = {2};
+	assert_status(reserve(order, prods, two, 1, 0, NULL), RPC_STATUS_OK);
+	assert_status(reserve(order, prods, two, 1, 0, NULL),
+	              RPC_STATUS_OK); /* no change: no event */
+	assert_status(transition(COMMIT, order), RPC_STATUS_OK);
+	db_conn *c;
+	PGresult *r;
+	assert_status(db_acquire(pool, 1000, &c), RPC_STATUS_OK);
+	const char *params[1] = {p};
+	assert_status(
+	    db_exec(c, NULL,
+	            "SELECT count(*) FROM inventory.outbox"
+	            " WHERE aggregate_id = $1 AND type = 'panthera.events.v1.StockChanged'",
+	            1, params, &r),
+	    RPC_STATUS_OK);
+	assert_string_equal(PQgetvalue(r, 0, 0), "3"); /* set, reserve, commit */
+	PQclear(r);
+	/* the last one carries the stock as it is now */
+	assert_status(
+	    db_exec(
+	        c, NULL,
+	        "SELECT payload FROM inventory.outbox WHERE aggregate_id = $1 ORDER BY seq DESC LIMIT 1",
+	        1, params, &r),
+	    RPC_STATUS_OK);
+	size_t len;
+	unsigned char *bytes = PQunescapeBytea((const unsigned char *)PQgetvalue(r, 0, 0), &len);
+	Panthera__Events__V1__StockChanged *ev =
+	    panthera__events__v1__stock_changed__unpack(NULL, len, bytes);
+	assert_non_null(ev);
+	assert_string_equal(ev->product_id, p);
+	assert_int_equal(ev->available, 4);
+	assert_int_equal(ev->reserved, 0);
+	panthera__events__v1__stock_changed__free_unpacked(ev, NULL);
+	PQfreemem(bytes);
+	PQclear(r);
+	db_release(pool, c);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -349,6 +396,7 @@ int main(void)
 	    cmocka_unit_test(test_twenty_concurrent_reservations_of_five_units),
 	    cmocka_unit_test(test_sweeper_releases_expired_holds),
 	    cmocka_unit_test(test_bad_input_is_refused_with_the_field),
+	    cmocka_unit_test(test_every_stock_change_is_an_event),
 	};
 	return cmocka_run_group_tests_name("inventory", tests, setup, teardown);
 }
