@@ -15,11 +15,13 @@
 
 int main(int argc, char **argv)
 {
+	/* --stock-only: just set the stock of a new product (no catalog) */
+	int stock_only = argc == 3 && strcmp(argv[2], "--stock-only") == 0;
 	if (argc != 2 && argc != 3) {
-		fprintf(stderr, "usage: rpc_probe URL [CATALOG_URL]\n");
+		fprintf(stderr, "usage: rpc_probe URL [CATALOG_URL | --stock-only]\n");
 		return 2;
 	}
-	const char *url = argv[1], *catalog_url = argc == 3 ? argv[2] : argv[1];
+	const char *url = argv[1], *catalog_url = argc == 3 && !stock_only ? argv[2] : argv[1];
 	rpc_channel *ch, *cat;
 	rpc_channel_opts co = {.connect_wait_ms = 3000};
 	if (rpc_channel_open(&ch, &url, 1, &co) != RPC_STATUS_OK)
@@ -57,6 +59,11 @@ int main(int argc, char **argv)
 	}
 	rpc_reply_free(reply);
 	reply = NULL;
+	if (stock_only) {
+		printf("rpc_probe: stock of %s set to 42\n", product);
+		rc = 0;
+		goto out;
+	}
 	/* the demo catalog, with stock from inventory */
 	Panthera__Catalog__V1__ListProductsRequest lp =
 	    PANTHERA__CATALOG__V1__LIST_PRODUCTS_REQUEST__INIT;
