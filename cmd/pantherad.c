@@ -77,6 +77,11 @@ static void *sweeper_main(void *arg)
 	return NULL;
 }
 
+/*
+ * A service's pool: migrate its schema and grant its role (panthera_<schema>)
+ * with the URL's own user, then serve with a pool whose connections SET ROLE
+ * to it, so the service reaches only its own schema.
+ */
 static db_pool *open_service_pool(const cfg *c, const char *service, const char *schema)
 {
 	const char *url = cfg_db_url(c, service);
@@ -87,21 +92,33 @@ static db_pool *open_service_pool(const cfg *c, const char *service, const char 
 		    service);
 		return NULL;
 	}
-	db_pool *pool;
-	db_pool_opts o = {
-	    .url = url, .size = (unsigned)cfg_get_int(c, "db-pool-size"), .schema = schema};
-	rpc_status st = db_pool_open(&pool, &o);
+	char role[80], dir[1024];
+	snprintf(role, sizeof(role), "panthera_%s", schema);
+	snprintf(dir, sizeof(dir), "%s/%s/migrations", cfg_get(c, "migrations-dir"), schema);
+	db_pool *setup, *pool = NULL;
+	db_pool_opts o = {.url = url, .size = 1};
+	rpc_status st = db_pool_open(&setup, &o);
 	if (st != RPC_STATUS_OK) {
 		log_write(LOG_ERROR, NULL, "pantherad.db", "%s: cannot open the database: %s",
 		          service, rpc_status_name(st));
 		return NULL;
 	}
-	char dir[1024];
-	snprintf(dir, sizeof(dir), "%s/%s/migrations", cfg_get(c, "migrations-dir"), schema);
-	if ((st = db_migrate(pool, schema, dir)) != RPC_STATUS_OK) {
+	if ((st = db_migrate(setup, schema, dir)) != RPC_STATUS_OK)
 		log_write(LOG_ERROR, NULL, "pantherad.db", "%s: migrations failed: %s", service,
 		          rpc_status_name(st));
-		db_pool_close(pool);
+	else if ((st = db_grant_service_role(setup, role, schema)) != RPC_STATUS_OK)
+		log_write(LOG_ERROR, NULL, "pantherad.db", "%s: cannot grant role %s: %s", service,
+		          role, rpc_status_name(st));
+	db_pool_close(setup);
+	if (st != RPC_STATUS_OK)
+		return NULL;
+	db_pool_opts so = {.url = url,
+	                   .size = (unsigned)cfg_get_int(c, "db-pool-size"),
+	                   .schema = schema,
+	                   .role = role};
+	if ((st = db_pool_open(&pool, &so)) != RPC_STATUS_OK) {
+		log_write(LOG_ERROR, NULL, "pantherad.db", "%s: cannot open the database as %s: %s",
+		          service, role, rpc_status_name(st));
 		return NULL;
 	}
 	return pool;

@@ -292,6 +292,48 @@ static void test_migrations(void **state)
 	assert_int_equal(system(cmd), 0);
 }
 
+static void test_service_roles_keep_to_their_schema(void **state)
+{
+	(void)state;
+	char dir_a[] = "/tmp/panthera-role-a-XXXXXX", dir_b[] = "/tmp/panthera-role-b-XXXXXX";
+	assert_non_null(mkdtemp(dir_a));
+	assert_non_null(mkdtemp(dir_b));
+	write_file(dir_a, "001_a.sql", "CREATE TABLE things (id int PRIMARY KEY);\n");
+	write_file(dir_b, "001_b.sql", "CREATE TABLE secrets (id int PRIMARY KEY);\n");
+	db_pool *admin = open_pool(2, 0);
+	assert_status(db_migrate(admin, "svc_a", dir_a), RPC_STATUS_OK);
+	assert_status(db_migrate(admin, "svc_b", dir_b), RPC_STATUS_OK);
+	assert_status(db_grant_service_role(admin, "panthera_svc_a", "svc_a"), RPC_STATUS_OK);
+	assert_status(db_grant_service_role(admin, "panthera_svc_a", "svc_a"),
+	              RPC_STATUS_OK); /* twice */
+	assert_status(db_grant_service_role(admin, "panthera_svc_b", "svc_b"), RPC_STATUS_OK);
+	assert_status(db_grant_service_role(admin, "Bad Role", "svc_b"),
+	              RPC_STATUS_INVALID_ARGUMENT);
+
+	db_pool *a = NULL;
+	db_pool_opts o = {.url = pg.url, .size = 1, .schema = "svc_a", .role = "panthera_svc_a"};
+	assert_status(db_pool_open(&a, &o), RPC_STATUS_OK);
+	db_conn *c;
+	assert_status(db_acquire(a, 1000, &c), RPC_STATUS_OK);
+	exec_ok(c, "INSERT INTO things VALUES (1)");
+	exec_ok(c, "CREATE TABLE IF NOT EXISTS extra (id int)"); /* its own schema: allowed */
+	assert_status(db_exec(c, NULL, "SELECT * FROM svc_b.secrets", 0, NULL, NULL),
+	              RPC_STATUS_PERMISSION_DENIED);
+	assert_status(db_exec(c, NULL, "DROP SCHEMA svc_b CASCADE", 0, NULL, NULL),
+	              RPC_STATUS_PERMISSION_DENIED);
+	db_release(a, c);
+	db_pool_close(a);
+	db_conn *ac;
+	assert_status(db_acquire(admin, 1000, &ac), RPC_STATUS_OK);
+	exec_ok(ac, "DROP SCHEMA svc_a CASCADE");
+	exec_ok(ac, "DROP SCHEMA svc_b CASCADE");
+	db_release(admin, ac);
+	db_pool_close(admin);
+	char cmd[256];
+	snprintf(cmd, sizeof(cmd), "rm -rf %s %s", dir_a, dir_b);
+	assert_int_equal(system(cmd), 0);
+}
+
 static void test_server_restart_fails_then_recovers(void **state)
 {
 	(void)state;
@@ -372,6 +414,7 @@ int main(void)
 	    cmocka_unit_test(test_transaction_commits_or_rolls_back),
 	    cmocka_unit_test(test_serializable_conflicts_are_retried),
 	    cmocka_unit_test(test_migrations),
+	    cmocka_unit_test(test_service_roles_keep_to_their_schema),
 	    cmocka_unit_test(test_server_restart_fails_then_recovers),
 	    cmocka_unit_test(test_uuid4),
 	    cmocka_unit_test(test_log_lines_are_json),

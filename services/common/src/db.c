@@ -49,6 +49,7 @@ struct db_conn {
 struct db_pool {
 	char *url;
 	char *schema;
+	char *role;
 	uint32_t statement_timeout_ms;
 	pthread_mutex_t lock;
 	pthread_cond_t freed;
@@ -80,6 +81,8 @@ static rpc_status status_from_sqlstate(const char *s)
 		return RPC_STATUS_INVALID_ARGUMENT;
 	if (strncmp(s, "53", 2) == 0)
 		return RPC_STATUS_RESOURCE_EXHAUSTED;
+	if (strcmp(s, "42501") == 0) /* insufficient_privilege */
+		return RPC_STATUS_PERMISSION_DENIED;
 	return RPC_STATUS_INTERNAL;
 }
 
@@ -153,12 +156,13 @@ static rpc_status conn_open(db_pool *p, db_conn *c)
 	PQsetNoticeProcessor(c->pg, notice_to_log, NULL);
 	char timeout[32];
 	snprintf(timeout, sizeof(timeout), "%u", (unsigned)p->statement_timeout_ms);
-	const char *params[2] = {timeout, p->schema};
+	/* a NULL parameter leaves its setting alone (set_config is strict) */
+	const char *params[3] = {timeout, p->schema, p->role};
 	PGresult *r = PQexecParams(c->pg,
-	                           p->schema ? "SELECT set_config('statement_timeout', $1, false), "
-	                                       "set_config('search_path', $2, false)"
-	                                     : "SELECT set_config('statement_timeout', $1, false)",
-	                           p->schema ? 2 : 1, NULL, params, NULL, NULL, 0);
+	                           "SELECT set_config('statement_timeout', $1, false),"
+	                           " set_config('search_path', $2, false),"
+	                           " set_config('role', $3, false)",
+	                           3, NULL, params, NULL, NULL, 0);
 	int ok = r != NULL && PQresultStatus(r) == PGRES_TUPLES_OK;
 	if (!ok)
 		log_write(LOG_WARN, NULL, "db.connect", "session setup failed: %s",
@@ -175,7 +179,8 @@ rpc_status db_pool_open(db_pool **out, const db_pool_opts *opts)
 {
 	*out = NULL;
 	if (opts == NULL || opts->url == NULL ||
-	    (opts->schema != NULL && !schema_valid(opts->schema)))
+	    (opts->schema != NULL && !schema_valid(opts->schema)) ||
+	    (opts->role != NULL && !schema_valid(opts->role)))
 		return RPC_STATUS_INVALID_ARGUMENT;
 	db_pool *p = calloc(1, sizeof(*p));
 	if (p == NULL)
@@ -185,10 +190,13 @@ rpc_status db_pool_open(db_pool **out, const db_pool_opts *opts)
 	                                                     : DB_DEFAULT_STATEMENT_TIMEOUT_MS;
 	p->url = strdup(opts->url);
 	p->schema = opts->schema ? strdup(opts->schema) : NULL;
+	p->role = opts->role ? strdup(opts->role) : NULL;
 	p->slots = calloc(p->size, sizeof(*p->slots));
-	if (p->url == NULL || (opts->schema && p->schema == NULL) || p->slots == NULL) {
+	if (p->url == NULL || (opts->schema && p->schema == NULL) ||
+	    (opts->role && p->role == NULL) || p->slots == NULL) {
 		free(p->url);
 		free(p->schema);
+		free(p->role);
 		free(p->slots);
 		free(p);
 		return RPC_STATUS_RESOURCE_EXHAUSTED;
@@ -223,6 +231,7 @@ void db_pool_close(db_pool *p)
 	free(p->slots);
 	free(p->url);
 	free(p->schema);
+	free(p->role);
 	free(p);
 }
 
@@ -403,6 +412,44 @@ rpc_status db_transaction(db_pool *p, int serializable, uint32_t timeout_ms, db_
 		backoff(attempt);
 	}
 	db_release(p, c);
+	return st;
+}
+
+/* ---- roles ---- */
+
+rpc_status db_grant_service_role(db_pool *p, const char *role, const char *schema)
+{
+	if (p == NULL || !schema_valid(role) || !schema_valid(schema))
+		return RPC_STATUS_INVALID_ARGUMENT;
+	db_conn *c;
+	rpc_status st = db_acquire(p, 30000, &c);
+	if (st != RPC_STATUS_OK)
+		return st;
+	/* Both names are checked identifiers, and these statements take no
+	 * parameters in PostgreSQL: they are quoted into the text. */
+	char q[5][384];
+	snprintf(q[0], sizeof(q[0]),
+	         "DO $$ BEGIN IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = '%s') THEN"
+	         " CREATE ROLE \"%s\" NOLOGIN; END IF; END $$",
+	         role, role);
+	snprintf(q[1], sizeof(q[1]), "GRANT USAGE, CREATE ON SCHEMA \"%s\" TO \"%s\"", schema,
+	         role);
+	snprintf(q[2], sizeof(q[2]),
+	         "GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA \"%s\" TO \"%s\"",
+	         schema, role);
+	snprintf(q[3], sizeof(q[3]),
+	         "GRANT USAGE, SELECT, UPDATE ON ALL SEQUENCES IN SCHEMA \"%s\" TO \"%s\"", schema,
+	         role);
+	snprintf(q[4], sizeof(q[4]), "GRANT \"%s\" TO CURRENT_USER", role);
+	/* two processes may race to create the role: one at a time */
+	if ((st = db_exec(c, NULL, "BEGIN", 0, NULL, NULL)) == RPC_STATUS_OK)
+		st = db_exec(c, NULL, "SELECT pg_advisory_xact_lock(hashtext('panthera.roles'))", 0,
+		             NULL, NULL);
+	for (int i = 0; i < 5 && st == RPC_STATUS_OK; i++)
+		st = db_exec(c, NULL, q[i], 0, NULL, NULL);
+	if (st == RPC_STATUS_OK)
+		st = db_exec(c, NULL, "COMMIT", 0, NULL, NULL);
+	db_release(p, c); /* rolls back what did not commit */
 	return st;
 }
 

@@ -30,11 +30,23 @@ static void quote(char *out, size_t cap, const char *schema)
 	snprintf(out, cap, "\"%s\"", schema);
 }
 
-static rpc_status exec_ddl(db_pool *pool, const char *const *sql, size_t n)
+/* Run sql[0..n); sql[0] creates `schema` and is skipped when it exists: a
+ * service's role may create tables in its schema but not schemas. */
+static rpc_status exec_ddl(db_pool *pool, const char *schema, const char *const *sql, size_t n)
 {
 	db_conn *c;
 	rpc_status st = db_acquire(pool, 30000, &c);
-	for (size_t i = 0; i < n && st == RPC_STATUS_OK; i++)
+	if (st != RPC_STATUS_OK)
+		return st;
+	const char *p[1] = {schema};
+	PGresult *r;
+	size_t first = 0;
+	if ((st = db_exec(c, NULL, "SELECT 1 FROM pg_namespace WHERE nspname = $1", 1, p, &r)) ==
+	    RPC_STATUS_OK) {
+		first = PQntuples(r) > 0;
+		PQclear(r);
+	}
+	for (size_t i = first; i < n && st == RPC_STATUS_OK; i++)
 		st = db_exec(c, NULL, sql[i], 0, NULL, NULL);
 	db_release(pool, c);
 	return st;
@@ -58,7 +70,7 @@ rpc_status ev_outbox_setup(db_pool *pool, const char *schema)
 	         " created_at timestamptz NOT NULL DEFAULT now())",
 	         q);
 	const char *sql[] = {s1, s2};
-	return exec_ddl(pool, sql, 2);
+	return exec_ddl(pool, schema, sql, 2);
 }
 
 rpc_status ev_publish(db_conn *conn, const char *schema, const char *type, const char *aggregate_id,
@@ -148,7 +160,7 @@ rpc_status ev_consumer_open(ev_consumer **out, const ev_consumer_opts *opts)
 	    " parked_at timestamptz NOT NULL DEFAULT now(), PRIMARY KEY (consumer, event_id))",
 	    c->own);
 	const char *ddl[] = {s0, s1, s2, s3, s4};
-	rpc_status st = exec_ddl(opts->own, ddl, 5);
+	rpc_status st = exec_ddl(opts->own, opts->own_schema, ddl, 5);
 	if (st == RPC_STATUS_OK) {
 		db_conn *conn;
 		if ((st = db_acquire(opts->own, 30000, &conn)) == RPC_STATUS_OK) {

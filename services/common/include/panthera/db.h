@@ -40,6 +40,10 @@ typedef struct db_pool_opts {
 	/* search_path of every connection (a service's own schema), or NULL.
 	 * Must be a plain identifier: [a-z_][a-z0-9_]*, at most 63 bytes. */
 	const char *schema;
+	/* Role every connection switches to (SET ROLE), so a service reaches
+	 * only what its role was granted (see db_grant_service_role), or NULL
+	 * to keep the URL's user. A plain identifier. */
+	const char *role;
 } db_pool_opts;
 
 /*
@@ -98,6 +102,16 @@ const char *db_last_sqlstate(const db_conn *conn);
 typedef rpc_status (*db_tx_fn)(db_conn *conn, void *arg);
 rpc_status db_transaction(db_pool *pool, int serializable, uint32_t timeout_ms, db_tx_fn fn,
                           void *arg);
+
+/*
+ * Make `role` (created NOLOGIN when missing) the role of a service whose
+ * tables live in `schema`: usage and create on the schema, read and write on
+ * its tables and sequences, and membership for the pool's own user so that
+ * it may SET ROLE to it. Run with a pool of a user allowed to do so (the
+ * database owner), after db_migrate. Idempotent. Other schemas stay out of
+ * the role's reach: a statement touching them fails PERMISSION_DENIED.
+ */
+rpc_status db_grant_service_role(db_pool *pool, const char *role, const char *schema);
 
 /*
  * Apply the migrations of directory `dir` to `schema` (created if needed):
