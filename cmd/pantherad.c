@@ -124,6 +124,37 @@ static db_pool *open_service_pool(const cfg *c, const char *service, const char 
 	return pool;
 }
 
+/*
+ * The server's log line per call: method, status, duration and the caller's
+ * request id, at debug level for successes and info for failures (so a
+ * failure can be followed across services by its request id).
+ */
+static _Thread_local uint64_t call_started_us;
+
+static uint64_t now_us(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
+}
+
+static rpc_status log_call_start(rpc_call *call, void *arg)
+{
+	(void)call;
+	(void)arg;
+	call_started_us = now_us(); /* handlers run on one thread from before to after */
+	return RPC_STATUS_OK;
+}
+
+static void log_call_end(rpc_call *call, rpc_status st, void *arg)
+{
+	(void)arg;
+	log_write(st == RPC_STATUS_OK ? LOG_DEBUG : LOG_INFO,
+	          rpc_call_metadata(call, "x-request-id"), "rpc.call", "%s %s %lluus",
+	          rpc_call_method(call)->path, rpc_status_name(st),
+	          (unsigned long long)(now_us() - call_started_us));
+}
+
 #ifndef PANTHERA_DEFAULT_SERVICES
 #define PANTHERA_DEFAULT_SERVICES "all"
 #endif
@@ -253,6 +284,8 @@ int main(int argc, char **argv)
 	                      .queue_len = (uint32_t)cfg_get_int(&c, "rpc-queue"),
 	                      .max_message = (size_t)cfg_get_int(&c, "max-message")};
 	rpc_status st = rpc_server_create(&srv, &so);
+	if (st == RPC_STATUS_OK)
+		st = rpc_server_add_interceptor(srv, log_call_start, log_call_end, NULL);
 	if (st == RPC_STATUS_OK && with_inventory)
 		st = inventory_service_register(srv, &inventory);
 	/* The catalog reads and sets stock through InventoryService: its own
