@@ -114,7 +114,10 @@ rpc_status auth_service_register(rpc_server *srv, auth_service *svc);
 /*
  * Make sure the account `email` exists and has the ADMIN role: create it
  * (ACTIVE, roles USER and ADMIN, this password, names "Admin") or add
- * ADMIN to an existing account without touching its password. Idempotent;
+ * ADMIN to an existing account whose password this is, without touching
+ * it. PERMISSION_DENIED (logged) when the account exists with another
+ * password and is not an admin yet: whoever registered the address first
+ * is never promoted by a restart. An existing admin is left as is. Idempotent;
  * safe against a concurrent start doing the same. INVALID_ARGUMENT for an
  * email that is not one or a password outside 8..128 characters. The same
  * as the EnsureAdmin RPC.

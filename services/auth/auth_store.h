@@ -94,12 +94,12 @@ rpc_status auth_store_list_users(db_conn *c, long long limit, long long offset, 
 rpc_status auth_store_batch_users(db_conn *c, const char *ids_literal, PGresult **users);
 
 /*
- * Bootstrap: create `email` as an ACTIVE USER and ADMIN with this hash, or
- * add ADMIN to the existing account (its password untouched). *user gets
- * the row; *created is 1 when it was inserted.
+ * Bootstrap: create `email` as an ACTIVE USER and ADMIN with this hash.
+ * NOT_FOUND when an account of that email exists (the caller then checks
+ * the password before promoting it: never a blind promotion).
  */
-rpc_status auth_store_upsert_admin(db_conn *c, const char *id, const char *email,
-                                   const char *password_hash, PGresult **user, int *created);
+rpc_status auth_store_insert_admin(db_conn *c, const char *id, const char *email,
+                                   const char *password_hash, PGresult **user);
 
 /* ---- sessions (one row per refresh token; see the migration) ---- */
 

@@ -601,10 +601,11 @@ static rpc_status confirm_password_reset(rpc_call *call,
 
 typedef struct admin_op {
 	rpc_call *call;
-	const char *email;
-	const char *hash; /* NULL: only promote an existing account */
+	const auth_service *svc;
+	const char *email, *password;
+	const char *hash; /* of `password`, for a new account */
 	char id[ID_UUID_LEN + 1];
-	int exists, created, promoted;
+	int exists, created, promoted, refused;
 	char user_id[ID_UUID_LEN + 1];
 	Panthera__Users__V1__User *resp;
 } admin_op;
@@ -617,19 +618,43 @@ static rpc_status admin_reply(admin_op *op, const PGresult *u)
 	return auth_user_fill(op->call, op->resp, u, 0);
 }
 
-/* Promote the account of the email if it exists (then op->exists). */
+/*
+ * If the account of the email exists (then op->exists), make it an admin,
+ * but only when the password given is its own: whoever registered the
+ * address first must not be handed the ADMIN role by a restart
+ * (op->refused). An account that already is an admin is left as it is,
+ * whatever its password became since.
+ */
 static rpc_status tx_admin_promote(db_conn *c, void *arg)
 {
 	admin_op *op = arg;
-	PGresult *u;
-	rpc_status st = auth_store_get_user_by_email(c, op->email, &u);
+	auth_login_row row;
+	rpc_status st = auth_store_find_login(c, op->email, &row);
 	if (st == RPC_STATUS_NOT_FOUND)
 		return RPC_STATUS_OK;
 	if (st != RPC_STATUS_OK)
 		return st;
 	op->exists = 1;
+	int match = 0;
+	if (!(row.roles & AUTH_ROLE_ADMIN)) {
+		st = auth_pw_verify(op->password, row.password_hash, &op->svc->priv->pw, &match,
+		                    NULL);
+		if (st == RPC_STATUS_INVALID_ARGUMENT)
+			st = RPC_STATUS_OK; /* an unreadable hash matches nothing */
+	}
+	OPENSSL_cleanse(&row, sizeof(row));
+	if (st != RPC_STATUS_OK)
+		return st;
+	PGresult *u;
+	if ((st = auth_store_get_user_by_email(c, op->email, &u)) != RPC_STATUS_OK)
+		return st;
 	unsigned roles = auth_roles_from_text(PQgetvalue(u, 0, AUTH_USER_ROLES));
 	if (!(roles & AUTH_ROLE_ADMIN)) {
+		if (!match) {
+			PQclear(u);
+			op->refused = 1;
+			return RPC_STATUS_PERMISSION_DENIED;
+		}
 		char id[ID_UUID_LEN + 1];
 		snprintf(id, sizeof(id), "%s", PQgetvalue(u, 0, AUTH_USER_ID));
 		PQclear(u);
@@ -643,16 +668,20 @@ static rpc_status tx_admin_promote(db_conn *c, void *arg)
 	return st;
 }
 
-/* Create it, or (a concurrent start won) promote it. */
+/* Create it; when a concurrent registration took the email, op->exists. */
 static rpc_status tx_admin_create(db_conn *c, void *arg)
 {
 	admin_op *op = arg;
 	PGresult *u;
-	rpc_status st = auth_store_upsert_admin(c, op->id, op->email, op->hash, &u, &op->created);
+	rpc_status st = auth_store_insert_admin(c, op->id, op->email, op->hash, &u);
+	if (st == RPC_STATUS_NOT_FOUND) {
+		op->exists = 1;
+		return RPC_STATUS_OK;
+	}
 	if (st != RPC_STATUS_OK)
 		return st;
-	if (op->created)
-		st = auth_publish_registered(c, u);
+	op->created = 1;
+	st = auth_publish_registered(c, u);
 	if (st == RPC_STATUS_OK)
 		st = admin_reply(op, u);
 	PQclear(u);
@@ -677,7 +706,8 @@ rpc_status auth_ensure_admin(auth_service *svc, rpc_call *call, const char *emai
 		return RPC_STATUS_INVALID_ARGUMENT;
 	}
 	uint32_t wait = call ? auth_db_wait_ms(call) : 10000;
-	admin_op op = {.call = call, .email = email, .resp = resp};
+	admin_op op = {
+	    .call = call, .svc = svc, .email = email, .password = password, .resp = resp};
 	rpc_status st = db_transaction(svc->pool, 0, wait, tx_admin_promote, &op);
 	if (st == RPC_STATUS_OK && !op.exists) {
 		char hash[AUTH_PW_HASH_MAX];
@@ -687,11 +717,25 @@ rpc_status auth_ensure_admin(auth_service *svc, rpc_call *call, const char *emai
 		if (st == RPC_STATUS_OK) {
 			op.hash = hash;
 			st = db_transaction(svc->pool, 0, wait, tx_admin_create, &op);
-			op.promoted = !op.created;
 		}
 		OPENSSL_cleanse(hash, sizeof(hash));
+		/* registered meanwhile: the same password check as above */
+		if (st == RPC_STATUS_OK && op.exists)
+			st = db_transaction(svc->pool, 0, wait, tx_admin_promote, &op);
 	}
 	const char *rid = call ? request_id(call) : NULL;
+	if (op.refused) {
+		log_write(LOG_ERROR, rid, "auth.bootstrap",
+		          "an account of %s exists and the admin password given is not its own:"
+		          " not promoted",
+		          email);
+		if (call == NULL)
+			return RPC_STATUS_PERMISSION_DENIED;
+		rpc_call_set_error_reason(call, "ACCOUNT_EXISTS", NULL);
+		return rpc_call_error(call, RPC_STATUS_PERMISSION_DENIED,
+		                      "an account with this email exists and the password does not"
+		                      " match; it was not made an admin");
+	}
 	if (st != RPC_STATUS_OK) {
 		log_write(LOG_ERROR, rid, "auth.bootstrap", "cannot ensure the admin account: %s",
 		          rpc_status_name(st));

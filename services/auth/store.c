@@ -180,25 +180,17 @@ rpc_status auth_store_batch_users(db_conn *c, const char *ids_literal, PGresult 
 	               "SELECT " USER_COLS " FROM users WHERE id = ANY ($1::uuid[])", 1, p, users);
 }
 
-rpc_status auth_store_upsert_admin(db_conn *c, const char *id, const char *email,
-                                   const char *password_hash, PGresult **user, int *created)
+rpc_status auth_store_insert_admin(db_conn *c, const char *id, const char *email,
+                                   const char *password_hash, PGresult **user)
 {
 	const char *p[3] = {id, email, password_hash};
-	rpc_status st =
-	    db_exec(c, "auth_upsert_admin",
-	            "INSERT INTO users (id, email, password_hash, first_name, last_name, roles)"
-	            " VALUES ($1, lower($2), $3, 'Admin', 'Admin', '{USER,ADMIN}')"
-	            " ON CONFLICT (email) DO UPDATE SET"
-	            " roles = CASE WHEN 'ADMIN' = ANY (users.roles) THEN users.roles"
-	            " ELSE users.roles || '{ADMIN}'::text[] END,"
-	            " updated_at = CASE WHEN 'ADMIN' = ANY (users.roles) THEN users.updated_at"
-	            " ELSE now() END"
-	            " RETURNING " USER_COLS ", (xmax = 0)",
-	            3, p, user);
-	st = one_row(st, user);
-	if (st == RPC_STATUS_OK)
-		*created = PQgetvalue(*user, 0, AUTH_USER_NCOLS)[0] == 't';
-	return st;
+	return one_row(
+	    db_exec(c, "auth_insert_admin",
+	            "INSERT INTO users (id, email, password_hash, first_name, last_name,"
+	            " roles) VALUES ($1, lower($2), $3, 'Admin', 'Admin', '{USER,ADMIN}')"
+	            " ON CONFLICT (email) DO NOTHING RETURNING " USER_COLS,
+	            3, p, user),
+	    user);
 }
 
 /* ---- sessions ---- */

@@ -1431,7 +1431,7 @@ static void test_bootstrap_admin_is_idempotent(void **state)
 	assert_status(verify_on(ch, t.access, &roles), RPC_STATUS_OK);
 	assert_int_equal(roles, HAS_USER | HAS_ADMIN);
 
-	/* an existing account is promoted, its password kept */
+	/* an existing account is promoted only with its own password */
 	char e2[128], i2[37];
 	new_user("promote", "own password", i2, e2);
 	Panthera__Auth__V1__EnsureAdminRequest req = PANTHERA__AUTH__V1__ENSURE_ADMIN_REQUEST__INIT;
@@ -1439,12 +1439,24 @@ static void test_bootstrap_admin_is_idempotent(void **state)
 	req.password = "bootstrap password";
 	rpc_reply *reply;
 	const Panthera__Users__V1__User *u;
+	int quiet = stderr_to("/dev/null"); /* the refusal is logged as an error */
+	assert_status(AUTH(ensure_admin)(ch, &req, NULL, &u, &reply), RPC_STATUS_PERMISSION_DENIED);
+	rpc_reply_free(reply);
+	assert_status(auth_bootstrap_admin(&svc, e2, "bootstrap password"),
+	              RPC_STATUS_PERMISSION_DENIED);
+	stderr_back(quiet);
+	assert_int_equal(
+	    sql_num("SELECT count(*) FROM users WHERE id = $1 AND roles = '{USER}'", i2, NULL), 1);
+	req.password = "own password";
 	assert_status(AUTH(ensure_admin)(ch, &req, NULL, &u, &reply), RPC_STATUS_OK);
 	assert_string_equal(u->id, i2);
 	assert_int_equal(u->n_roles, 2);
 	rpc_reply_free(reply);
 	assert_status(login(e2, "own password", NULL), RPC_STATUS_OK);
 	assert_status(login(e2, "bootstrap password", NULL), RPC_STATUS_UNAUTHENTICATED);
+	/* once an admin, a later start with another password changes nothing */
+	assert_status(auth_bootstrap_admin(&svc, e2, "bootstrap password"), RPC_STATUS_OK);
+	assert_status(login(e2, "own password", NULL), RPC_STATUS_OK);
 	req.password = "short";
 	assert_status(AUTH(ensure_admin)(ch, &req, NULL, NULL, &reply),
 	              RPC_STATUS_INVALID_ARGUMENT);

@@ -42,7 +42,7 @@ const cfg_var cfg_vars[] = {
      "nng URL of InventoryService for the catalog; unset: the process's own rpc-url."},
     {"log-level", "PANTHERA_LOG_LEVEL", CFG_STRING, "info", 0, 0, 0, "debug, info, warn or error."},
     {"bootstrap-admin-email", "PANTHERA_BOOTSTRAP_ADMIN_EMAIL", CFG_STRING, NULL, 0, 0, 0,
-     "With the password: make sure this account exists with role ADMIN at start."},
+     "With the password: make sure this account exists with role ADMIN at start (an existing account is promoted only if the password is its own)."},
     {"bootstrap-admin-password", "PANTHERA_BOOTSTRAP_ADMIN_PASSWORD", CFG_STRING, NULL, 0, 0, 1,
      "Password of the bootstrap admin account."},
     {"cors-origins", "PANTHERA_CORS_ORIGINS", CFG_STRING, "", 0, 0, 0,
