@@ -83,7 +83,7 @@ static rpc_status set_stock(rpc_call *call, const Panthera__Inventory__V1__SetSt
 	if (req->available < 0 || req->available > INV_MAX_STOCK)
 		return bad_field(call, "available", "must be between 0 and 1000000000");
 	stock_op op = {.product_id = req->product_id, .available = req->available, .set = 1};
-	rpc_status st = db_transaction(svc->pool, 0, db_wait_ms(call), tx_stock, &op);
+	rpc_status st = db_transaction(svc->pool, DB_TX_RETRY, db_wait_ms(call), tx_stock, &op);
 	return st == RPC_STATUS_OK ? fill_stock(call, resp, &op) : db_failed(call, st);
 }
 
@@ -94,7 +94,7 @@ static rpc_status get_stock(rpc_call *call, const Panthera__Inventory__V1__GetSt
 	if (!id_is_uuid(req->product_id))
 		return bad_field(call, "product_id", "must be a UUID");
 	stock_op op = {.product_id = req->product_id};
-	rpc_status st = db_transaction(svc->pool, 0, db_wait_ms(call), tx_stock, &op);
+	rpc_status st = db_transaction(svc->pool, DB_TX_RETRY, db_wait_ms(call), tx_stock, &op);
 	if (st == RPC_STATUS_NOT_FOUND) {
 		rpc_call_set_error_reason(call, "STOCK_NOT_FOUND", NULL);
 		return rpc_call_error(call, st, "no stock recorded for product %s",
@@ -227,7 +227,12 @@ static rpc_status tx_reservation(db_conn *c, void *arg)
 {
 	res_op *op = arg;
 	char status[16] = "";
-	rpc_status st = inv_store_lock_reservation(c, op->order_id, status);
+	op->short_product[0] = op->refused_from[0] = '\0';
+	/* two first Reserves of one order: the second waits, then finds it */
+	rpc_status st = inv_store_lock_order(c, op->order_id);
+	if (st != RPC_STATUS_OK)
+		return st;
+	st = inv_store_lock_reservation(c, op->order_id, status);
 	if (st != RPC_STATUS_OK && st != RPC_STATUS_NOT_FOUND)
 		return st;
 	int exists = st == RPC_STATUS_OK;
@@ -290,7 +295,8 @@ static rpc_status run_reservation(rpc_call *call, inventory_service *svc, res_op
 	if (!id_is_uuid(op->order_id))
 		return bad_field(call, "order_id", "must be a UUID");
 	op->call = call;
-	rpc_status st = db_transaction(svc->pool, 0, db_wait_ms(call), tx_reservation, op);
+	rpc_status st =
+	    db_transaction(svc->pool, DB_TX_RETRY, db_wait_ms(call), tx_reservation, op);
 	switch (st) {
 	case RPC_STATUS_OK:
 		return st;
@@ -383,22 +389,25 @@ rpc_status inventory_service_register(rpc_server *srv, inventory_service *svc)
 /* ---- the sweeper ---- */
 
 typedef struct sweep_op {
-	unsigned released;
+	int found;
 } sweep_op;
 
+/* Release the HELD reservation that expired first, if any: one order per
+ * transaction, so that a sweep holds few locks and a deadlock with a
+ * Reserve costs one retry of one order. */
 static rpc_status tx_sweep(db_conn *c, void *arg)
 {
 	sweep_op *op = arg;
 	PGresult *orders;
-	rpc_status st = inv_store_expired(c, 100, &orders);
+	op->found = 0;
+	rpc_status st = inv_store_expired(c, 1, &orders);
 	if (st != RPC_STATUS_OK)
 		return st;
-	for (int i = 0; i < PQntuples(orders) && st == RPC_STATUS_OK; i++) {
-		st = inv_store_release(c, PQgetvalue(orders, i, 0));
+	if (PQntuples(orders) == 1) {
+		st = inv_store_release(c, PQgetvalue(orders, 0, 0));
 		if (st == RPC_STATUS_OK)
-			st = inv_store_publish_order_stock(c, PQgetvalue(orders, i, 0));
-		if (st == RPC_STATUS_OK)
-			op->released++;
+			st = inv_store_publish_order_stock(c, PQgetvalue(orders, 0, 0));
+		op->found = st == RPC_STATUS_OK;
 	}
 	PQclear(orders);
 	return st;
@@ -406,9 +415,13 @@ static rpc_status tx_sweep(db_conn *c, void *arg)
 
 rpc_status inventory_sweep_expired(inventory_service *svc, unsigned *released)
 {
-	sweep_op op = {0};
-	rpc_status st = db_transaction(svc->pool, 0, 10000, tx_sweep, &op);
+	unsigned n = 0;
+	rpc_status st = RPC_STATUS_OK;
+	for (sweep_op op = {1}; op.found && n < 100 && st == RPC_STATUS_OK;) {
+		st = db_transaction(svc->pool, DB_TX_RETRY, 10000, tx_sweep, &op);
+		n += st == RPC_STATUS_OK && op.found;
+	}
 	if (released != NULL)
-		*released = st == RPC_STATUS_OK ? op.released : 0;
+		*released = n;
 	return st;
 }

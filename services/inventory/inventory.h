@@ -29,8 +29,9 @@ typedef struct inventory_service {
 rpc_status inventory_service_register(rpc_server *srv, inventory_service *svc);
 
 /*
- * Release every HELD reservation whose time has passed; *released (may be
- * NULL) gets how many. The service binary runs it periodically.
+ * Release the HELD reservations whose time has passed, the oldest first,
+ * up to 100 per call, each in its own transaction; *released (may be NULL)
+ * gets how many. The service binary runs it periodically.
  */
 rpc_status inventory_sweep_expired(inventory_service *svc, unsigned *released);
 

@@ -41,6 +41,15 @@ rpc_status inv_store_get_stock(db_conn *c, const char *product_id, int *availabl
 	return RPC_STATUS_OK;
 }
 
+rpc_status inv_store_lock_order(db_conn *c, const char *order_id)
+{
+	const char *p[1] = {order_id};
+	return db_exec(
+	    c, "inv_lock_order",
+	    "SELECT pg_advisory_xact_lock(hashtextextended('inventory.order:' || $1, 0))", 1, p,
+	    NULL);
+}
+
 rpc_status inv_store_lock_reservation(db_conn *c, const char *order_id, char status[16])
 {
 	const char *p[1] = {order_id};

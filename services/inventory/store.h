@@ -17,6 +17,10 @@ rpc_status inv_store_set_stock(db_conn *c, const char *product_id, int available
 /* NOT_FOUND when the product has no stock row. */
 rpc_status inv_store_get_stock(db_conn *c, const char *product_id, int *available, int *reserved);
 
+/* Serialize the transactions on one order until commit (an advisory lock
+ * on the order id), also before its reservation row exists. */
+rpc_status inv_store_lock_order(db_conn *c, const char *order_id);
+
 /* The reservation's status ("HELD", ...), locked FOR UPDATE; NOT_FOUND. */
 rpc_status inv_store_lock_reservation(db_conn *c, const char *order_id, char status[16]);
 

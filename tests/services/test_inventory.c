@@ -273,6 +273,45 @@ static void test_twenty_concurrent_reservations_of_five_units(void **state)
 	assert_int_equal(r, 5);
 }
 
+typedef struct same_order {
+	const char *order, *product;
+	rpc_status st;
+} same_order;
+
+static void *reserve_same(void *arg)
+{
+	same_order *r = arg;
+	const char *prods[] = {r->product};
+	int two[] = {2};
+	r->st = reserve(r->order, prods, two, 1, 0, NULL);
+	return NULL;
+}
+
+/* A retried Reserve racing its first attempt: every one gets the same
+ * reservation, and the stock is held once. */
+static void test_concurrent_reserves_of_one_order_hold_once(void **state)
+{
+	(void)state;
+	char p[37], order[37];
+	new_id(p);
+	new_id(order);
+	set_stock(p, 10);
+	same_order rs[8];
+	pthread_t t[8];
+	for (int i = 0; i < 8; i++) {
+		rs[i] = (same_order){order, p, RPC_STATUS_UNKNOWN};
+		pthread_create(&t[i], NULL, reserve_same, &rs[i]);
+	}
+	for (int i = 0; i < 8; i++) {
+		pthread_join(t[i], NULL);
+		assert_status(rs[i].st, RPC_STATUS_OK);
+	}
+	int a, r;
+	get_stock(p, &a, &r);
+	assert_int_equal(a, 8);
+	assert_int_equal(r, 2);
+}
+
 static void test_sweeper_releases_expired_holds(void **state)
 {
 	(void)state;
@@ -394,6 +433,7 @@ int main(void)
 	    cmocka_unit_test(test_stock_and_reservation_life_cycle),
 	    cmocka_unit_test(test_reserve_is_all_or_nothing),
 	    cmocka_unit_test(test_twenty_concurrent_reservations_of_five_units),
+	    cmocka_unit_test(test_concurrent_reserves_of_one_order_hold_once),
 	    cmocka_unit_test(test_sweeper_releases_expired_holds),
 	    cmocka_unit_test(test_bad_input_is_refused_with_the_field),
 	    cmocka_unit_test(test_every_stock_change_is_an_event),

@@ -385,17 +385,24 @@ static void backoff(int attempt)
 	nanosleep(&ts, NULL);
 }
 
-rpc_status db_transaction(db_pool *p, int serializable, uint32_t timeout_ms, db_tx_fn fn, void *arg)
+rpc_status db_transaction(db_pool *p, int flags, uint32_t timeout_ms, db_tx_fn fn, void *arg)
 {
 	db_conn *c;
 	rpc_status st = db_acquire(p, timeout_ms, &c);
 	if (st != RPC_STATUS_OK)
 		return st;
 	for (int attempt = 1;; attempt++) {
-		st = db_exec(c, NULL, serializable ? "BEGIN ISOLATION LEVEL SERIALIZABLE" : "BEGIN",
+		st = db_exec(c, NULL,
+		             (flags & DB_TX_SERIALIZABLE) ? "BEGIN ISOLATION LEVEL SERIALIZABLE"
+		                                          : "BEGIN",
 		             0, NULL, NULL);
 		if (st == RPC_STATUS_OK) {
 			st = fn(c, arg);
+			/* a statement failed and fn went on: COMMIT would roll back
+			 * and still answer OK */
+			if (st == RPC_STATUS_OK && c->pg != NULL &&
+			    PQtransactionStatus(c->pg) == PQTRANS_INERROR)
+				st = RPC_STATUS_INTERNAL;
 			if (st == RPC_STATUS_OK)
 				st = db_exec(c, NULL, "COMMIT", 0, NULL, NULL);
 		}
@@ -405,7 +412,8 @@ rpc_status db_transaction(db_pool *p, int serializable, uint32_t timeout_ms, db_
 			PQclear(r);
 		}
 		int retry =
-		    serializable && st == RPC_STATUS_ABORTED && attempt < DB_TX_ATTEMPTS &&
+		    (flags & (DB_TX_SERIALIZABLE | DB_TX_RETRY)) != 0 && st == RPC_STATUS_ABORTED &&
+		    attempt < DB_TX_ATTEMPTS &&
 		    (strcmp(c->sqlstate, "40001") == 0 || strcmp(c->sqlstate, "40P01") == 0);
 		if (!retry)
 			break;

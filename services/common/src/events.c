@@ -206,7 +206,7 @@ static rpc_status apply_one(ev_consumer *c, db_conn *own, const ev_event *ev)
 		const char *p[2] = {c->name, ev->id};
 		st = db_exec(own, NULL, "RELEASE SAVEPOINT ev", 0, NULL, NULL);
 		if (st == RPC_STATUS_OK)
-			st = db_exec(own, "ev_processed", sql, 2, p, NULL);
+			st = db_exec(own, NULL, sql, 2, p, NULL); /* unnamed: the schema varies */
 		return st == RPC_STATUS_OK ? RPC_STATUS_OK : st;
 	}
 	st = db_exec(own, NULL, "ROLLBACK TO SAVEPOINT ev", 0, NULL, NULL);
@@ -379,8 +379,15 @@ rpc_status ev_consume_once(ev_consumer *c, unsigned *handled)
 		char seq[32];
 		snprintf(seq, sizeof(seq), "%lld", (long long)ev.seq);
 		const char *up[4] = {c->name, c->o.source_schema, txid, seq};
-		if ((st = db_exec(own, "ev_cursor_move", sql, 4, up, NULL)) != RPC_STATUS_OK)
+		PGresult *moved;
+		if ((st = db_exec(own, NULL, sql, 4, up, &moved)) != RPC_STATUS_OK)
 			goto out;
+		int one = strcmp(PQcmdTuples(moved), "1") == 0;
+		PQclear(moved);
+		if (!one) { /* the cursor row vanished: never apply without one */
+			st = RPC_STATUS_INTERNAL;
+			goto out;
+		}
 		done++;
 	}
 commit:

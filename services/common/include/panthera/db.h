@@ -93,15 +93,19 @@ const char *db_last_sqlstate(const db_conn *conn);
 
 /*
  * Run fn(conn, arg) inside a transaction on a connection of the pool,
- * committing when it returns OK and rolling back otherwise. With
- * `serializable`, the transaction is SERIALIZABLE and is run again, up to
- * 5 times with a short random backoff, when PostgreSQL reports a
- * serialization failure or a deadlock (fn must therefore be safe to run
- * again). `timeout_ms` bounds the wait for a connection.
+ * committing when it returns OK and rolling back otherwise. `flags`:
+ * DB_TX_SERIALIZABLE makes the transaction SERIALIZABLE; with it or with
+ * DB_TX_RETRY, the whole transaction is run again, up to 5 times with a
+ * short random backoff, when PostgreSQL reports a serialization failure
+ * (40001) or a deadlock (40P01): fn must then be safe to run again (reset
+ * what it accumulates in `arg` at its start). Without either, such an
+ * error reaches the caller as ABORTED. `timeout_ms` bounds the wait for a
+ * connection.
  */
+#define DB_TX_SERIALIZABLE 1
+#define DB_TX_RETRY        2
 typedef rpc_status (*db_tx_fn)(db_conn *conn, void *arg);
-rpc_status db_transaction(db_pool *pool, int serializable, uint32_t timeout_ms, db_tx_fn fn,
-                          void *arg);
+rpc_status db_transaction(db_pool *pool, int flags, uint32_t timeout_ms, db_tx_fn fn, void *arg);
 
 /*
  * Make `role` (created NOLOGIN when missing) the role of a service whose
