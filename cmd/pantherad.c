@@ -230,6 +230,14 @@ int main(int argc, char **argv)
 	}
 	int with_auth = serves(services, "auth"), with_catalog = serves(services, "catalog"),
 	    with_inventory = serves(services, "inventory");
+	if (with_catalog && !with_inventory && cfg_get(&c, "inventory-url") == NULL) {
+		fprintf(stderr,
+		        "%s: the catalog needs InventoryService: serve it here too, or give"
+		        " --inventory-url (PANTHERA_INVENTORY_URL)\n",
+		        argv[0]);
+		cfg_free(&c);
+		return 2;
+	}
 
 	/* SIGINT and SIGTERM are taken by sigwait below, in this thread only:
 	 * block them before any other thread starts. */

@@ -21,6 +21,10 @@ cleanup() {
 trap cleanup EXIT
 fail() { echo "FAIL: $*"; tail -n 15 "$tmp"/*.log; exit 1; }
 
+# without a way to InventoryService, the catalog refuses to start
+env -u PANTHERA_INVENTORY_URL "$build/bin/panthera-catalog" >"$tmp/refused.log" 2>&1
+[ $? -eq 2 ] && grep -q 'needs InventoryService' "$tmp/refused.log" ||
+	fail "panthera-catalog started without --inventory-url"
 url=$(tools/pg.sh start "$tmp/data" "$pg_port") || fail "no PostgreSQL"
 export PANTHERA_DB_URL=$url PANTHERA_MIGRATIONS_DIR=$(pwd)/services PANTHERA_DATA_DIR=$tmp/data
 PANTHERA_RPC_URL=tcp://127.0.0.1:$inv_port "$build/bin/panthera-inventory" >"$tmp/inventory.log" 2>&1 &
