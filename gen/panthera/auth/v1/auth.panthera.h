@@ -98,7 +98,9 @@ typedef struct panthera_auth_v1_auth_service_handlers {
 	 * EnsureAdmin:
 	 * Internal, called at server start. Makes sure an account with this email
 	 * exists and has the ADMIN role: creates it ACTIVE with this password, or
-	 * adds ADMIN to an existing account without changing its password.
+	 * adds ADMIN to an existing account whose password this is (without
+	 * changing it). PERMISSION_DENIED (reason ACCOUNT_EXISTS) when the account
+	 * exists, is not an admin and has another password.
 	 */
 	rpc_status (*ensure_admin)(rpc_call *call, const Panthera__Auth__V1__EnsureAdminRequest *req, Panthera__Users__V1__User *resp, void *user);
 	/*
