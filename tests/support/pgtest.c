@@ -41,8 +41,14 @@ int pgtest_start(pgtest *t)
 	snprintf(t->dir, sizeof(t->dir), "/tmp/panthera-pg-XXXXXX");
 	if (mkdtemp(t->dir) == NULL)
 		return -1;
-	t->port = 40000 + (int)(getpid() % 9000);
-	return run_pg(t, "start", t->url, sizeof(t->url));
+	/* a port taken meanwhile (another test, an outgoing connection) fails
+	 * the start: try a few others */
+	for (int i = 0; i < 5; i++) {
+		t->port = 40000 + (int)((getpid() + (pid_t)i * 1777) % 9000);
+		if (run_pg(t, "start", t->url, sizeof(t->url)) == 0)
+			return 0;
+	}
+	return -1;
 }
 
 int pgtest_stop_server(pgtest *t)
