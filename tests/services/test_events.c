@@ -103,6 +103,11 @@ static rpc_status apply_effect(db_conn *c, const ev_event *ev, void *arg)
 	payload[n] = '\0';
 	if (e->poison != NULL && strcmp(payload, e->poison) == 0)
 		return RPC_STATUS_INTERNAL;
+	/* the commit time, RFC 3339 in UTC: "2026-11-23T10:15:00.123456Z" */
+	const char *t = ev->occurred_at;
+	if (t == NULL || strlen(t) != 27 || t[4] != '-' || t[10] != 'T' || t[19] != '.' ||
+	    t[26] != 'Z')
+		return RPC_STATUS_DATA_LOSS;
 	char sql[256];
 	snprintf(sql, sizeof(sql), "INSERT INTO %s (event_id, payload) VALUES ($1, $2)", e->table);
 	const char *p[2] = {ev->id, payload};

@@ -16,6 +16,8 @@
 #define EV_DEFAULT_BACKOFF_MS 100u
 #define EV_MAX_BACKOFF_MS     60000u
 #define EV_CHANNEL            "panthera_events"
+/* the outbox row's created_at as RFC 3339 UTC, whatever the session's TimeZone */
+#define EV_TIME_SQL "to_char(created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"')"
 
 struct ev_consumer {
 	ev_consumer_opts o;
@@ -136,7 +138,7 @@ rpc_status ev_consumer_open(ev_consumer **out, const ev_consumer_opts *opts)
 		c->o.backoff_ms = EV_DEFAULT_BACKOFF_MS;
 	quote(c->src, sizeof(c->src), opts->source_schema);
 	quote(c->own, sizeof(c->own), opts->own_schema);
-	char s0[256], s1[512], s2[512], s3[512], s4[1024];
+	char s0[256], s1[512], s2[512], s3[512], s4[1024], s5[256];
 	snprintf(s0, sizeof(s0), "CREATE SCHEMA IF NOT EXISTS %s", c->own);
 	snprintf(s1, sizeof(s1),
 	         "CREATE TABLE IF NOT EXISTS %s.event_cursors (consumer text, source text,"
@@ -159,8 +161,11 @@ rpc_status ev_consumer_open(ev_consumer **out, const ev_consumer_opts *opts)
 	    " seq bigint, type text, aggregate_id text, payload bytea, error text, attempts int,"
 	    " parked_at timestamptz NOT NULL DEFAULT now(), PRIMARY KEY (consumer, event_id))",
 	    c->own);
-	const char *ddl[] = {s0, s1, s2, s3, s4};
-	rpc_status st = exec_ddl(opts->own, opts->own_schema, ddl, 5);
+	/* added after the first release: tables created before lack it */
+	snprintf(s5, sizeof(s5),
+	         "ALTER TABLE %s.dead_letters ADD COLUMN IF NOT EXISTS occurred_at text", c->own);
+	const char *ddl[] = {s0, s1, s2, s3, s4, s5};
+	rpc_status st = exec_ddl(opts->own, opts->own_schema, ddl, 6);
 	if (st == RPC_STATUS_OK) {
 		db_conn *conn;
 		if ((st = db_acquire(opts->own, 30000, &conn)) == RPC_STATUS_OK) {
@@ -241,17 +246,18 @@ static int record_failure(ev_consumer *c, db_conn *own, const ev_event *ev, rpc_
 		          ev->type, rpc_status_name(why), ev->attempt, c->o.max_attempts);
 		return *st == RPC_STATUS_OK ? 0 : -1;
 	}
-	snprintf(
-	    sql, sizeof(sql),
-	    "INSERT INTO %s.dead_letters (consumer, event_id, source, seq, type, aggregate_id,"
-	    " payload, error, attempts) VALUES ($1, $2, $3, $4::bigint, $5, $6, $7::bytea, $8, $9::int)"
-	    " ON CONFLICT DO NOTHING",
-	    c->own);
+	snprintf(sql, sizeof(sql),
+	         "INSERT INTO %s.dead_letters (consumer, event_id, source, seq, type, aggregate_id,"
+	         " payload, error, attempts, occurred_at)"
+	         " VALUES ($1, $2, $3, $4::bigint, $5, $6, $7::bytea, $8, $9::int, $10)"
+	         " ON CONFLICT DO NOTHING",
+	         c->own);
 	char seq[32];
 	snprintf(seq, sizeof(seq), "%lld", (long long)ev->seq);
-	const char *p[9] = {c->name,          ev->id,       c->o.source_schema,   seq,     ev->type,
-	                    ev->aggregate_id, payload_text, rpc_status_name(why), attempts};
-	*st = db_exec(own, NULL, sql, 9, p, NULL);
+	const char *p[10] = {c->name,  ev->id,           c->o.source_schema, seq,
+	                     ev->type, ev->aggregate_id, payload_text,       rpc_status_name(why),
+	                     attempts, ev->occurred_at};
+	*st = db_exec(own, NULL, sql, 10, p, NULL);
 	if (*st == RPC_STATUS_OK) {
 		snprintf(sql, sizeof(sql),
 		         "DELETE FROM %s.event_attempts WHERE consumer = $1 AND event_id = $2",
@@ -303,7 +309,8 @@ rpc_status ev_consume_once(ev_consumer *c, unsigned *handled)
 	/* Only transactions older than every running one: nothing can commit
 	 * behind this point later. */
 	snprintf(sql, sizeof(sql),
-	         "SELECT id, seq, type, aggregate_id, payload, txid::text FROM %s.outbox"
+	         "SELECT id, seq, type, aggregate_id, payload, txid::text, " EV_TIME_SQL
+	         " FROM %s.outbox"
 	         " WHERE (txid, seq) > ($1::xid8, $2::bigint)"
 	         " AND txid < pg_snapshot_xmin(pg_current_snapshot())"
 	         " ORDER BY txid, seq LIMIT $3::int",
@@ -320,6 +327,7 @@ rpc_status ev_consume_once(ev_consumer *c, unsigned *handled)
 		ev.aggregate_id = PQgetvalue(rows, i, 3);
 		const char *payload_text = PQgetvalue(rows, i, 4);
 		const char *txid = PQgetvalue(rows, i, 5);
+		ev.occurred_at = PQgetvalue(rows, i, 6);
 
 		/* processed already (a replay, or a crash after commit elsewhere)? */
 		snprintf(sql, sizeof(sql),
@@ -487,7 +495,8 @@ rpc_status ev_replay_dead_letter(ev_consumer *c, const char *event_id)
 	if ((st = db_exec(own, NULL, "BEGIN", 0, NULL, NULL)) != RPC_STATUS_OK)
 		goto out;
 	snprintf(sql, sizeof(sql),
-	         "SELECT event_id, seq, type, aggregate_id, payload FROM %s.dead_letters"
+	         "SELECT event_id, seq, type, aggregate_id, payload, coalesce(occurred_at, '')"
+	         " FROM %s.dead_letters"
 	         " WHERE consumer = $1 AND event_id::text = $2 FOR UPDATE",
 	         c->own);
 	if ((st = db_exec(own, NULL, sql, 2, p, &r)) != RPC_STATUS_OK)
@@ -508,7 +517,8 @@ rpc_status ev_replay_dead_letter(ev_consumer *c, const char *event_id)
 	               .aggregate_id = PQgetvalue(r, 0, 3),
 	               .payload = bytes,
 	               .payload_len = blen,
-	               .attempt = 1};
+	               .attempt = 1,
+	               .occurred_at = PQgetvalue(r, 0, 5)};
 	if ((st = apply_one(c, own, &ev)) != RPC_STATUS_OK)
 		goto out;
 	snprintf(sql, sizeof(sql),
