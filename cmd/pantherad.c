@@ -27,16 +27,64 @@
 #include "inventory.h"
 #include "panthera/admin.h"
 #include "panthera/config.h"
+#include "panthera/events.h"
 #include "panthera/log.h"
+
+/* A schema whose event tables the sweeper prunes: its outbox (a
+ * producer) and/or its processed ids (a consumer). */
+typedef struct prune_target {
+	db_pool *pool;
+	const char *schema;
+	int outbox, processed;
+} prune_target;
+
+#define MAX_PRUNE_TARGETS 16
+#define PRUNE_EVERY_S     600 /* pruning scans: not every sweep */
 
 typedef struct sweeper {
 	inventory_service *svc;
 	auth_service *auth;
 	unsigned interval_s;
+	uint32_t retention_s; /* 0: never prune */
+	prune_target prune[MAX_PRUNE_TARGETS];
+	int n_prune;
+	time_t last_prune;
 	pthread_mutex_t lock;
 	pthread_cond_t stop_cv;
 	int stop;
 } sweeper;
+
+static void sweeper_add(sweeper *s, db_pool *pool, const char *schema, int outbox, int processed)
+{
+	if (pool != NULL && s->n_prune < MAX_PRUNE_TARGETS)
+		s->prune[s->n_prune++] = (prune_target){pool, schema, outbox, processed};
+}
+
+/* Delete the events every reader has passed, and old processed ids, past
+ * the retention (see events.h). */
+static void prune_events(sweeper *s)
+{
+	time_t now = time(NULL);
+	if (s->retention_s == 0 || (s->last_prune != 0 && now - s->last_prune < PRUNE_EVERY_S))
+		return;
+	s->last_prune = now;
+	for (int i = 0; i < s->n_prune; i++) {
+		prune_target *t = &s->prune[i];
+		long out = 0, done = 0;
+		rpc_status st = RPC_STATUS_OK;
+		if (t->outbox)
+			st = ev_prune_outbox(t->pool, t->schema, s->retention_s, &out);
+		if (st == RPC_STATUS_OK && t->processed)
+			st = ev_prune_processed(t->pool, t->schema, s->retention_s, &done);
+		if (st != RPC_STATUS_OK)
+			log_write(LOG_WARN, NULL, "events.prune", "%s: pruning failed: %s",
+			          t->schema, rpc_status_name(st));
+		else if (out + done > 0)
+			log_write(LOG_INFO, NULL, "events.prune",
+			          "%s: pruned %ld events and %ld processed ids", t->schema, out,
+			          done);
+	}
+}
 
 /* Release expired reservations every interval until told to stop. */
 static void *sweeper_main(void *arg)
@@ -71,6 +119,7 @@ static void *sweeper_main(void *arg)
 				log_write(LOG_INFO, NULL, "auth.sweep",
 				          "removed %u dead sessions and reset tokens", n);
 		}
+		prune_events(s);
 		pthread_mutex_lock(&s->lock);
 	}
 	pthread_mutex_unlock(&s->lock);
@@ -327,6 +376,10 @@ int main(int argc, char **argv)
 		          cfg_get(&c, "rpc-url"), rpc_status_name(st));
 		goto out;
 	}
+	sw.retention_s = (uint32_t)cfg_get_int(&c, "event-retention-s");
+	sweeper_add(&sw, inventory.pool, "inventory", 1, 0);
+	sweeper_add(&sw, catalog.pool, "catalog", 1, 0);
+	sweeper_add(&sw, auth.pool, "auth", 1, 0);
 	sweeping = pthread_create(&sweep_thread, NULL, sweeper_main, &sw) == 0;
 	if (with_catalog && cfg_get_bool(&c, "seed-demo")) {
 		/* after start: the seed sets stock through InventoryService */

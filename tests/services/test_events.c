@@ -3,7 +3,8 @@
  * exactly when its transaction commits, is applied once, in commit order;
  * a consumer killed mid-transaction applies it once after restart; a poison
  * event is parked and the events behind it flow; a parked event can be
- * replayed; producer and consumer in different databases; NOTIFY wakes.
+ * replayed; producer and consumer in different databases; NOTIFY wakes;
+ * pruning never deletes what a reader still needs.
  */
 #define _GNU_SOURCE
 #include <pthread.h>
@@ -316,8 +317,70 @@ static void test_producer_and_consumer_in_different_databases(void **state)
 	    count(other,
 	          "SELECT count(*) FROM sink.processed_events WHERE consumer = 'sink.remote'"),
 	    count(other, "SELECT count(*) FROM sink.remote"));
+	/* the reader's position is kept where the producer can see it */
+	assert_int_equal(count(pool, "SELECT count(*) FROM orders.outbox_readers"
+	                             " WHERE consumer = 'sink.remote' AND last_seq > 0"),
+	                 1);
 	ev_consumer_close(c);
 	db_pool_close(other);
+}
+
+static long pruned_outbox(const char *schema, uint32_t keep_s)
+{
+	long d = -1;
+	assert_status(ev_prune_outbox(pool, schema, keep_s, &d), RPC_STATUS_OK);
+	return d;
+}
+
+static void test_pruning_keeps_what_a_reader_still_needs(void **state)
+{
+	(void)state;
+	assert_status(ev_outbox_setup(pool, "shop"), RPC_STATUS_OK);
+	sql_ok(pool, "CREATE TABLE sink.fast (event_id uuid, payload text)");
+	sql_ok(pool, "CREATE TABLE sink.slow (event_id uuid, payload text)");
+	publish(pool, "shop", "a", 0);
+	publish(pool, "shop", "b", 0);
+	assert_int_equal(pruned_outbox("shop", 0), 0); /* nobody reads it: kept whole */
+
+	effect_ctx ef = {.table = "sink.fast"}, es = {.table = "sink.slow"};
+	ev_consumer *fast = consumer("sink.fast", pool, "shop", pool, "sink", &ef);
+	ev_consumer *slow = consumer("sink.slow", pool, "shop", pool, "sink", &es);
+	unsigned n;
+	assert_status(ev_consume_once(fast, &n), RPC_STATUS_OK);
+	assert_int_equal(n, 2);
+	assert_int_equal(pruned_outbox("shop", 0), 0); /* slow has read nothing yet */
+	assert_status(ev_consume_once(slow, &n), RPC_STATUS_OK);
+	assert_int_equal(n, 2);
+	assert_int_equal(pruned_outbox("shop", 3600), 0); /* younger than the retention */
+	assert_int_equal(pruned_outbox("shop", 0), 2);
+	assert_int_equal(count(pool, "SELECT count(*) FROM shop.outbox"), 0);
+
+	/* cursors still work over the gap */
+	publish(pool, "shop", "c", 0);
+	assert_status(ev_consume_once(fast, &n), RPC_STATUS_OK);
+	assert_int_equal(n, 1);
+	assert_status(ev_consume_once(slow, &n), RPC_STATUS_OK);
+	assert_int_equal(n, 1);
+
+	/* processed ids: only past the retention */
+	long d = -1;
+	assert_status(ev_prune_processed(pool, "sink", 3600, &d), RPC_STATUS_OK);
+	assert_int_equal(d, 0);
+	assert_status(ev_prune_processed(pool, "sink", 0, &d), RPC_STATUS_OK);
+	assert_true(d >= 6);
+	assert_int_equal(count(pool, "SELECT count(*) FROM sink.processed_events"), 0);
+
+	/* a rewound reader pins the outbox again and reads it from the start */
+	assert_status(ev_consumer_rewind(fast), RPC_STATUS_OK);
+	assert_int_equal(pruned_outbox("shop", 0), 0);
+	assert_status(ev_consume_once(fast, &n), RPC_STATUS_OK);
+	assert_int_equal(n, 1);
+	assert_int_equal(count(pool, "SELECT count(*) FROM sink.fast WHERE payload = 'c'"), 2);
+	assert_int_equal(pruned_outbox("shop", 0), 1);
+
+	assert_status(ev_prune_outbox(pool, "no such; schema", 0, &d), RPC_STATUS_INVALID_ARGUMENT);
+	ev_consumer_close(fast);
+	ev_consumer_close(slow);
 }
 
 static void *publish_later(void *arg)
@@ -356,6 +419,7 @@ int main(void)
 	    cmocka_unit_test(test_poison_is_parked_and_the_rest_flows),
 	    cmocka_unit_test(test_producer_and_consumer_in_different_databases),
 	    cmocka_unit_test(test_notify_wakes_a_waiting_consumer),
+	    cmocka_unit_test(test_pruning_keeps_what_a_reader_still_needs),
 	};
 	return cmocka_run_group_tests_name("events", tests, setup, teardown);
 }

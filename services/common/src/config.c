@@ -33,6 +33,9 @@ const cfg_var cfg_vars[] = {
      "Folder holding <service>/migrations/NNN_name.sql, applied at start."},
     {"sweep-interval-s", "PANTHERA_SWEEP_INTERVAL_S", CFG_INT, "10", 1, 3600, 0,
      "How often expired stock reservations are released."},
+    {"event-retention-s", "PANTHERA_EVENT_RETENTION_S", CFG_INT, "604800", 0, 315360000, 0,
+     "Seconds an event stays in its outbox after every reader has passed it (and a processed "
+     "event id is remembered); 0 keeps them forever."},
     {"seed-demo", "PANTHERA_SEED_DEMO", CFG_BOOL, "true", 0, 0, 0,
      "Load the demo catalog (a few categories, about thirty products with stock) into an empty catalog."},
     {"services", "PANTHERA_SERVICES", CFG_STRING, "all", 0, 0, 0,

@@ -58,7 +58,7 @@ rpc_status ev_outbox_setup(db_pool *pool, const char *schema)
 {
 	if (pool == NULL || !db_identifier_valid(schema))
 		return RPC_STATUS_INVALID_ARGUMENT;
-	char q[80], s1[256], s2[1024];
+	char q[80], s1[256], s2[1024], s3[512], s4[256];
 	quote(q, sizeof(q), schema);
 	snprintf(s1, sizeof(s1), "CREATE SCHEMA IF NOT EXISTS %s", q);
 	snprintf(s2, sizeof(s2),
@@ -71,8 +71,18 @@ rpc_status ev_outbox_setup(db_pool *pool, const char *schema)
 	         " payload bytea NOT NULL,"
 	         " created_at timestamptz NOT NULL DEFAULT now())",
 	         q);
-	const char *sql[] = {s1, s2};
-	return exec_ddl(pool, schema, sql, 2);
+	/* how far each consumer has read, wherever its own cursor lives: what
+	 * every reader has passed may be pruned (ev_prune_outbox) */
+	snprintf(s3, sizeof(s3),
+	         "CREATE TABLE IF NOT EXISTS %s.outbox_readers (consumer text PRIMARY KEY,"
+	         " last_txid xid8 NOT NULL DEFAULT '0', last_seq bigint NOT NULL DEFAULT 0,"
+	         " updated_at timestamptz NOT NULL DEFAULT now())",
+	         q);
+	/* consumers read, and pruning deletes, in (txid, seq) order */
+	snprintf(s4, sizeof(s4),
+	         "CREATE INDEX IF NOT EXISTS outbox_txid_seq ON %s.outbox (txid, seq)", q);
+	const char *sql[] = {s1, s2, s3, s4};
+	return exec_ddl(pool, schema, sql, 4);
 }
 
 rpc_status ev_publish(db_conn *conn, const char *schema, const char *type, const char *aggregate_id,
@@ -116,6 +126,9 @@ rpc_status ev_publish(db_conn *conn, const char *schema, const char *type, const
 		memcpy(id_out, id, sizeof(id));
 	return st;
 }
+
+static rpc_status register_reader(ev_consumer *c, db_conn *held, const char *txid, const char *seq,
+                                  int reset);
 
 rpc_status ev_consumer_open(ev_consumer **out, const ev_consumer_opts *opts)
 {
@@ -166,6 +179,8 @@ rpc_status ev_consumer_open(ev_consumer **out, const ev_consumer_opts *opts)
 	         "ALTER TABLE %s.dead_letters ADD COLUMN IF NOT EXISTS occurred_at text", c->own);
 	const char *ddl[] = {s0, s1, s2, s3, s4, s5};
 	rpc_status st = exec_ddl(opts->own, opts->own_schema, ddl, 6);
+	if (st == RPC_STATUS_OK) /* the producer's outbox and its readers' table */
+		st = ev_outbox_setup(opts->source, opts->source_schema);
 	if (st == RPC_STATUS_OK) {
 		db_conn *conn;
 		if ((st = db_acquire(opts->own, 30000, &conn)) == RPC_STATUS_OK) {
@@ -176,6 +191,19 @@ rpc_status ev_consumer_open(ev_consumer **out, const ev_consumer_opts *opts)
 			         c->own);
 			const char *p[2] = {c->name, opts->source_schema};
 			st = db_exec(conn, NULL, sql, 2, p, NULL);
+			PGresult *r = NULL;
+			snprintf(sql, sizeof(sql),
+			         "SELECT last_txid::text, last_seq FROM %s.event_cursors"
+			         " WHERE consumer = $1 AND source = $2",
+			         c->own);
+			if (st == RPC_STATUS_OK &&
+			    (st = db_exec(conn, NULL, sql, 2, p, &r)) == RPC_STATUS_OK) {
+				if (PQntuples(r) == 1)
+					st = register_reader(
+					    c, opts->source == opts->own ? conn : NULL,
+					    PQgetvalue(r, 0, 0), PQgetvalue(r, 0, 1), 1);
+				PQclear(r);
+			}
 			db_release(opts->own, conn);
 		}
 	}
@@ -185,6 +213,37 @@ rpc_status ev_consumer_open(ev_consumer **out, const ev_consumer_opts *opts)
 	}
 	*out = c;
 	return RPC_STATUS_OK;
+}
+
+/*
+ * Tell the producer how far this consumer has read: a row of
+ * <source>.outbox_readers, which ev_prune_outbox never deletes past. At
+ * open (`reset`) it is set to the cursor, whatever it was; after a batch it
+ * only moves forward. It is written after the consumer's own commit, so it
+ * never runs ahead of the cursor: a lost update only delays pruning.
+ */
+static rpc_status register_reader(ev_consumer *c, db_conn *held, const char *txid, const char *seq,
+                                  int reset)
+{
+	db_conn *src = held; /* a connection to the source, idle, or NULL */
+	rpc_status st = held != NULL ? RPC_STATUS_OK : db_acquire(c->o.source, 30000, &src);
+	if (st != RPC_STATUS_OK)
+		return st;
+	char sql[512];
+	snprintf(
+	    sql, sizeof(sql),
+	    "INSERT INTO %s.outbox_readers AS r (consumer, last_txid, last_seq)"
+	    " VALUES ($1, $2::xid8, $3::bigint) ON CONFLICT (consumer) DO UPDATE"
+	    " SET last_txid = EXCLUDED.last_txid, last_seq = EXCLUDED.last_seq,"
+	    " updated_at = now()%s",
+	    c->src,
+	    reset ? ""
+	          : " WHERE (r.last_txid, r.last_seq) < (EXCLUDED.last_txid, EXCLUDED.last_seq)");
+	const char *p[3] = {c->name, txid, seq};
+	st = db_exec(src, NULL, sql, 3, p, NULL);
+	if (held == NULL)
+		db_release(c->o.source, src);
+	return st;
 }
 
 void ev_consumer_close(ev_consumer *c)
@@ -280,7 +339,7 @@ rpc_status ev_consume_once(ev_consumer *c, unsigned *handled)
 	rpc_status st = db_acquire(c->o.own, 30000, &own);
 	if (st != RPC_STATUS_OK)
 		return st;
-	char sql[1024];
+	char sql[1024], moved_txid[32] = "", moved_seq[32] = "";
 	PGresult *cur = NULL, *rows = NULL;
 	if ((st = db_exec(own, NULL, "BEGIN", 0, NULL, NULL)) != RPC_STATUS_OK)
 		goto out;
@@ -396,10 +455,19 @@ rpc_status ev_consume_once(ev_consumer *c, unsigned *handled)
 			st = RPC_STATUS_INTERNAL;
 			goto out;
 		}
+		snprintf(moved_txid, sizeof(moved_txid), "%s", txid);
+		snprintf(moved_seq, sizeof(moved_seq), "%s", seq);
 		done++;
 	}
 commit:
 	st = db_exec(own, NULL, "COMMIT", 0, NULL, NULL);
+	if (st == RPC_STATUS_OK && moved_txid[0] != '\0') {
+		rpc_status rst = register_reader(c, src, moved_txid, moved_seq, 0);
+		if (rst != RPC_STATUS_OK)
+			log_write(LOG_WARN, NULL, "events.reader",
+			          "%s: could not record its position in %s.outbox_readers: %s",
+			          c->name, c->o.source_schema, rpc_status_name(rst));
+	}
 out:
 	PQclear(cur);
 	PQclear(rows);
@@ -563,4 +631,103 @@ rpc_status ev_wait(ev_consumer *c, uint32_t timeout_ms)
 			PQfreemem(note);
 	}
 	return RPC_STATUS_OK;
+}
+
+/* Run a bounded DELETE (its $1 is keep_s, $2 the batch) until a batch
+ * comes back short, at most EV_PRUNE_ROUNDS times; each is its own
+ * transaction, so a large backlog never holds long locks. */
+#define EV_PRUNE_BATCH  5000
+#define EV_PRUNE_ROUNDS 20
+static rpc_status prune(db_pool *pool, const char *sql, uint32_t keep_s, long *deleted)
+{
+	if (deleted != NULL)
+		*deleted = 0;
+	db_conn *c;
+	rpc_status st = db_acquire(pool, 30000, &c);
+	if (st != RPC_STATUS_OK)
+		return st;
+	char keep[16], batch[16];
+	snprintf(keep, sizeof(keep), "%u", keep_s);
+	snprintf(batch, sizeof(batch), "%d", EV_PRUNE_BATCH);
+	const char *p[2] = {keep, batch};
+	for (int round = 0; round < EV_PRUNE_ROUNDS; round++) {
+		PGresult *r;
+		if ((st = db_exec(c, NULL, sql, 2, p, &r)) != RPC_STATUS_OK)
+			break;
+		long n = atol(PQcmdTuples(r));
+		PQclear(r);
+		if (deleted != NULL)
+			*deleted += n;
+		if (n < EV_PRUNE_BATCH)
+			break;
+	}
+	db_release(pool, c);
+	return st;
+}
+
+rpc_status ev_prune_outbox(db_pool *pool, const char *schema, uint32_t keep_s, long *deleted)
+{
+	if (deleted != NULL)
+		*deleted = 0;
+	if (pool == NULL || !db_identifier_valid(schema))
+		return RPC_STATUS_INVALID_ARGUMENT;
+	char q[80], sql[1024];
+	quote(q, sizeof(q), schema);
+	/* With no reader the lowest position is NULL and nothing qualifies. */
+	snprintf(sql, sizeof(sql),
+	         "DELETE FROM %s.outbox WHERE id IN (SELECT o.id FROM %s.outbox o"
+	         " WHERE o.created_at < now() - $1::int * interval '1 second'"
+	         " AND (o.txid, o.seq) <= (SELECT r.last_txid, r.last_seq FROM %s.outbox_readers r"
+	         " ORDER BY r.last_txid, r.last_seq LIMIT 1)"
+	         " ORDER BY o.txid, o.seq LIMIT $2::int)",
+	         q, q, q);
+	return prune(pool, sql, keep_s, deleted);
+}
+
+rpc_status ev_prune_processed(db_pool *pool, const char *own_schema, uint32_t keep_s, long *deleted)
+{
+	if (deleted != NULL)
+		*deleted = 0;
+	if (pool == NULL || !db_identifier_valid(own_schema))
+		return RPC_STATUS_INVALID_ARGUMENT;
+	char q[80], sql[512];
+	quote(q, sizeof(q), own_schema);
+	snprintf(
+	    sql, sizeof(sql),
+	    "DELETE FROM %s.processed_events WHERE ctid IN (SELECT ctid FROM %s.processed_events"
+	    " WHERE processed_at < now() - $1::int * interval '1 second' LIMIT $2::int)",
+	    q, q);
+	return prune(pool, sql, keep_s, deleted);
+}
+
+rpc_status ev_consumer_rewind(ev_consumer *c)
+{
+	if (c == NULL)
+		return RPC_STATUS_INVALID_ARGUMENT;
+	db_conn *own;
+	rpc_status st = db_acquire(c->o.own, 30000, &own);
+	if (st != RPC_STATUS_OK)
+		return st;
+	char sql[512];
+	const char *p[2] = {c->name, c->o.source_schema};
+	/* the reader's row first: from then on nothing it will read is pruned */
+	st = register_reader(c, c->o.source == c->o.own ? own : NULL, "0", "0", 1);
+	if (st == RPC_STATUS_OK)
+		st = db_exec(own, NULL, "BEGIN", 0, NULL, NULL);
+	snprintf(sql, sizeof(sql),
+	         "UPDATE %s.event_cursors SET last_txid = '0', last_seq = 0"
+	         " WHERE consumer = $1 AND source = $2",
+	         c->own);
+	if (st == RPC_STATUS_OK)
+		st = db_exec(own, NULL, sql, 2, p, NULL);
+	snprintf(sql, sizeof(sql), "DELETE FROM %s.processed_events WHERE consumer = $1", c->own);
+	if (st == RPC_STATUS_OK)
+		st = db_exec(own, NULL, sql, 1, p, NULL);
+	snprintf(sql, sizeof(sql), "DELETE FROM %s.event_attempts WHERE consumer = $1", c->own);
+	if (st == RPC_STATUS_OK)
+		st = db_exec(own, NULL, sql, 1, p, NULL);
+	if (st == RPC_STATUS_OK)
+		st = db_exec(own, NULL, "COMMIT", 0, NULL, NULL);
+	db_release(c->o.own, own); /* rolls back what did not commit */
+	return st;
 }

@@ -110,4 +110,36 @@ rpc_status ev_replay_dead_letter(ev_consumer *c, const char *event_id);
  */
 rpc_status ev_wait(ev_consumer *c, uint32_t timeout_ms);
 
+/*
+ * Pruning. The outbox and processed_events grow with traffic; the service
+ * binaries' sweeper calls these periodically. Each deletes in batches, each
+ * batch its own transaction; *deleted (may be NULL) gets the rows removed.
+ *
+ * ev_prune_outbox deletes the events of <schema>.outbox older than keep_s
+ * seconds that EVERY registered reader has passed. Readers register in
+ * <schema>.outbox_readers when they open (ev_consumer_open) and move their
+ * row forward after each batch, wherever their own cursor lives, so a
+ * consumer in another database pins what it has not read yet. An outbox
+ * with no reader is never pruned (a consumer added later can read it from
+ * the start). A consumer retired for good must have its row deleted
+ * (DELETE FROM <schema>.outbox_readers WHERE consumer = '...') or it pins
+ * the outbox forever; its backlog in the metrics shows it.
+ *
+ * ev_prune_processed deletes processed ids older than keep_s seconds from
+ * <own_schema>.processed_events. An id is only looked up for events past
+ * the cursor (a redelivery after a crash, or a replay), so keep_s needs to
+ * cover just that window; the sweeper uses the outbox retention.
+ */
+rpc_status ev_prune_outbox(db_pool *pool, const char *schema, uint32_t keep_s, long *deleted);
+rpc_status ev_prune_processed(db_pool *pool, const char *own_schema, uint32_t keep_s,
+                              long *deleted);
+
+/*
+ * Move the consumer back to the start of the source's outbox, forgetting
+ * its processed ids and pending retries (a read model rebuilding itself
+ * from the log). Its reader row goes back first, so nothing not yet read
+ * again is pruned. Dead letters stay.
+ */
+rpc_status ev_consumer_rewind(ev_consumer *c);
+
 #endif /* PANTHERA_EVENTS_H */
