@@ -18,7 +18,13 @@ cleanup() {
 trap cleanup EXIT
 fail() { echo "FAIL: $*"; tail -n 15 "$tmp/pantherad.log"; exit 1; }
 
-url=$(tools/pg.sh start "$tmp/data" "$pg_port") || fail "no PostgreSQL"
+# a random port may be taken: try a few
+for _ in 1 2 3 4 5; do
+	url=$(tools/pg.sh start "$tmp/data" "$pg_port" 2>>"$tmp/pg.err") && break
+	url=
+	pg_port=$((42000 + RANDOM % 8000))
+done
+[ -n "$url" ] || fail "no PostgreSQL: $(tail -n 3 "$tmp/pg.err")"
 PANTHERA_DB_URL=$url PANTHERA_MIGRATIONS_DIR=$(pwd)/services PANTHERA_DATA_DIR=$tmp/data \
 	PANTHERA_RPC_URL=tcp://127.0.0.1:$rpc_port PANTHERA_SEED_DEMO=false \
 	"$build/bin/panthera-inventory" >"$tmp/pantherad.log" 2>&1 &

@@ -25,7 +25,13 @@ fail() { echo "FAIL: $*"; tail -n 15 "$tmp"/*.log; exit 1; }
 env -u PANTHERA_INVENTORY_URL "$build/bin/panthera-catalog" >"$tmp/refused.log" 2>&1
 [ $? -eq 2 ] && grep -q 'needs InventoryService' "$tmp/refused.log" ||
 	fail "panthera-catalog started without --inventory-url"
-url=$(tools/pg.sh start "$tmp/data" "$pg_port") || fail "no PostgreSQL"
+# a random port may be taken: try a few
+for _ in 1 2 3 4 5; do
+	url=$(tools/pg.sh start "$tmp/data" "$pg_port" 2>>"$tmp/pg.err") && break
+	url=
+	pg_port=$((42000 + RANDOM % 8000))
+done
+[ -n "$url" ] || fail "no PostgreSQL: $(tail -n 3 "$tmp/pg.err")"
 export PANTHERA_DB_URL=$url PANTHERA_MIGRATIONS_DIR=$(pwd)/services PANTHERA_DATA_DIR=$tmp/data
 PANTHERA_RPC_URL=tcp://127.0.0.1:$inv_port "$build/bin/panthera-inventory" >"$tmp/inventory.log" 2>&1 &
 pids+=($!)

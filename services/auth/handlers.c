@@ -368,9 +368,12 @@ static rpc_status logout(rpc_call *call, const Panthera__Auth__V1__LogoutRequest
 	rpc_status st = db_transaction(svc->pool, 0, auth_db_wait_ms(call), tx_logout, &op);
 	if (st != RPC_STATUS_OK)
 		return auth_db_failed(call, st);
+	/* Another account's token is, for this caller, no session of theirs:
+	 * the same success as an unknown or ended one, so the answer tells
+	 * nothing about other accounts' tokens, and nothing is ended. */
 	if (op.refused)
-		return rpc_call_error(call, RPC_STATUS_PERMISSION_DENIED,
-		                      "the refresh token belongs to another account");
+		log_write(LOG_INFO, request_id(call), "auth.logout",
+		          "logout with another account's refresh token: nothing ended");
 	return RPC_STATUS_OK;
 }
 

@@ -170,7 +170,7 @@ typedef struct res_op {
 
 static int cmp_item(const void *a, const void *b)
 {
-	return strcmp(((const inv_item *)a)->product_id, ((const inv_item *)b)->product_id);
+	return strcasecmp(((const inv_item *)a)->product_id, ((const inv_item *)b)->product_id);
 }
 
 /* Fill the reply from the stored reservation. */

@@ -369,6 +369,12 @@ static void test_bad_input_is_refused_with_the_field(void **state)
 	int qty[] = {1, 1}, zero[] = {0};
 	assert_status(reserve(order, prods, qty, 2, 0, NULL),
 	              RPC_STATUS_INVALID_ARGUMENT); /* twice */
+	/* twice, once in capitals, with another product between them in byte order */
+	const char *cased[] = {"ffffffff-0000-4000-8000-000000000001",
+	                       "aaaaaaaa-0000-4000-8000-000000000001",
+	                       "FFFFFFFF-0000-4000-8000-000000000001"};
+	int qty3[] = {1, 1, 1};
+	assert_status(reserve(order, cased, qty3, 3, 0, NULL), RPC_STATUS_INVALID_ARGUMENT);
 	assert_status(reserve(order, prods, zero, 1, 0, NULL), RPC_STATUS_INVALID_ARGUMENT);
 	assert_status(reserve("not-a-uuid", prods, qty, 1, 0, NULL), RPC_STATUS_INVALID_ARGUMENT);
 	Panthera__Inventory__V1__GetStockRequest g =

@@ -140,11 +140,19 @@ static void notice_to_log(void *arg, const char *message)
 	log_write(LOG_DEBUG, NULL, "db.notice", "%s", message);
 }
 
+PGconn *db_connect(const char *url)
+{
+	/* ours first: a connect_timeout in the URL, expanded after it, wins */
+	static const char *const keys[] = {"connect_timeout", "dbname", NULL};
+	const char *values[] = {DB_CONNECT_TIMEOUT_S, url, NULL};
+	return PQconnectdbParams(keys, values, 1);
+}
+
 /* Connect the slot and set its session options. */
 static rpc_status conn_open(db_pool *p, db_conn *c)
 {
 	conn_forget(c);
-	c->pg = PQconnectdb(p->url);
+	c->pg = db_connect(p->url);
 	if (c->pg == NULL)
 		return RPC_STATUS_RESOURCE_EXHAUSTED;
 	if (PQstatus(c->pg) != CONNECTION_OK) {

@@ -606,7 +606,7 @@ rpc_status ev_wait(ev_consumer *c, uint32_t timeout_ms)
 	if (c->listen == NULL || PQstatus(c->listen) != CONNECTION_OK) {
 		if (c->listen != NULL)
 			PQfinish(c->listen);
-		c->listen = PQconnectdb(db_pool_url(c->o.source));
+		c->listen = db_connect(db_pool_url(c->o.source));
 		PGresult *r = c->listen && PQstatus(c->listen) == CONNECTION_OK
 		                  ? PQexec(c->listen, "LISTEN " EV_CHANNEL)
 		                  : NULL;

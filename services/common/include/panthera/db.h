@@ -88,6 +88,14 @@ void db_pool_stats(db_pool *pool, unsigned *size, unsigned *in_use);
 /* The URL the pool connects with (for a LISTEN connection of its own). */
 const char *db_pool_url(const db_pool *pool);
 
+/*
+ * PQconnectdb(url) with a connect timeout (DB_CONNECT_TIMEOUT_S seconds,
+ * unless the URL sets its own), so an unreachable server fails a call
+ * instead of hanging it. NULL only when out of memory; check PQstatus.
+ */
+#define DB_CONNECT_TIMEOUT_S "5"
+PGconn *db_connect(const char *url);
+
 /* The SQLSTATE of the last failed db_exec on `conn` ("" when none). */
 const char *db_last_sqlstate(const db_conn *conn);
 
