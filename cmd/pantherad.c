@@ -25,6 +25,7 @@
 #include "auth.h"
 #include "catalog.h"
 #include "inventory.h"
+#include "orders.h"
 #include "panthera/admin.h"
 #include "panthera/config.h"
 #include "panthera/events.h"
@@ -228,7 +229,7 @@ static int serves(const char *list, const char *name)
 /* A list naming only known services; "all" counts. */
 static int services_valid(const char *list)
 {
-	static const char *const known[] = {"auth", "catalog", "inventory"};
+	static const char *const known[] = {"auth", "catalog", "inventory", "orders"};
 	if (strcmp(list, "all") == 0)
 		return 1;
 	for (const char *p = list; *p;) {
@@ -243,6 +244,43 @@ static int services_valid(const char *list)
 			p++;
 	}
 	return list[0] != '\0';
+}
+
+typedef rpc_status (*register_fn)(rpc_server *srv, void *svc);
+
+static rpc_status reg_inventory(rpc_server *srv, void *svc)
+{
+	return inventory_service_register(srv, svc);
+}
+
+static rpc_status reg_catalog(rpc_server *srv, void *svc)
+{
+	return catalog_service_register(srv, svc);
+}
+
+/* A channel to `url`. */
+static rpc_status dial(rpc_channel **ch, const char *url)
+{
+	return rpc_channel_open(ch, &url, 1, NULL);
+}
+
+/* Serve one service on a server of its own at inproc://pantherad/<name>,
+ * for the calls of the other services in this process; *ch dials it. */
+static rpc_status inner_server(const rpc_server_opts *so, const char *name, rpc_server **srv,
+                               rpc_channel **ch, register_fn reg, void *svc)
+{
+	char url[96];
+	snprintf(url, sizeof(url), "inproc://pantherad/%s", name);
+	rpc_status st = rpc_server_create(srv, so);
+	if (st == RPC_STATUS_OK)
+		st = reg(*srv, svc);
+	if (st == RPC_STATUS_OK)
+		st = rpc_server_listen(*srv, url);
+	if (st == RPC_STATUS_OK)
+		st = rpc_server_start(*srv);
+	if (st == RPC_STATUS_OK)
+		st = dial(ch, url);
+	return st;
 }
 
 int main(int argc, char **argv)
@@ -271,14 +309,25 @@ int main(int argc, char **argv)
 	if (strcmp(services, "all") == 0)
 		services = PANTHERA_DEFAULT_SERVICES;
 	if (!services_valid(services)) {
-		fprintf(stderr,
-		        "%s: --services=%s: use all, or a list of auth, catalog, inventory\n",
-		        argv[0], services);
+		fprintf(
+		    stderr,
+		    "%s: --services=%s: use all, or a list of auth, catalog, inventory, orders\n",
+		    argv[0], services);
 		cfg_free(&c);
 		return 2;
 	}
 	int with_auth = serves(services, "auth"), with_catalog = serves(services, "catalog"),
-	    with_inventory = serves(services, "inventory");
+	    with_inventory = serves(services, "inventory"),
+	    with_orders = serves(services, "orders");
+	if (with_orders && ((!with_inventory && cfg_get(&c, "inventory-url") == NULL) ||
+	                    (!with_catalog && cfg_get(&c, "catalog-url") == NULL))) {
+		fprintf(stderr,
+		        "%s: orders need CatalogService and InventoryService: serve them here too,"
+		        " or give --catalog-url and --inventory-url\n",
+		        argv[0]);
+		cfg_free(&c);
+		return 2;
+	}
 	if (with_catalog && !with_inventory && cfg_get(&c, "inventory-url") == NULL) {
 		fprintf(stderr,
 		        "%s: the catalog needs InventoryService: serve it here too, or give"
@@ -303,6 +352,16 @@ int main(int argc, char **argv)
 	catalog_service catalog = {0};
 	auth_service auth = {0};
 	rpc_channel *inventory_ch = NULL;
+	orders_service orders = {0};
+	db_pool *payments_events = NULL;
+	int orders_ready = 0;
+	/* Each service that others call here gets a server of its own (its own
+	 * workers) on an inproc URL, and service-to-service calls go there: a
+	 * handler waiting on another service never waits for a worker of the
+	 * pool it holds one of (which, all on one server, deadlocks under load
+	 * until the deadline). */
+	rpc_server *inner_inventory = NULL, *inner_catalog = NULL;
+	rpc_channel *catalog_ch = NULL, *cart_ch = NULL, *payments_ch = NULL;
 	sweeper sw = {.svc = &inventory,
 	              .auth = &auth,
 	              .interval_s = (unsigned)cfg_get_int(&c, "sweep-interval-s")};
@@ -315,8 +374,19 @@ int main(int argc, char **argv)
 	     (inventory.pool = open_service_pool(&c, "INVENTORY", "inventory")) == NULL) ||
 	    (with_catalog &&
 	     (catalog.pool = open_service_pool(&c, "CATALOG", "catalog")) == NULL) ||
-	    (with_auth && (auth.pool = open_service_pool(&c, "AUTH", "auth")) == NULL))
+	    (with_auth && (auth.pool = open_service_pool(&c, "AUTH", "auth")) == NULL) ||
+	    (with_orders && (orders.pool = open_service_pool(&c, "ORDERS", "orders")) == NULL))
 		goto out;
+	if (with_orders) {
+		/* the payments outbox, read by the saga's consumer */
+		const char *purl = cfg_db_url(&c, "PAYMENTS");
+		db_pool_opts po = {.url = purl, .size = 2, .schema = "payments"};
+		if (db_pool_open(&payments_events, &po) != RPC_STATUS_OK) {
+			log_write(LOG_ERROR, NULL, "pantherad.orders",
+			          "cannot open the payments database for its events");
+			goto out;
+		}
+	}
 	if (with_catalog && catalog_service_init(&catalog) != RPC_STATUS_OK) {
 		log_write(LOG_ERROR, NULL, "pantherad.catalog",
 		          "cannot set up the catalog's outbox");
@@ -345,16 +415,36 @@ int main(int argc, char **argv)
 		st = rpc_server_add_interceptor(srv, log_call_start, log_call_end, NULL);
 	if (st == RPC_STATUS_OK && with_inventory)
 		st = inventory_service_register(srv, &inventory);
-	/* The catalog reads and sets stock through InventoryService: its own
-	 * URL when given, else this very server. */
-	const char *inventory_url = cfg_get(&c, "inventory-url");
-	if (inventory_url == NULL)
-		inventory_url = cfg_get(&c, "rpc-url");
-	if (st == RPC_STATUS_OK && with_catalog)
-		st = rpc_channel_open(&inventory_ch, &inventory_url, 1, NULL);
+	/* The catalog reads and sets stock through InventoryService, orders
+	 * call both: their inner servers here, else the URLs given. */
+	if (st == RPC_STATUS_OK && with_inventory)
+		st = inner_server(&so, "inventory", &inner_inventory, &inventory_ch, reg_inventory,
+		                  &inventory);
+	else if (st == RPC_STATUS_OK && (with_catalog || with_orders))
+		st = dial(&inventory_ch, cfg_get(&c, "inventory-url"));
 	catalog.inventory = inventory_ch;
 	if (st == RPC_STATUS_OK && with_catalog)
 		st = catalog_service_register(srv, &catalog);
+	if (st == RPC_STATUS_OK && with_catalog && with_orders)
+		st = inner_server(&so, "catalog", &inner_catalog, &catalog_ch, reg_catalog,
+		                  &catalog);
+	else if (st == RPC_STATUS_OK && with_orders)
+		st = dial(&catalog_ch, cfg_get(&c, "catalog-url"));
+	if (st == RPC_STATUS_OK && with_orders) {
+		if (cfg_get(&c, "cart-url") != NULL)
+			st = dial(&cart_ch, cfg_get(&c, "cart-url"));
+		if (st == RPC_STATUS_OK && cfg_get(&c, "payments-url") != NULL)
+			st = dial(&payments_ch, cfg_get(&c, "payments-url"));
+		orders.payments_events = payments_events;
+		orders.catalog = catalog_ch;
+		orders.inventory = inventory_ch;
+		orders.cart = cart_ch;
+		orders.payments = payments_ch;
+		if (st == RPC_STATUS_OK && (st = orders_service_init(&orders)) == RPC_STATUS_OK)
+			orders_ready = 1;
+		if (st == RPC_STATUS_OK)
+			st = orders_service_register(srv, &orders);
+	}
 	if (st == RPC_STATUS_OK && with_auth)
 		st = auth_service_register(srv, &auth);
 	if (st == RPC_STATUS_OK)
@@ -367,6 +457,8 @@ int main(int argc, char **argv)
 		st = admin_add_pool(admin, "catalog", catalog.pool);
 	if (st == RPC_STATUS_OK && with_auth)
 		st = admin_add_pool(admin, "auth", auth.pool);
+	if (st == RPC_STATUS_OK && with_orders)
+		st = admin_add_pool(admin, "orders", orders.pool);
 	if (st == RPC_STATUS_OK)
 		st = rpc_server_listen(srv, cfg_get(&c, "rpc-url"));
 	if (st == RPC_STATUS_OK)
@@ -380,6 +472,11 @@ int main(int argc, char **argv)
 	sweeper_add(&sw, inventory.pool, "inventory", 1, 0);
 	sweeper_add(&sw, catalog.pool, "catalog", 1, 0);
 	sweeper_add(&sw, auth.pool, "auth", 1, 0);
+	sweeper_add(&sw, orders.pool, "orders", 1, 1);
+	if (with_orders && orders_start(&orders) != RPC_STATUS_OK) {
+		log_write(LOG_ERROR, NULL, "pantherad.orders", "cannot start the saga's consumer");
+		goto out;
+	}
 	sweeping = pthread_create(&sweep_thread, NULL, sweeper_main, &sw) == 0;
 	if (with_catalog && cfg_get_bool(&c, "seed-demo")) {
 		/* after start: the seed sets stock through InventoryService */
@@ -410,8 +507,17 @@ out:
 		pthread_mutex_unlock(&sw.lock);
 		pthread_join(sweep_thread, NULL);
 	}
-	rpc_channel_close(inventory_ch);
+	if (orders_ready)
+		orders_service_fini(&orders); /* stops its consumer first */
 	rpc_server_destroy(srv);
+	rpc_server_destroy(inner_catalog);
+	rpc_server_destroy(inner_inventory);
+	rpc_channel_close(inventory_ch);
+	rpc_channel_close(catalog_ch);
+	rpc_channel_close(cart_ch);
+	rpc_channel_close(payments_ch);
+	db_pool_close(payments_events);
+	db_pool_close(orders.pool);
 	admin_service_destroy(admin);
 	if (with_auth)
 		auth_service_fini(&auth);

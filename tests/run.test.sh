@@ -23,7 +23,7 @@ run_once() {
 		sleep 0.2
 	done
 	[ $ready -eq 1 ] || fail "pantherad did not become ready"
-	"$probe" "tcp://127.0.0.1:$rpc_port" || fail "the RPC probe failed"
+	"$probe" "tcp://127.0.0.1:$rpc_port" --order || fail "the RPC probe failed"
 	kill -TERM "$pid"
 	local rc=0
 	wait "$pid" || rc=$?

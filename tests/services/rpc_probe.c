@@ -3,7 +3,9 @@
  * and of the services as separate processes: checks the health of
  * InventoryService at argv[1], sets the stock of a new product, and lists
  * the demo catalog from CatalogService at argv[2] (default argv[1]), whose
- * stock must come from inventory. Exit 0 when all holds.
+ * stock must come from inventory. With --order (argv[2]), it also places
+ * an order of one demo product through OrderService at argv[1] and reads
+ * it back. Exit 0 when all holds.
  */
 #include <stdio.h>
 #include <string.h>
@@ -12,16 +14,19 @@
 #include "panthera/catalog/v1/catalog.panthera.h"
 #include "panthera/ids.h"
 #include "panthera/inventory/v1/inventory.panthera.h"
+#include "panthera/orders/v1/orders.panthera.h"
 
 int main(int argc, char **argv)
 {
 	/* --stock-only: just set the stock of a new product (no catalog) */
 	int stock_only = argc == 3 && strcmp(argv[2], "--stock-only") == 0;
+	int order = argc == 3 && strcmp(argv[2], "--order") == 0;
 	if (argc != 2 && argc != 3) {
 		fprintf(stderr, "usage: rpc_probe URL [CATALOG_URL | --stock-only]\n");
 		return 2;
 	}
-	const char *url = argv[1], *catalog_url = argc == 3 && !stock_only ? argv[2] : argv[1];
+	const char *url = argv[1],
+	           *catalog_url = argc == 3 && !stock_only && !order ? argv[2] : argv[1];
 	rpc_channel *ch, *cat;
 	rpc_channel_opts co = {.connect_wait_ms = 3000};
 	if (rpc_channel_open(&ch, &url, 1, &co) != RPC_STATUS_OK)
@@ -81,6 +86,56 @@ int main(int argc, char **argv)
 		goto out;
 	}
 	printf("rpc_probe: %d products in the demo catalog\n", (int)list->total);
+	if (order) {
+		const char *pid = NULL;
+		for (size_t i = 0; i < list->n_products && pid == NULL; i++)
+			if (list->products[i]->stock > 0)
+				pid = list->products[i]->id;
+		char user[37], oid[37];
+		id_uuid4(user);
+		Panthera__Orders__V1__CheckoutItem item = PANTHERA__ORDERS__V1__CHECKOUT_ITEM__INIT;
+		Panthera__Orders__V1__CheckoutItem *items[1] = {&item};
+		item.product_id = (char *)pid;
+		item.quantity = 1;
+		Panthera__Orders__V1__ShippingAddress addr =
+		    PANTHERA__ORDERS__V1__SHIPPING_ADDRESS__INIT;
+		addr.street = "1 Probe Way";
+		addr.city = "Testville";
+		addr.zip_code = "12345";
+		addr.country = "US";
+		Panthera__Orders__V1__CreateOrderRequest cr =
+		    PANTHERA__ORDERS__V1__CREATE_ORDER_REQUEST__INIT;
+		cr.items = items;
+		cr.n_items = 1;
+		cr.shipping_address = &addr;
+		cr.payment_method_id = "pm_card_visa";
+		rpc_metadata_entry md[1] = {{"x-caller-id", user}};
+		rpc_call_opts o = {.metadata = md, .n_metadata = 1, .timeout_ms = 10000};
+		const Panthera__Orders__V1__Order *placed;
+		rpc_reply *r2 = NULL;
+		st = panthera_orders_v1_order_service_create_order(ch, &cr, &o, &placed, &r2);
+		if (st != RPC_STATUS_OK) {
+			fprintf(stderr, "rpc_probe: CreateOrder: %s %s\n", rpc_status_name(st),
+			        rpc_reply_message(r2));
+			rpc_reply_free(r2);
+			goto out;
+		}
+		snprintf(oid, sizeof(oid), "%s", placed->id);
+		printf("rpc_probe: order %s placed for %s, %s\n", oid, placed->total_amount,
+		       placed->currency);
+		rpc_reply_free(r2);
+		Panthera__Orders__V1__GetOrderRequest gr =
+		    PANTHERA__ORDERS__V1__GET_ORDER_REQUEST__INIT;
+		gr.order_id = oid;
+		const Panthera__Orders__V1__Order *got;
+		st = panthera_orders_v1_order_service_get_order(ch, &gr, &o, &got, &r2);
+		int same = st == RPC_STATUS_OK && strcmp(got->id, oid) == 0;
+		rpc_reply_free(r2);
+		if (!same) {
+			fprintf(stderr, "rpc_probe: GetOrder: %s\n", rpc_status_name(st));
+			goto out;
+		}
+	}
 	printf("rpc_probe: healthy; stock of %s set to 42\n", product);
 	rc = 0;
 out:
