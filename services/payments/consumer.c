@@ -35,7 +35,6 @@
 #define PAY_WAIT_MS             1000u
 
 struct payments_worker {
-	payments_service *svc;
 	ev_consumer *consumer;
 	pthread_t thread;
 	pthread_mutex_t lock;
@@ -192,7 +191,6 @@ rpc_status payments_start(payments_service *svc)
 	struct payments_worker *w = calloc(1, sizeof(*w));
 	if (w == NULL)
 		return RPC_STATUS_RESOURCE_EXHAUSTED;
-	w->svc = svc;
 	atomic_init(&w->stop, 0);
 	rpc_status st = open_consumer(svc, &w->consumer);
 	if (st != RPC_STATUS_OK) {
