@@ -125,6 +125,16 @@ static rpc_status open_consumer(payments_service *svc, ev_consumer **out)
 	return ev_consumer_open(out, &o);
 }
 
+rpc_status payments_consumer_open(payments_service *svc, ev_consumer **out)
+{
+	*out = NULL;
+	if (svc == NULL || svc->pool == NULL)
+		return RPC_STATUS_INVALID_ARGUMENT;
+	if (svc->orders_events == NULL)
+		return RPC_STATUS_FAILED_PRECONDITION;
+	return open_consumer(svc, out);
+}
+
 rpc_status payments_process_events(payments_service *svc, unsigned *handled)
 {
 	if (handled != NULL)

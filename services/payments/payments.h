@@ -31,6 +31,7 @@
 #define PANTHERA_PAYMENTS_H
 
 #include "panthera/db.h"
+#include "panthera/events.h"
 #include "panthera/payments/v1/payments.panthera.h"
 #include "payments_provider.h"
 
@@ -91,5 +92,14 @@ rpc_status payments_start(payments_service *svc);
 /* Stop the consumer thread, within about a second, and free what
  * payments_start() made. Harmless when not started. */
 void payments_stop(payments_service *svc);
+
+/*
+ * Open a consumer object of payments.on_order_created for the caller's own
+ * thread: for AdminService (admin_add_consumer: backlog, dead letters and
+ * their replay, which charges as the consumer would). It shares the cursor
+ * with the consumer thread. Close it with ev_consumer_close() once nothing
+ * uses it. FAILED_PRECONDITION without `orders_events`.
+ */
+rpc_status payments_consumer_open(payments_service *svc, ev_consumer **out);
 
 #endif /* PANTHERA_PAYMENTS_H */

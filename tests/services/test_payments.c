@@ -1156,6 +1156,56 @@ static void test_consumer_retries_when_provider_is_down(void **state)
 	assert_string_equal(status, "SUCCEEDED");
 }
 
+/* A long outage: the event is parked after its attempts, and AdminService's
+ * replay (through payments_consumer_open) charges it once the provider is
+ * back. */
+static void test_parked_order_created_is_replayed(void **state)
+{
+	(void)state;
+	drain_events();
+	ev_consumer *admin;
+	assert_status(payments_consumer_open(&svc, &admin), RPC_STATUS_OK);
+	long parked;
+	assert_status(
+	    ev_dead_letter_count(pool, "payments", PAYMENTS_CONSUMER_ORDER_CREATED, &parked),
+	    RPC_STATUS_OK);
+	char order[37], user[37], event_id[37];
+	new_id(order);
+	new_id(user);
+	atomic_store(&provider_down, 1);
+	publish_order_created(order, user, "4.00", "pm_card_visa", event_id);
+	long backlog;
+	assert_status(ev_consumer_backlog(admin, &backlog), RPC_STATUS_OK);
+	assert_int_equal(backlog, 1);
+	unsigned n = 0;
+	for (int i = 0; i < 20 && n == 0; i++) {
+		/* each attempt at once, rather than after its backoff */
+		sql_run(
+		    pool,
+		    "UPDATE payments.event_attempts SET next_attempt_at = now() WHERE event_id = $1",
+		    event_id);
+		assert_status(payments_process_events(&svc, &n), RPC_STATUS_OK);
+	}
+	assert_int_equal(n, 1); /* parked */
+	long now_parked;
+	assert_status(
+	    ev_dead_letter_count(pool, "payments", PAYMENTS_CONSUMER_ORDER_CREATED, &now_parked),
+	    RPC_STATUS_OK);
+	assert_int_equal(now_parked, parked + 1);
+	assert_int_equal(payments_of_order(order), 0);
+	atomic_store(&provider_down, 0);
+	assert_status(ev_replay_dead_letter(admin, event_id), RPC_STATUS_OK);
+	char id[37], status[16];
+	payment_of_order(order, id, status);
+	assert_string_equal(status, "SUCCEEDED");
+	assert_int_equal(events_of("panthera.events.v1.PaymentSucceeded", id), 1);
+	assert_status(ev_replay_dead_letter(admin, event_id), RPC_STATUS_NOT_FOUND);
+	ev_consumer_close(admin);
+	payments_service none = {.pool = pool};
+	assert_status(payments_consumer_open(&none, &admin), RPC_STATUS_FAILED_PRECONDITION);
+	assert_null(admin);
+}
+
 static void test_malformed_order_created_charges_nothing(void **state)
 {
 	(void)state;
@@ -1248,6 +1298,7 @@ int main(void)
 	    cmocka_unit_test(test_order_created_is_charged_once),
 	    cmocka_unit_test(test_order_created_declined_and_other_events),
 	    cmocka_unit_test(test_consumer_retries_when_provider_is_down),
+	    cmocka_unit_test(test_parked_order_created_is_replayed),
 	    cmocka_unit_test(test_malformed_order_created_charges_nothing),
 	    cmocka_unit_test(test_consumer_thread_charges_and_stops),
 	};
