@@ -26,6 +26,7 @@
 #include "catalog.h"
 #include "inventory.h"
 #include "orders.h"
+#include "payments.h"
 #include "panthera/admin.h"
 #include "panthera/config.h"
 #include "panthera/events.h"
@@ -229,7 +230,7 @@ static int serves(const char *list, const char *name)
 /* A list naming only known services; "all" counts. */
 static int services_valid(const char *list)
 {
-	static const char *const known[] = {"auth", "catalog", "inventory", "orders"};
+	static const char *const known[] = {"auth", "catalog", "inventory", "orders", "payments"};
 	if (strcmp(list, "all") == 0)
 		return 1;
 	for (const char *p = list; *p;) {
@@ -256,6 +257,30 @@ static rpc_status reg_inventory(rpc_server *srv, void *svc)
 static rpc_status reg_catalog(rpc_server *srv, void *svc)
 {
 	return catalog_service_register(srv, svc);
+}
+
+static rpc_status reg_orders(rpc_server *srv, void *svc)
+{
+	return orders_service_register(srv, svc);
+}
+
+static rpc_status reg_payments(rpc_server *srv, void *svc)
+{
+	return payments_service_register(srv, svc);
+}
+
+/* A pool on another service's database, to read its outbox (as the URL's
+ * user: the consumer only reads, and LISTENs). */
+static db_pool *events_pool(const cfg *c, const char *service, const char *schema)
+{
+	db_pool *p = NULL;
+	db_pool_opts o = {.url = cfg_db_url(c, service), .size = 2, .schema = schema};
+	if (o.url == NULL || db_pool_open(&p, &o) != RPC_STATUS_OK) {
+		log_write(LOG_ERROR, NULL, "pantherad.db",
+		          "cannot open the %s database for its events", schema);
+		return NULL;
+	}
+	return p;
 }
 
 /* A channel to `url`. */
@@ -311,14 +336,14 @@ int main(int argc, char **argv)
 	if (!services_valid(services)) {
 		fprintf(
 		    stderr,
-		    "%s: --services=%s: use all, or a list of auth, catalog, inventory, orders\n",
+		    "%s: --services=%s: use all, or a list of auth, catalog, inventory, orders, payments\n",
 		    argv[0], services);
 		cfg_free(&c);
 		return 2;
 	}
 	int with_auth = serves(services, "auth"), with_catalog = serves(services, "catalog"),
 	    with_inventory = serves(services, "inventory"),
-	    with_orders = serves(services, "orders");
+	    with_orders = serves(services, "orders"), with_payments = serves(services, "payments");
 	if (with_orders && ((!with_inventory && cfg_get(&c, "inventory-url") == NULL) ||
 	                    (!with_catalog && cfg_get(&c, "catalog-url") == NULL))) {
 		fprintf(stderr,
@@ -353,7 +378,11 @@ int main(int argc, char **argv)
 	auth_service auth = {0};
 	rpc_channel *inventory_ch = NULL;
 	orders_service orders = {0};
-	db_pool *payments_events = NULL;
+	payments_service payments = {0};
+	db_pool *payments_events = NULL, *orders_events = NULL;
+	rpc_server *inner_orders = NULL, *inner_payments = NULL;
+	rpc_channel *orders_ch = NULL;
+	int payments_running = 0;
 	int orders_ready = 0;
 	/* Each service that others call here gets a server of its own (its own
 	 * workers) on an inproc URL, and service-to-service calls go there: a
@@ -375,18 +404,17 @@ int main(int argc, char **argv)
 	    (with_catalog &&
 	     (catalog.pool = open_service_pool(&c, "CATALOG", "catalog")) == NULL) ||
 	    (with_auth && (auth.pool = open_service_pool(&c, "AUTH", "auth")) == NULL) ||
-	    (with_orders && (orders.pool = open_service_pool(&c, "ORDERS", "orders")) == NULL))
+	    (with_orders && (orders.pool = open_service_pool(&c, "ORDERS", "orders")) == NULL) ||
+	    (with_payments &&
+	     (payments.pool = open_service_pool(&c, "PAYMENTS", "payments")) == NULL))
 		goto out;
-	if (with_orders) {
-		/* the payments outbox, read by the saga's consumer */
-		const char *purl = cfg_db_url(&c, "PAYMENTS");
-		db_pool_opts po = {.url = purl, .size = 2, .schema = "payments"};
-		if (db_pool_open(&payments_events, &po) != RPC_STATUS_OK) {
-			log_write(LOG_ERROR, NULL, "pantherad.orders",
-			          "cannot open the payments database for its events");
-			goto out;
-		}
-	}
+	/* The saga's consumers read each other's outbox: with the producer's own
+	 * pool when it is served here, else a pool on its database. */
+	if ((with_orders && !with_payments &&
+	     (payments_events = events_pool(&c, "PAYMENTS", "payments")) == NULL) ||
+	    (with_payments && !with_orders &&
+	     (orders_events = events_pool(&c, "ORDERS", "orders")) == NULL))
+		goto out;
 	if (with_catalog && catalog_service_init(&catalog) != RPC_STATUS_OK) {
 		log_write(LOG_ERROR, NULL, "pantherad.catalog",
 		          "cannot set up the catalog's outbox");
@@ -430,12 +458,21 @@ int main(int argc, char **argv)
 		                  &catalog);
 	else if (st == RPC_STATUS_OK && with_orders)
 		st = dial(&catalog_ch, cfg_get(&c, "catalog-url"));
+	/* payments and orders call each other (CreatePayment → ResumePayment,
+	 * RefundOrder → Refund): both inner servers first, channels after */
+	if (st == RPC_STATUS_OK && with_payments) {
+		payments.orders_events = with_orders ? orders.pool : orders_events;
+		st = inner_server(&so, "payments", &inner_payments, &payments_ch, reg_payments,
+		                  &payments);
+		if (st == RPC_STATUS_OK)
+			st = payments_service_register(srv, &payments);
+	} else if (st == RPC_STATUS_OK && with_orders && cfg_get(&c, "payments-url") != NULL) {
+		st = dial(&payments_ch, cfg_get(&c, "payments-url"));
+	}
 	if (st == RPC_STATUS_OK && with_orders) {
 		if (cfg_get(&c, "cart-url") != NULL)
 			st = dial(&cart_ch, cfg_get(&c, "cart-url"));
-		if (st == RPC_STATUS_OK && cfg_get(&c, "payments-url") != NULL)
-			st = dial(&payments_ch, cfg_get(&c, "payments-url"));
-		orders.payments_events = payments_events;
+		orders.payments_events = with_payments ? payments.pool : payments_events;
 		orders.catalog = catalog_ch;
 		orders.inventory = inventory_ch;
 		orders.cart = cart_ch;
@@ -444,7 +481,13 @@ int main(int argc, char **argv)
 			orders_ready = 1;
 		if (st == RPC_STATUS_OK)
 			st = orders_service_register(srv, &orders);
+		if (st == RPC_STATUS_OK && with_payments)
+			st = inner_server(&so, "orders", &inner_orders, &orders_ch, reg_orders,
+			                  &orders);
+	} else if (st == RPC_STATUS_OK && with_payments && cfg_get(&c, "orders-url") != NULL) {
+		st = dial(&orders_ch, cfg_get(&c, "orders-url"));
 	}
+	payments.orders = orders_ch;
 	if (st == RPC_STATUS_OK && with_auth)
 		st = auth_service_register(srv, &auth);
 	if (st == RPC_STATUS_OK)
@@ -459,6 +502,8 @@ int main(int argc, char **argv)
 		st = admin_add_pool(admin, "auth", auth.pool);
 	if (st == RPC_STATUS_OK && with_orders)
 		st = admin_add_pool(admin, "orders", orders.pool);
+	if (st == RPC_STATUS_OK && with_payments)
+		st = admin_add_pool(admin, "payments", payments.pool);
 	if (st == RPC_STATUS_OK)
 		st = rpc_server_listen(srv, cfg_get(&c, "rpc-url"));
 	if (st == RPC_STATUS_OK)
@@ -473,9 +518,18 @@ int main(int argc, char **argv)
 	sweeper_add(&sw, catalog.pool, "catalog", 1, 0);
 	sweeper_add(&sw, auth.pool, "auth", 1, 0);
 	sweeper_add(&sw, orders.pool, "orders", 1, 1);
+	sweeper_add(&sw, payments.pool, "payments", 1, 1);
 	if (with_orders && orders_start(&orders) != RPC_STATUS_OK) {
 		log_write(LOG_ERROR, NULL, "pantherad.orders", "cannot start the saga's consumer");
 		goto out;
+	}
+	if (with_payments) {
+		if (payments_start(&payments) != RPC_STATUS_OK) {
+			log_write(LOG_ERROR, NULL, "pantherad.payments",
+			          "cannot start the consumer of OrderCreated");
+			goto out;
+		}
+		payments_running = 1;
 	}
 	sweeping = pthread_create(&sweep_thread, NULL, sweeper_main, &sw) == 0;
 	if (with_catalog && cfg_get_bool(&c, "seed-demo")) {
@@ -507,9 +561,16 @@ out:
 		pthread_mutex_unlock(&sw.lock);
 		pthread_join(sweep_thread, NULL);
 	}
+	if (payments_running)
+		payments_stop(&payments);
 	if (orders_ready)
 		orders_service_fini(&orders); /* stops its consumer first */
 	rpc_server_destroy(srv);
+	rpc_server_destroy(inner_orders);
+	rpc_server_destroy(inner_payments);
+	rpc_channel_close(orders_ch);
+	db_pool_close(orders_events);
+	db_pool_close(payments.pool);
 	rpc_server_destroy(inner_catalog);
 	rpc_server_destroy(inner_inventory);
 	rpc_channel_close(inventory_ch);

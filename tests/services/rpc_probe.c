@@ -9,6 +9,7 @@
  */
 #include <stdio.h>
 #include <string.h>
+#include <time.h>
 
 #include "grpc/health/v1/health.panthera.h"
 #include "panthera/catalog/v1/catalog.panthera.h"
@@ -127,14 +128,28 @@ int main(int argc, char **argv)
 		Panthera__Orders__V1__GetOrderRequest gr =
 		    PANTHERA__ORDERS__V1__GET_ORDER_REQUEST__INIT;
 		gr.order_id = oid;
-		const Panthera__Orders__V1__Order *got;
-		st = panthera_orders_v1_order_service_get_order(ch, &gr, &o, &got, &r2);
-		int same = st == RPC_STATUS_OK && strcmp(got->id, oid) == 0;
-		rpc_reply_free(r2);
-		if (!same) {
-			fprintf(stderr, "rpc_probe: GetOrder: %s\n", rpc_status_name(st));
+		/* the saga settles it: payments charges pm_card_visa, orders commits */
+		int paid = 0;
+		for (int tries = 0; tries < 100 && !paid; tries++) {
+			const Panthera__Orders__V1__Order *got;
+			st = panthera_orders_v1_order_service_get_order(ch, &gr, &o, &got, &r2);
+			if (st != RPC_STATUS_OK) {
+				fprintf(stderr, "rpc_probe: GetOrder: %s\n", rpc_status_name(st));
+				rpc_reply_free(r2);
+				goto out;
+			}
+			paid = got->status == PANTHERA__ORDERS__V1__ORDER_STATUS__PAID;
+			rpc_reply_free(r2);
+			if (!paid) {
+				struct timespec pause = {0, 50 * 1000000L};
+				nanosleep(&pause, NULL);
+			}
+		}
+		if (!paid) {
+			fprintf(stderr, "rpc_probe: order %s did not become PAID in 5 s\n", oid);
 			goto out;
 		}
+		printf("rpc_probe: order %s settled PAID through the saga\n", oid);
 	}
 	printf("rpc_probe: healthy; stock of %s set to 42\n", product);
 	rc = 0;
