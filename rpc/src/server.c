@@ -775,8 +775,16 @@ void rpc_server_destroy(rpc_server *srv)
 	rpc_server_stop(srv, 0);
 	for (size_t i = 0; i < srv->n_ctxs; i++) {
 		srv_ctx *c = &srv->ctxs[i];
-		if (c->aio != NULL)
-			nng_aio_free(c->aio); /* stops it, waiting for a running callback */
+		if (c->aio != NULL) {
+			nng_aio_stop(c->aio); /* waits for a running callback */
+			/* A reply nng never took (a send cut short by the close
+			 * without its callback freeing it) is still ours. nng clears
+			 * the aio's message when it takes one. */
+			nng_msg *left = nng_aio_get_msg(c->aio);
+			if (left != NULL)
+				nng_msg_free(left);
+			nng_aio_free(c->aio);
+		}
 		if (c->req != NULL)
 			nng_msg_free(c->req);
 		rpc_arena_destroy(&c->call.arena);
