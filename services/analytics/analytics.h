@@ -113,7 +113,8 @@ rpc_status analytics_process_events(analytics_service *svc, unsigned *handled);
 rpc_status analytics_start(analytics_service *svc);
 
 /* Stop the background thread and wait for it: within about 1 s (the wait
- * for a NOTIFY) plus the batch in flight. Harmless when not started. */
+ * for a NOTIFY) plus the batch in flight. Harmless when not started. From
+ * the thread that started it (not concurrently with itself or start). */
 void analytics_stop(analytics_service *svc);
 
 /* Stop the thread and free what analytics_service_init made. After the
