@@ -42,6 +42,7 @@
 
 #include "panthera/analytics/v1/analytics.panthera.h"
 #include "panthera/db.h"
+#include "panthera/events.h"
 
 #define ANALYTICS_SCHEMA           "analytics"
 #define ANALYTICS_CONSUMER         "analytics.sales" /* its cursor, processed ids, dead letters */
@@ -116,6 +117,12 @@ rpc_status analytics_start(analytics_service *svc);
  * for a NOTIFY) plus the batch in flight. Harmless when not started. From
  * the thread that started it (not concurrently with itself or start). */
 void analytics_stop(analytics_service *svc);
+
+/* The consumer "analytics.sales", for admin_add_consumer(a, c, svc->pool,
+ * ANALYTICS_SCHEMA) (its backlog and dead letters in the metrics, replay of
+ * parked events). Owned by `svc`, valid until analytics_service_fini; NULL
+ * before analytics_service_init. */
+ev_consumer *analytics_consumer(const analytics_service *svc);
 
 /* Stop the thread and free what analytics_service_init made. After the
  * server is destroyed. An object never initialised (priv NULL) is

@@ -398,6 +398,11 @@ void analytics_stop(analytics_service *svc)
 	pthread_mutex_unlock(&p->lock);
 }
 
+ev_consumer *analytics_consumer(const analytics_service *svc)
+{
+	return svc != NULL && svc->priv != NULL ? svc->priv->consumer : NULL;
+}
+
 void analytics_service_fini(analytics_service *svc)
 {
 	if (svc == NULL || svc->priv == NULL)

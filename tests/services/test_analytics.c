@@ -758,6 +758,9 @@ static void test_init_refuses_bad_configuration(void **state)
 	assert_status(analytics_process_events(&bad, NULL), RPC_STATUS_FAILED_PRECONDITION);
 	assert_status(analytics_start(&bad), RPC_STATUS_FAILED_PRECONDITION);
 	assert_status(analytics_service_register(srv, &bad), RPC_STATUS_FAILED_PRECONDITION);
+	assert_null(analytics_consumer(&bad));
+	assert_non_null(analytics_consumer(&svc));
+	assert_string_equal(ev_consumer_name(analytics_consumer(&svc)), "analytics.sales");
 	analytics_service_fini(&bad); /* never initialised: harmless */
 }
 
