@@ -1,0 +1,147 @@
+/*
+ * values.c - the analytics service's text forms; see analytics_values.h.
+ * Every parser takes a NUL-terminated string of any content and length and
+ * reads no byte past the first one it refuses.
+ */
+#include "analytics_values.h"
+
+#include <inttypes.h>
+#include <stdio.h>
+#include <string.h>
+
+/* n decimal digits at s into *out; 0 when they all are digits. */
+static int digits(const char *s, size_t n, int *out)
+{
+	int v = 0;
+	for (size_t i = 0; i < n; i++) {
+		if (s[i] < '0' || s[i] > '9')
+			return -1;
+		v = v * 10 + (s[i] - '0');
+	}
+	*out = v;
+	return 0;
+}
+
+static int leap_year(int y)
+{
+	return (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
+}
+
+/* Days from 1970-01-01 to y-m-d in the proleptic Gregorian calendar: the
+ * year is counted from March, so the leap day ends it (H. Hinnant's
+ * days_from_civil). */
+static int64_t days_from_civil(int y, int m, int d)
+{
+	y -= m <= 2;
+	int64_t era = (y >= 0 ? y : y - 399) / 400;
+	int64_t yoe = y - era * 400;                                  /* 0..399 */
+	int64_t doy = (153 * (m + (m > 2 ? -3 : 9)) + 2) / 5 + d - 1; /* 0..365 */
+	int64_t doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;          /* 0..146096 */
+	return era * 146097 + doe - 719468;
+}
+
+int analytics_day_parse(const char *s, int64_t *day)
+{
+	static const int month_days[12] = {31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
+	int y, m, d;
+	/* each check stops at the first byte that is not what it wants, so a
+	 * short string is refused before its NUL is passed */
+	if (digits(s, 4, &y) != 0 || s[4] != '-' || digits(s + 5, 2, &m) != 0 || s[7] != '-' ||
+	    digits(s + 8, 2, &d) != 0 || s[10] != '\0')
+		return -1;
+	if (y < 1 || m < 1 || m > 12 || d < 1)
+		return -1;
+	int last = month_days[m - 1] + (m == 2 && leap_year(y));
+	if (d > last)
+		return -1;
+	*day = days_from_civil(y, m, d);
+	return 0;
+}
+
+int analytics_money_parse(const char *s, int64_t *cents)
+{
+	int64_t units = 0, frac = 0;
+	size_t i = 0;
+	for (; s[i] >= '0' && s[i] <= '9'; i++) {
+		if (i == 10)
+			return -1;
+		units = units * 10 + (s[i] - '0');
+	}
+	if (i == 0)
+		return -1;
+	if (s[i] == '.') {
+		size_t n = 0;
+		for (i++; s[i] >= '0' && s[i] <= '9'; i++, n++) {
+			if (n == 2)
+				return -1;
+			frac = frac * 10 + (s[i] - '0');
+		}
+		if (n == 0)
+			return -1;
+		if (n == 1)
+			frac *= 10;
+	}
+	if (s[i] != '\0')
+		return -1;
+	*cents = units * 100 + frac;
+	return 0;
+}
+
+void analytics_money_format(int64_t cents, char out[ANALYTICS_MONEY_TEXT])
+{
+	/* the magnitude in unsigned arithmetic: -INT64_MIN does not fit */
+	uint64_t mag = cents < 0 ? (uint64_t)0 - (uint64_t)cents : (uint64_t)cents;
+	snprintf(out, ANALYTICS_MONEY_TEXT, "%s%" PRIu64 ".%02u", cents < 0 ? "-" : "", mag / 100,
+	         (unsigned)(mag % 100));
+}
+
+int analytics_currency_valid(const char *s)
+{
+	for (size_t i = 0; i < 3; i++) {
+		if (s[i] < 'A' || s[i] > 'Z')
+			return 0;
+	}
+	return s[3] == '\0';
+}
+
+int analytics_text_valid(const char *s, size_t max_bytes)
+{
+	const unsigned char *p = (const unsigned char *)s;
+	size_t i = 0;
+	while (p[i] != '\0') {
+		unsigned c = p[i];
+		size_t len;
+		uint32_t cp;
+		if (c < 0x80) {
+			if (c < 0x20 || c == 0x7f)
+				return 0;
+			len = 1;
+			cp = c;
+		} else if ((c & 0xe0) == 0xc0) {
+			len = 2;
+			cp = c & 0x1f;
+		} else if ((c & 0xf0) == 0xe0) {
+			len = 3;
+			cp = c & 0x0f;
+		} else if ((c & 0xf8) == 0xf0) {
+			len = 4;
+			cp = c & 0x07;
+		} else {
+			return 0;
+		}
+		/* a continuation byte is never NUL: the string's end stops here */
+		for (size_t k = 1; k < len; k++) {
+			if ((p[i + k] & 0xc0) != 0x80)
+				return 0;
+			cp = (cp << 6) | (p[i + k] & 0x3f);
+		}
+		if ((len == 2 && cp < 0x80) || (len == 3 && cp < 0x800) ||
+		    (len == 4 && (cp < 0x10000 || cp > 0x10ffff)) ||
+		    (cp >= 0xd800 && cp <= 0xdfff) || (cp >= 0x80 && cp < 0xa0))
+			return 0;
+		i += len;
+		if (i > max_bytes)
+			return 0;
+	}
+	return 1;
+}
