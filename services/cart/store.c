@@ -18,39 +18,34 @@ rpc_status cart_store_lock_user(db_conn *c, const char *user_id)
 
 rpc_status cart_store_load(db_conn *c, const char *user_id, cart_view *out)
 {
-	const char *p[1] = {user_id};
+	char limit[16];
+	snprintf(limit, sizeof(limit), "%d", CART_MAX_LINES);
+	const char *p[2] = {user_id, limit};
 	PGresult *r;
 	out->exists = 0;
 	out->updated_us = 0;
 	out->n = 0;
+	/* one statement, so the cart and its lines come from one snapshot even
+	 * outside the user's lock; a cart without lines is one row of NULLs */
 	rpc_status st =
-	    db_exec(c, "cart_load_cart",
-	            "SELECT (extract(epoch FROM updated_at) * 1000000)::bigint FROM carts"
-	            " WHERE user_id = $1",
-	            1, p, &r);
-	if (st != RPC_STATUS_OK)
-		return st;
-	if (PQntuples(r) == 1) {
-		out->exists = 1;
-		out->updated_us = strtoll(PQgetvalue(r, 0, 0), NULL, 10);
-	}
-	PQclear(r);
-	if (!out->exists)
-		return RPC_STATUS_OK; /* lines hang off the cart row */
-	char limit[16];
-	snprintf(limit, sizeof(limit), "%d", CART_MAX_LINES);
-	const char *q[2] = {user_id, limit};
-	st = db_exec(c, "cart_load_lines",
-	             "SELECT product_id, quantity FROM cart_lines WHERE user_id = $1"
-	             " ORDER BY position LIMIT $2::int",
-	             2, q, &r);
+	    db_exec(c, "cart_load",
+	            "SELECT (extract(epoch FROM c.updated_at) * 1000000)::bigint, l.product_id,"
+	            " l.quantity FROM carts c LEFT JOIN cart_lines l ON l.user_id = c.user_id"
+	            " WHERE c.user_id = $1 ORDER BY l.position LIMIT $2::int",
+	            2, p, &r);
 	if (st != RPC_STATUS_OK)
 		return st;
 	int rows = PQntuples(r);
+	if (rows > 0) {
+		out->exists = 1;
+		out->updated_us = strtoll(PQgetvalue(r, 0, 0), NULL, 10);
+	}
 	for (int i = 0; i < rows && out->n < CART_MAX_LINES; i++) {
+		if (PQgetisnull(r, i, 1))
+			continue;
 		cart_line *l = &out->lines[out->n++];
-		snprintf(l->product_id, sizeof(l->product_id), "%s", PQgetvalue(r, i, 0));
-		l->quantity = (int)strtol(PQgetvalue(r, i, 1), NULL, 10);
+		snprintf(l->product_id, sizeof(l->product_id), "%s", PQgetvalue(r, i, 1));
+		l->quantity = (int)strtol(PQgetvalue(r, i, 2), NULL, 10);
 	}
 	PQclear(r);
 	return RPC_STATUS_OK;
