@@ -46,7 +46,9 @@ typedef Panthera__Cart__V1__Cart cart;
 #define URL_NOWHERE "inproc://cart-test-nowhere"
 
 static pgtest pg;
-static db_pool *inv_pool, *cat_pool, *cart_pool;
+/* cart_pool: the cart's own, under role panthera_cart as pantherad runs it;
+ * owner_pool: the migrating owner's. */
+static db_pool *inv_pool, *cat_pool, *owner_pool, *cart_pool;
 static inventory_service inv_svc;
 static catalog_service cat_svc;
 /* svc: prices from the catalog of the main server; svc_down: its catalog
@@ -124,7 +126,11 @@ static int setup(void **state)
 		return -1;
 	if (open_pool(&inv_pool, "inventory") != RPC_STATUS_OK ||
 	    open_pool(&cat_pool, "catalog") != RPC_STATUS_OK ||
-	    open_pool(&cart_pool, "cart") != RPC_STATUS_OK)
+	    open_pool(&owner_pool, "cart") != RPC_STATUS_OK ||
+	    db_grant_service_role(owner_pool, "panthera_cart", "cart") != RPC_STATUS_OK)
+		return -1;
+	db_pool_opts co = {.url = pg.url, .size = 8, .schema = "cart", .role = "panthera_cart"};
+	if (db_pool_open(&cart_pool, &co) != RPC_STATUS_OK)
 		return -1;
 	/* the catalog calls inventory, and the cart the catalog, on the
 	 * server all three live on */
@@ -180,6 +186,7 @@ static int teardown(void **state)
 	rpc_channel_close(self_ch);
 	rpc_channel_close(dead_ch);
 	db_pool_close(cart_pool);
+	db_pool_close(owner_pool);
 	db_pool_close(cat_pool);
 	db_pool_close(inv_pool);
 	pgtest_destroy(&pg);
@@ -977,6 +984,56 @@ static void test_without_the_catalog_nothing_is_priced_or_changed(void **state)
 	assert_empty(user);
 }
 
+static void test_arena_exhaustion_is_a_clean_error(void **state)
+{
+	(void)state;
+	/* a cart of a dozen lines with long names, served with ever larger
+	 * call arenas: each call fails cleanly until it fits */
+	enum { N = 12 };
+	char user[37], p[N][37], name[220];
+	new_id(user);
+	for (int i = 0; i < N; i++) {
+		snprintf(name, sizeof(name), "Arena product %d", i);
+		while (strlen(name) < 190)
+			strcat(name, " and more");
+		new_product(name, "1.00", "USD", p[i]);
+		assert_status(add_item(ch, user, p[i], 1, NULL), RPC_STATUS_OK);
+	}
+	int exhausted = 0, ok_at_last = 0;
+	for (size_t budget = 64; budget <= (size_t)1 << 20; budget += budget / 2) {
+		char url[80];
+		snprintf(url, sizeof(url), "inproc://cart-test-arena-%zu", budget);
+		rpc_server *s;
+		rpc_server_opts so = {.workers = 2, .max_call_memory = budget};
+		assert_status(rpc_server_create(&s, &so), RPC_STATUS_OK);
+		assert_status(cart_service_register(s, &svc), RPC_STATUS_OK);
+		assert_status(rpc_server_listen(s, url), RPC_STATUS_OK);
+		assert_status(rpc_server_start(s), RPC_STATUS_OK);
+		rpc_channel *c;
+		assert_status(open_channel(&c, url, 0), RPC_STATUS_OK);
+		rpc_status got[3];
+		got[0] = get_cart(c, user, NULL);
+		got[1] = update_item(c, user, p[0], 1, NULL);
+		got[2] = get_user_cart(c, user, NULL);
+		int all_ok = 1;
+		for (int i = 0; i < 3; i++) {
+			if (got[i] != RPC_STATUS_OK && got[i] != RPC_STATUS_RESOURCE_EXHAUSTED)
+				fail_msg("budget %zu, call %d: %s", budget, i,
+				         rpc_status_name(got[i]));
+			exhausted |= got[i] == RPC_STATUS_RESOURCE_EXHAUSTED;
+			all_ok &= got[i] == RPC_STATUS_OK;
+		}
+		ok_at_last = all_ok;
+		rpc_channel_close(c);
+		rpc_server_destroy(s);
+		if (all_ok)
+			break;
+	}
+	assert_true(exhausted);
+	assert_true(ok_at_last);
+	assert_int_equal(query_long("SELECT count(*) FROM cart_lines WHERE user_id = $1", user), N);
+}
+
 static void test_register_wants_a_pool_and_a_catalog(void **state)
 {
 	(void)state;
@@ -1007,6 +1064,7 @@ int main(void)
 	    cmocka_unit_test(test_concurrent_adds_sum_exactly),
 	    cmocka_unit_test(test_a_cart_holds_at_most_100_lines),
 	    cmocka_unit_test(test_without_the_catalog_nothing_is_priced_or_changed),
+	    cmocka_unit_test(test_arena_exhaustion_is_a_clean_error),
 	    cmocka_unit_test(test_register_wants_a_pool_and_a_catalog),
 	};
 	return cmocka_run_group_tests_name("cart", tests, setup, teardown);
