@@ -12,8 +12,8 @@
  * sellable line), stays stored but is left out of every priced view, of
  * the subtotal and so of checkout; RemoveCartItem and ClearCart still take
  * it away. When the catalog does not answer, calls that need a price fail
- * UNAVAILABLE and change nothing (but CompleteCheckout, which applies its
- * removal first: see below).
+ * UNAVAILABLE and change nothing, but for CompleteCheckout, which applies
+ * its removal first (the order exists) and then fails to price.
  *
  * Caller identity: the public methods act on the cart of the user named by
  * request metadata "x-caller-id" (a UUID, set by the gateway after it
