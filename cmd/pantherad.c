@@ -27,6 +27,8 @@
 #include "inventory.h"
 #include "orders.h"
 #include "payments.h"
+#include "cart.h"
+#include "analytics.h"
 #include "panthera/admin.h"
 #include "panthera/config.h"
 #include "panthera/events.h"
@@ -230,7 +232,8 @@ static int serves(const char *list, const char *name)
 /* A list naming only known services; "all" counts. */
 static int services_valid(const char *list)
 {
-	static const char *const known[] = {"auth", "catalog", "inventory", "orders", "payments"};
+	static const char *const known[] = {"auth",     "catalog", "inventory", "orders",
+	                                    "payments", "cart",    "analytics"};
 	if (strcmp(list, "all") == 0)
 		return 1;
 	for (const char *p = list; *p;) {
@@ -262,6 +265,11 @@ static rpc_status reg_catalog(rpc_server *srv, void *svc)
 static rpc_status reg_orders(rpc_server *srv, void *svc)
 {
 	return orders_service_register(srv, svc);
+}
+
+static rpc_status reg_cart(rpc_server *srv, void *svc)
+{
+	return cart_service_register(srv, svc);
 }
 
 static rpc_status reg_payments(rpc_server *srv, void *svc)
@@ -336,14 +344,24 @@ int main(int argc, char **argv)
 	if (!services_valid(services)) {
 		fprintf(
 		    stderr,
-		    "%s: --services=%s: use all, or a list of auth, catalog, inventory, orders, payments\n",
+		    "%s: --services=%s: use all, or a list of auth, catalog, inventory, orders, payments, cart,"
+		    " analytics\n",
 		    argv[0], services);
 		cfg_free(&c);
 		return 2;
 	}
 	int with_auth = serves(services, "auth"), with_catalog = serves(services, "catalog"),
 	    with_inventory = serves(services, "inventory"),
-	    with_orders = serves(services, "orders"), with_payments = serves(services, "payments");
+	    with_orders = serves(services, "orders"), with_payments = serves(services, "payments"),
+	    with_cart = serves(services, "cart"), with_analytics = serves(services, "analytics");
+	if (with_cart && !with_catalog && cfg_get(&c, "catalog-url") == NULL) {
+		fprintf(
+		    stderr,
+		    "%s: the cart needs CatalogService: serve it here too, or give --catalog-url\n",
+		    argv[0]);
+		cfg_free(&c);
+		return 2;
+	}
 	if (with_orders && ((!with_inventory && cfg_get(&c, "inventory-url") == NULL) ||
 	                    (!with_catalog && cfg_get(&c, "catalog-url") == NULL))) {
 		fprintf(stderr,
@@ -382,7 +400,10 @@ int main(int argc, char **argv)
 	db_pool *payments_events = NULL, *orders_events = NULL;
 	rpc_server *inner_orders = NULL, *inner_payments = NULL;
 	rpc_channel *orders_ch = NULL;
-	int payments_running = 0;
+	int payments_running = 0, analytics_ready = 0, analytics_running = 0;
+	cart_service cart = {0};
+	analytics_service analytics = {0};
+	rpc_server *inner_cart = NULL;
 	int orders_ready = 0;
 	/* Each service that others call here gets a server of its own (its own
 	 * workers) on an inproc URL, and service-to-service calls go there: a
@@ -406,13 +427,16 @@ int main(int argc, char **argv)
 	    (with_auth && (auth.pool = open_service_pool(&c, "AUTH", "auth")) == NULL) ||
 	    (with_orders && (orders.pool = open_service_pool(&c, "ORDERS", "orders")) == NULL) ||
 	    (with_payments &&
-	     (payments.pool = open_service_pool(&c, "PAYMENTS", "payments")) == NULL))
+	     (payments.pool = open_service_pool(&c, "PAYMENTS", "payments")) == NULL) ||
+	    (with_cart && (cart.pool = open_service_pool(&c, "CART", "cart")) == NULL) ||
+	    (with_analytics &&
+	     (analytics.pool = open_service_pool(&c, "ANALYTICS", "analytics")) == NULL))
 		goto out;
 	/* The saga's consumers read each other's outbox: with the producer's own
 	 * pool when it is served here, else a pool on its database. */
 	if ((with_orders && !with_payments &&
 	     (payments_events = events_pool(&c, "PAYMENTS", "payments")) == NULL) ||
-	    (with_payments && !with_orders &&
+	    ((with_payments || with_analytics) && !with_orders &&
 	     (orders_events = events_pool(&c, "ORDERS", "orders")) == NULL))
 		goto out;
 	if (with_catalog && catalog_service_init(&catalog) != RPC_STATUS_OK) {
@@ -453,11 +477,26 @@ int main(int argc, char **argv)
 	catalog.inventory = inventory_ch;
 	if (st == RPC_STATUS_OK && with_catalog)
 		st = catalog_service_register(srv, &catalog);
-	if (st == RPC_STATUS_OK && with_catalog && with_orders)
+	if (st == RPC_STATUS_OK && with_catalog && (with_orders || with_cart))
 		st = inner_server(&so, "catalog", &inner_catalog, &catalog_ch, reg_catalog,
 		                  &catalog);
-	else if (st == RPC_STATUS_OK && with_orders)
+	else if (st == RPC_STATUS_OK && (with_orders || with_cart))
 		st = dial(&catalog_ch, cfg_get(&c, "catalog-url"));
+	cart.catalog = catalog_ch;
+	if (st == RPC_STATUS_OK && with_cart) {
+		st = cart_service_register(srv, &cart);
+		if (st == RPC_STATUS_OK && with_orders)
+			st = inner_server(&so, "cart", &inner_cart, &cart_ch, reg_cart, &cart);
+	} else if (st == RPC_STATUS_OK && with_orders && cfg_get(&c, "cart-url") != NULL) {
+		st = dial(&cart_ch, cfg_get(&c, "cart-url"));
+	}
+	if (st == RPC_STATUS_OK && with_analytics) {
+		analytics.orders_events = with_orders ? orders.pool : orders_events;
+		if ((st = analytics_service_init(&analytics)) == RPC_STATUS_OK)
+			analytics_ready = 1;
+		if (st == RPC_STATUS_OK)
+			st = analytics_service_register(srv, &analytics);
+	}
 	/* payments and orders call each other (CreatePayment → ResumePayment,
 	 * RefundOrder → Refund): both inner servers first, channels after */
 	if (st == RPC_STATUS_OK && with_payments) {
@@ -470,8 +509,6 @@ int main(int argc, char **argv)
 		st = dial(&payments_ch, cfg_get(&c, "payments-url"));
 	}
 	if (st == RPC_STATUS_OK && with_orders) {
-		if (cfg_get(&c, "cart-url") != NULL)
-			st = dial(&cart_ch, cfg_get(&c, "cart-url"));
 		orders.payments_events = with_payments ? payments.pool : payments_events;
 		orders.catalog = catalog_ch;
 		orders.inventory = inventory_ch;
@@ -504,6 +541,13 @@ int main(int argc, char **argv)
 		st = admin_add_pool(admin, "orders", orders.pool);
 	if (st == RPC_STATUS_OK && with_payments)
 		st = admin_add_pool(admin, "payments", payments.pool);
+	if (st == RPC_STATUS_OK && with_cart)
+		st = admin_add_pool(admin, "cart", cart.pool);
+	if (st == RPC_STATUS_OK && with_analytics)
+		st = admin_add_pool(admin, "analytics", analytics.pool);
+	if (st == RPC_STATUS_OK && with_analytics)
+		st = admin_add_consumer(admin, analytics_consumer(&analytics), analytics.pool,
+		                        "analytics");
 	if (st == RPC_STATUS_OK)
 		st = rpc_server_listen(srv, cfg_get(&c, "rpc-url"));
 	if (st == RPC_STATUS_OK)
@@ -530,6 +574,15 @@ int main(int argc, char **argv)
 			goto out;
 		}
 		payments_running = 1;
+	}
+	sweeper_add(&sw, analytics.pool, "analytics", 0, 1);
+	if (with_analytics) {
+		if (analytics_start(&analytics) != RPC_STATUS_OK) {
+			log_write(LOG_ERROR, NULL, "pantherad.analytics",
+			          "cannot start the consumer of order events");
+			goto out;
+		}
+		analytics_running = 1;
 	}
 	sweeping = pthread_create(&sweep_thread, NULL, sweeper_main, &sw) == 0;
 	if (with_catalog && cfg_get_bool(&c, "seed-demo")) {
@@ -561,6 +614,8 @@ out:
 		pthread_mutex_unlock(&sw.lock);
 		pthread_join(sweep_thread, NULL);
 	}
+	if (analytics_running)
+		analytics_stop(&analytics);
 	if (payments_running)
 		payments_stop(&payments);
 	if (orders_ready)
@@ -568,7 +623,14 @@ out:
 	rpc_server_destroy(srv);
 	rpc_server_destroy(inner_orders);
 	rpc_server_destroy(inner_payments);
+	rpc_server_destroy(inner_cart);
 	rpc_channel_close(orders_ch);
+	admin_service_destroy(admin);
+	admin = NULL;
+	if (analytics_ready)
+		analytics_service_fini(&analytics);
+	db_pool_close(analytics.pool);
+	db_pool_close(cart.pool);
 	db_pool_close(orders_events);
 	db_pool_close(payments.pool);
 	rpc_server_destroy(inner_catalog);

@@ -40,7 +40,8 @@ const cfg_var cfg_vars[] = {
      "Load the demo catalog (a few categories, about thirty products with stock) into an empty catalog."},
     {"services", "PANTHERA_SERVICES", CFG_STRING, "all", 0, 0, 0,
      "Which services this process serves: all, or a comma-separated list of auth, catalog, "
-     "inventory, orders, payments (panthera-<service> binaries default to theirs)."},
+     "inventory, orders, payments, cart, analytics (panthera-<service> binaries default to "
+     "theirs)."},
     {"catalog-url", "PANTHERA_CATALOG_URL", CFG_STRING, NULL, 0, 0, 0,
      "nng URL of CatalogService for orders, when it is not served in this process."},
     {"cart-url", "PANTHERA_CART_URL", CFG_STRING, NULL, 0, 0, 0,
