@@ -55,8 +55,9 @@ typedef struct ev_event {
 	const uint8_t *payload;
 	size_t payload_len;
 	int attempt; /* 1 on the first try */
-	const char
-	    *occurred_at; /* when the producer committed it: "2026-11-23T10:15:00.123456Z" (UTC) */
+	/* when the producer's transaction wrote it (its start: PostgreSQL's
+	 * now()), RFC 3339 UTC: "2026-11-23T10:15:00.123456Z" */
+	const char *occurred_at;
 } ev_event;
 
 /* Apply one event on `conn` (inside the consumer's transaction). OK commits
