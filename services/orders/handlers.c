@@ -111,7 +111,8 @@ static Panthera__Orders__V1__OrderStatus status_of(const char *s)
 	return PANTHERA__ORDERS__V1__ORDER_STATUS__ORDER_STATUS_UNSPECIFIED;
 }
 
-#define DUP(field, col)                                                          \
+/* field = a copy of row i, column col of result r, in the call's arena */
+#define DUP(field, r, i, col)                                                    \
 	do {                                                                     \
 		if ((field = arena_strdup(call, PQgetvalue(r, i, col))) == NULL) \
 			return RPC_STATUS_RESOURCE_EXHAUSTED;                    \
@@ -121,30 +122,30 @@ static Panthera__Orders__V1__OrderStatus status_of(const char *s)
 static rpc_status fill_order(rpc_call *call, PGresult *r, int i, PGresult *items,
                              Panthera__Orders__V1__Order *out)
 {
-	DUP(out->id, ORD_C_ID);
-	DUP(out->user_id, ORD_C_USER_ID);
+	DUP(out->id, r, i, ORD_C_ID);
+	DUP(out->user_id, r, i, ORD_C_USER_ID);
 	out->status = status_of(PQgetvalue(r, i, ORD_C_STATUS));
-	DUP(out->subtotal, ORD_C_SUBTOTAL);
-	DUP(out->total_amount, ORD_C_TOTAL);
-	DUP(out->currency, ORD_C_CURRENCY);
-	DUP(out->payment_id, ORD_C_PAYMENT_ID);
+	DUP(out->subtotal, r, i, ORD_C_SUBTOTAL);
+	DUP(out->total_amount, r, i, ORD_C_TOTAL);
+	DUP(out->currency, r, i, ORD_C_CURRENCY);
+	DUP(out->payment_id, r, i, ORD_C_PAYMENT_ID);
 	Panthera__Orders__V1__ShippingAddress *a = rpc_call_alloc(call, sizeof(*a));
 	if (a == NULL)
 		return RPC_STATUS_RESOURCE_EXHAUSTED;
 	panthera__orders__v1__shipping_address__init(a);
-	DUP(a->street, ORD_C_STREET);
-	DUP(a->city, ORD_C_CITY);
-	DUP(a->state, ORD_C_STATE);
-	DUP(a->zip_code, ORD_C_ZIP);
-	DUP(a->country, ORD_C_COUNTRY);
+	DUP(a->street, r, i, ORD_C_STREET);
+	DUP(a->city, r, i, ORD_C_CITY);
+	DUP(a->state, r, i, ORD_C_STATE);
+	DUP(a->zip_code, r, i, ORD_C_ZIP);
+	DUP(a->country, r, i, ORD_C_COUNTRY);
 	out->shipping_address = a;
 	if (PQgetvalue(r, i, ORD_C_SHIPPED_US)[0] != '\0') {
 		Panthera__Orders__V1__Shipment *s = rpc_call_alloc(call, sizeof(*s));
 		if (s == NULL)
 			return RPC_STATUS_RESOURCE_EXHAUSTED;
 		panthera__orders__v1__shipment__init(s);
-		DUP(s->carrier, ORD_C_CARRIER);
-		DUP(s->tracking_number, ORD_C_TRACKING);
+		DUP(s->carrier, r, i, ORD_C_CARRIER);
+		DUP(s->tracking_number, r, i, ORD_C_TRACKING);
 		s->shipped_at = stamp(call, PQgetvalue(r, i, ORD_C_SHIPPED_US));
 		s->delivered_at = stamp(call, PQgetvalue(r, i, ORD_C_DELIVERED_US));
 		out->shipment = s;
@@ -162,8 +163,6 @@ static rpc_status fill_order(rpc_call *call, PGresult *r, int i, PGresult *items
 	if (n && out->items == NULL)
 		return RPC_STATUS_RESOURCE_EXHAUSTED;
 	out->n_items = 0;
-	PGresult *saved = r;
-	r = items;
 	for (int k = 0; k < PQntuples(items); k++) {
 		if (strcmp(PQgetvalue(items, k, ORD_I_ORDER_ID), id) != 0)
 			continue;
@@ -171,16 +170,14 @@ static rpc_status fill_order(rpc_call *call, PGresult *r, int i, PGresult *items
 		if (it == NULL)
 			return RPC_STATUS_RESOURCE_EXHAUSTED;
 		panthera__orders__v1__order_item__init(it);
-		i = k;
-		DUP(it->product_id, ORD_I_PRODUCT_ID);
-		DUP(it->sku, ORD_I_SKU);
-		DUP(it->name, ORD_I_NAME);
+		DUP(it->product_id, items, k, ORD_I_PRODUCT_ID);
+		DUP(it->sku, items, k, ORD_I_SKU);
+		DUP(it->name, items, k, ORD_I_NAME);
 		it->quantity = atoi(PQgetvalue(items, k, ORD_I_QUANTITY));
-		DUP(it->unit_price, ORD_I_UNIT_PRICE);
-		DUP(it->line_total, ORD_I_LINE_TOTAL);
+		DUP(it->unit_price, items, k, ORD_I_UNIT_PRICE);
+		DUP(it->line_total, items, k, ORD_I_LINE_TOTAL);
 		out->items[out->n_items++] = it;
 	}
-	(void)saved;
 	return RPC_STATUS_OK;
 }
 
