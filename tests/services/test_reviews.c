@@ -230,7 +230,7 @@ static int setup(void **state)
 	                        .rating_backoff_ms = 50};
 	svc_down = svc;
 	svc_down.catalog = dead_ch;
-	svc_down.rating_backoff_ms = 300;
+	svc_down.rating_backoff_ms = 1500;
 	if (catalog_service_init(&cat_svc) != RPC_STATUS_OK ||
 	    serve(&srv, URL_MAIN, &svc, 1) != RPC_STATUS_OK ||
 	    serve(&srv_down, URL_DOWN, &svc_down, 0) != RPC_STATUS_OK ||
@@ -1004,8 +1004,8 @@ static void test_rating_sync_survives_catalog_outage(void **state)
 	                           " WHERE consumer = $1",
 	                           REVIEWS_RATING_CONSUMER),
 	                 1);
-	/* its retry waits for the backoff (300 ms), then the working replica
-	 * applies it */
+	/* its retry waits for the backoff (1.5 s from the start of the failed
+	 * transaction), then the working replica applies it */
 	assert_status(reviews_process_events(&svc, &n), RPC_STATUS_OK);
 	assert_int_equal(n, 0);
 	uint64_t deadline = now_ms() + 5000;
