@@ -29,6 +29,7 @@
 #include "payments.h"
 #include "cart.h"
 #include "analytics.h"
+#include "reviews.h"
 #include "panthera/admin.h"
 #include "panthera/config.h"
 #include "panthera/events.h"
@@ -233,7 +234,7 @@ static int serves(const char *list, const char *name)
 static int services_valid(const char *list)
 {
 	static const char *const known[] = {"auth",     "catalog", "inventory", "orders",
-	                                    "payments", "cart",    "analytics"};
+	                                    "payments", "cart",    "analytics", "reviews"};
 	if (strcmp(list, "all") == 0)
 		return 1;
 	for (const char *p = list; *p;) {
@@ -265,6 +266,11 @@ static rpc_status reg_catalog(rpc_server *srv, void *svc)
 static rpc_status reg_orders(rpc_server *srv, void *svc)
 {
 	return orders_service_register(srv, svc);
+}
+
+static rpc_status reg_auth(rpc_server *srv, void *svc)
+{
+	return auth_service_register(srv, svc);
 }
 
 static rpc_status reg_cart(rpc_server *srv, void *svc)
@@ -345,7 +351,7 @@ int main(int argc, char **argv)
 		fprintf(
 		    stderr,
 		    "%s: --services=%s: use all, or a list of auth, catalog, inventory, orders, payments, cart,"
-		    " analytics\n",
+		    " analytics, reviews\n",
 		    argv[0], services);
 		cfg_free(&c);
 		return 2;
@@ -353,7 +359,18 @@ int main(int argc, char **argv)
 	int with_auth = serves(services, "auth"), with_catalog = serves(services, "catalog"),
 	    with_inventory = serves(services, "inventory"),
 	    with_orders = serves(services, "orders"), with_payments = serves(services, "payments"),
-	    with_cart = serves(services, "cart"), with_analytics = serves(services, "analytics");
+	    with_cart = serves(services, "cart"), with_analytics = serves(services, "analytics"),
+	    with_reviews = serves(services, "reviews");
+	if (with_reviews && ((!with_catalog && cfg_get(&c, "catalog-url") == NULL) ||
+	                     (!with_orders && cfg_get(&c, "orders-url") == NULL) ||
+	                     (!with_auth && cfg_get(&c, "users-url") == NULL))) {
+		fprintf(stderr,
+		        "%s: reviews need CatalogService, OrderService and UserService: serve them"
+		        " here too, or give --catalog-url, --orders-url and --users-url\n",
+		        argv[0]);
+		cfg_free(&c);
+		return 2;
+	}
 	if (with_cart && !with_catalog && cfg_get(&c, "catalog-url") == NULL) {
 		fprintf(
 		    stderr,
@@ -403,7 +420,10 @@ int main(int argc, char **argv)
 	int payments_running = 0, analytics_ready = 0, analytics_running = 0;
 	cart_service cart = {0};
 	analytics_service analytics = {0};
-	rpc_server *inner_cart = NULL;
+	rpc_server *inner_cart = NULL, *inner_auth = NULL;
+	reviews_service reviews = {0};
+	rpc_channel *users_ch = NULL;
+	int reviews_running = 0;
 	int orders_ready = 0;
 	/* Each service that others call here gets a server of its own (its own
 	 * workers) on an inproc URL, and service-to-service calls go there: a
@@ -430,7 +450,8 @@ int main(int argc, char **argv)
 	     (payments.pool = open_service_pool(&c, "PAYMENTS", "payments")) == NULL) ||
 	    (with_cart && (cart.pool = open_service_pool(&c, "CART", "cart")) == NULL) ||
 	    (with_analytics &&
-	     (analytics.pool = open_service_pool(&c, "ANALYTICS", "analytics")) == NULL))
+	     (analytics.pool = open_service_pool(&c, "ANALYTICS", "analytics")) == NULL) ||
+	    (with_reviews && (reviews.pool = open_service_pool(&c, "REVIEWS", "reviews")) == NULL))
 		goto out;
 	/* The saga's consumers read each other's outbox: with the producer's own
 	 * pool when it is served here, else a pool on its database. */
@@ -477,10 +498,10 @@ int main(int argc, char **argv)
 	catalog.inventory = inventory_ch;
 	if (st == RPC_STATUS_OK && with_catalog)
 		st = catalog_service_register(srv, &catalog);
-	if (st == RPC_STATUS_OK && with_catalog && (with_orders || with_cart))
+	if (st == RPC_STATUS_OK && with_catalog && (with_orders || with_cart || with_reviews))
 		st = inner_server(&so, "catalog", &inner_catalog, &catalog_ch, reg_catalog,
 		                  &catalog);
-	else if (st == RPC_STATUS_OK && (with_orders || with_cart))
+	else if (st == RPC_STATUS_OK && (with_orders || with_cart || with_reviews))
 		st = dial(&catalog_ch, cfg_get(&c, "catalog-url"));
 	cart.catalog = catalog_ch;
 	if (st == RPC_STATUS_OK && with_cart) {
@@ -518,13 +539,25 @@ int main(int argc, char **argv)
 			orders_ready = 1;
 		if (st == RPC_STATUS_OK)
 			st = orders_service_register(srv, &orders);
-		if (st == RPC_STATUS_OK && with_payments)
+		if (st == RPC_STATUS_OK && (with_payments || with_reviews))
 			st = inner_server(&so, "orders", &inner_orders, &orders_ch, reg_orders,
 			                  &orders);
-	} else if (st == RPC_STATUS_OK && with_payments && cfg_get(&c, "orders-url") != NULL) {
+	} else if (st == RPC_STATUS_OK && (with_payments || with_reviews) &&
+	           cfg_get(&c, "orders-url") != NULL) {
 		st = dial(&orders_ch, cfg_get(&c, "orders-url"));
 	}
 	payments.orders = orders_ch;
+	if (st == RPC_STATUS_OK && with_reviews) {
+		if (with_auth)
+			st = inner_server(&so, "auth", &inner_auth, &users_ch, reg_auth, &auth);
+		else
+			st = dial(&users_ch, cfg_get(&c, "users-url"));
+		reviews.catalog = catalog_ch;
+		reviews.orders = orders_ch;
+		reviews.users = users_ch;
+		if (st == RPC_STATUS_OK)
+			st = reviews_service_register(srv, &reviews);
+	}
 	if (st == RPC_STATUS_OK && with_auth)
 		st = auth_service_register(srv, &auth);
 	if (st == RPC_STATUS_OK)
@@ -548,6 +581,11 @@ int main(int argc, char **argv)
 	if (st == RPC_STATUS_OK && with_analytics)
 		st = admin_add_consumer(admin, analytics_consumer(&analytics), analytics.pool,
 		                        "analytics");
+	if (st == RPC_STATUS_OK && with_reviews)
+		st = admin_add_pool(admin, "reviews", reviews.pool);
+	if (st == RPC_STATUS_OK && with_reviews)
+		st = admin_add_consumer(admin, reviews_rating_consumer(&reviews), reviews.pool,
+		                        "reviews");
 	if (st == RPC_STATUS_OK)
 		st = rpc_server_listen(srv, cfg_get(&c, "rpc-url"));
 	if (st == RPC_STATUS_OK)
@@ -584,6 +622,15 @@ int main(int argc, char **argv)
 		}
 		analytics_running = 1;
 	}
+	sweeper_add(&sw, reviews.pool, "reviews", 1, 1);
+	if (with_reviews) {
+		if (reviews_start(&reviews) != RPC_STATUS_OK) {
+			log_write(LOG_ERROR, NULL, "pantherad.reviews",
+			          "cannot start the consumer that keeps ratings current");
+			goto out;
+		}
+		reviews_running = 1;
+	}
 	sweeping = pthread_create(&sweep_thread, NULL, sweeper_main, &sw) == 0;
 	if (with_catalog && cfg_get_bool(&c, "seed-demo")) {
 		/* after start: the seed sets stock through InventoryService */
@@ -614,6 +661,8 @@ out:
 		pthread_mutex_unlock(&sw.lock);
 		pthread_join(sweep_thread, NULL);
 	}
+	if (reviews_running)
+		reviews_stop(&reviews);
 	if (analytics_running)
 		analytics_stop(&analytics);
 	if (payments_running)
@@ -624,11 +673,15 @@ out:
 	rpc_server_destroy(inner_orders);
 	rpc_server_destroy(inner_payments);
 	rpc_server_destroy(inner_cart);
+	rpc_server_destroy(inner_auth);
+	rpc_channel_close(users_ch);
 	rpc_channel_close(orders_ch);
 	admin_service_destroy(admin);
 	admin = NULL;
 	if (analytics_ready)
 		analytics_service_fini(&analytics);
+	reviews_service_close(&reviews);
+	db_pool_close(reviews.pool);
 	db_pool_close(analytics.pool);
 	db_pool_close(cart.pool);
 	db_pool_close(orders_events);
