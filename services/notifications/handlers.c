@@ -163,8 +163,10 @@ static rpc_status list_user_notifications(
 	              .offset = (long long)(page - 1) * size,
 	              .resp = resp};
 	rpc_status st = db_transaction(svc->pool, 0, db_wait_ms(call), tx_list, &op);
+	if (st == RPC_STATUS_RESOURCE_EXHAUSTED)
+		return rpc_call_error(call, st, "no memory for the reply");
 	if (st != RPC_STATUS_OK)
-		return st == RPC_STATUS_RESOURCE_EXHAUSTED ? st : db_failed(call, st);
+		return db_failed(call, st);
 	resp->total = op.total > INT32_MAX ? INT32_MAX : (int32_t)op.total;
 	resp->page = page;
 	resp->page_size = size;
