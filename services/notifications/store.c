@@ -66,7 +66,7 @@ rpc_status notif_store_list(db_conn *c, const char *user_id, int limit, long lon
 	               "SELECT id, user_id, template, subject, body,"
 	               " (extract(epoch FROM created_at) * 1000000)::bigint"
 	               " FROM notifications WHERE user_id = $1"
-	               " ORDER BY created_at DESC, seq DESC LIMIT $2::int OFFSET $3::bigint",
+	               " ORDER BY seq DESC LIMIT $2::int OFFSET $3::bigint",
 	               3, p, rows);
 }
 

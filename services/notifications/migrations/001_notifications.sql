@@ -18,8 +18,10 @@ CREATE TABLE notifications (
     created_at timestamptz NOT NULL DEFAULT clock_timestamp()
 );
 
--- ListUserNotifications: a user's rows, newest first.
-CREATE INDEX notifications_by_user ON notifications (user_id, created_at DESC, seq DESC);
+-- ListUserNotifications: a user's rows, newest first. Newest is the last
+-- recorded: seq, which one consumer hands out in the order of the events,
+-- and which a step of the wall clock cannot reorder as created_at could.
+CREATE INDEX notifications_by_user ON notifications (user_id, seq DESC);
 
 -- One row per notification to send. PENDING rows are due at
 -- next_attempt_at; a worker that claims one pushes next_attempt_at past
