@@ -126,7 +126,7 @@ $(PANTHERAD): cmd/pantherad.c $(SVC_LIB) $(LIB_A)
 	  $(SVC_LIBS) $(LIBS)
 
 # One binary per service: the same main, serving its service by default.
-SERVICE_BINS := $(addprefix $(BUILD)/bin/panthera-,auth catalog inventory orders payments cart analytics reviews)
+SERVICE_BINS := $(addprefix $(BUILD)/bin/panthera-,auth catalog inventory orders payments cart analytics reviews notifications)
 $(BUILD)/bin/panthera-%: cmd/pantherad.c $(SVC_LIB) $(LIB_A)
 	@mkdir -p $(dir $@)
 	$(CC) $(CPPFLAGS_ALL) $(SVC_CPPFLAGS) '-DPANTHERA_DEFAULT_SERVICES="$*"' $(CFLAGS_ALL) $< -o $@ \

@@ -30,6 +30,7 @@
 #include "cart.h"
 #include "analytics.h"
 #include "reviews.h"
+#include "notifications.h"
 #include "panthera/admin.h"
 #include "panthera/config.h"
 #include "panthera/events.h"
@@ -233,8 +234,9 @@ static int serves(const char *list, const char *name)
 /* A list naming only known services; "all" counts. */
 static int services_valid(const char *list)
 {
-	static const char *const known[] = {"auth",     "catalog", "inventory", "orders",
-	                                    "payments", "cart",    "analytics", "reviews"};
+	static const char *const known[] = {"auth",      "catalog",  "inventory",
+	                                    "orders",    "payments", "cart",
+	                                    "analytics", "reviews",  "notifications"};
 	if (strcmp(list, "all") == 0)
 		return 1;
 	for (const char *p = list; *p;) {
@@ -271,6 +273,11 @@ static rpc_status reg_orders(rpc_server *srv, void *svc)
 static rpc_status reg_auth(rpc_server *srv, void *svc)
 {
 	return auth_service_register(srv, svc);
+}
+
+static rpc_status reg_notifications(rpc_server *srv, void *svc)
+{
+	return notifications_service_register(srv, svc);
 }
 
 static rpc_status reg_cart(rpc_server *srv, void *svc)
@@ -351,7 +358,7 @@ int main(int argc, char **argv)
 		fprintf(
 		    stderr,
 		    "%s: --services=%s: use all, or a list of auth, catalog, inventory, orders, payments, cart,"
-		    " analytics, reviews\n",
+		    " analytics, reviews, notifications\n",
 		    argv[0], services);
 		cfg_free(&c);
 		return 2;
@@ -360,7 +367,8 @@ int main(int argc, char **argv)
 	    with_inventory = serves(services, "inventory"),
 	    with_orders = serves(services, "orders"), with_payments = serves(services, "payments"),
 	    with_cart = serves(services, "cart"), with_analytics = serves(services, "analytics"),
-	    with_reviews = serves(services, "reviews");
+	    with_reviews = serves(services, "reviews"),
+	    with_notifications = serves(services, "notifications");
 	if (with_reviews && ((!with_catalog && cfg_get(&c, "catalog-url") == NULL) ||
 	                     (!with_orders && cfg_get(&c, "orders-url") == NULL) ||
 	                     (!with_auth && cfg_get(&c, "users-url") == NULL))) {
@@ -423,7 +431,10 @@ int main(int argc, char **argv)
 	rpc_server *inner_cart = NULL, *inner_auth = NULL;
 	reviews_service reviews = {0};
 	rpc_channel *users_ch = NULL;
-	int reviews_running = 0;
+	int reviews_running = 0, notifications_ready = 0, notifications_running = 0;
+	notifications_service notifications = {0};
+	rpc_server *inner_notifications = NULL;
+	rpc_channel *notifications_ch = NULL;
 	int orders_ready = 0;
 	/* Each service that others call here gets a server of its own (its own
 	 * workers) on an inproc URL, and service-to-service calls go there: a
@@ -451,13 +462,16 @@ int main(int argc, char **argv)
 	    (with_cart && (cart.pool = open_service_pool(&c, "CART", "cart")) == NULL) ||
 	    (with_analytics &&
 	     (analytics.pool = open_service_pool(&c, "ANALYTICS", "analytics")) == NULL) ||
-	    (with_reviews && (reviews.pool = open_service_pool(&c, "REVIEWS", "reviews")) == NULL))
+	    (with_reviews &&
+	     (reviews.pool = open_service_pool(&c, "REVIEWS", "reviews")) == NULL) ||
+	    (with_notifications && (notifications.pool = open_service_pool(
+	                                &c, "NOTIFICATIONS", "notifications")) == NULL))
 		goto out;
 	/* The saga's consumers read each other's outbox: with the producer's own
 	 * pool when it is served here, else a pool on its database. */
 	if ((with_orders && !with_payments &&
 	     (payments_events = events_pool(&c, "PAYMENTS", "payments")) == NULL) ||
-	    ((with_payments || with_analytics) && !with_orders &&
+	    ((with_payments || with_analytics || with_notifications) && !with_orders &&
 	     (orders_events = events_pool(&c, "ORDERS", "orders")) == NULL))
 		goto out;
 	if (with_catalog && catalog_service_init(&catalog) != RPC_STATUS_OK) {
@@ -547,11 +561,30 @@ int main(int argc, char **argv)
 		st = dial(&orders_ch, cfg_get(&c, "orders-url"));
 	}
 	payments.orders = orders_ch;
-	if (st == RPC_STATUS_OK && with_reviews) {
+	if (st == RPC_STATUS_OK && (with_reviews || with_notifications)) {
 		if (with_auth)
 			st = inner_server(&so, "auth", &inner_auth, &users_ch, reg_auth, &auth);
-		else
+		else if (cfg_get(&c, "users-url") != NULL)
 			st = dial(&users_ch, cfg_get(&c, "users-url"));
+	}
+	/* order emails; and the reset emails of auth, which go to the log until
+	 * NotificationService is served here or reachable */
+	if (st == RPC_STATUS_OK && with_notifications) {
+		notifications.orders_events = with_orders ? orders.pool : orders_events;
+		notifications.users = users_ch;
+		notifications.smtp_url = cfg_get(&c, "smtp-url");
+		if ((st = notifications_service_init(&notifications)) == RPC_STATUS_OK)
+			notifications_ready = 1;
+		if (st == RPC_STATUS_OK)
+			st = notifications_service_register(srv, &notifications);
+		if (st == RPC_STATUS_OK && with_auth)
+			st = inner_server(&so, "notifications", &inner_notifications,
+			                  &notifications_ch, reg_notifications, &notifications);
+	} else if (st == RPC_STATUS_OK && with_auth && cfg_get(&c, "notifications-url") != NULL) {
+		st = dial(&notifications_ch, cfg_get(&c, "notifications-url"));
+	}
+	auth.notifications = notifications_ch;
+	if (st == RPC_STATUS_OK && with_reviews) {
 		reviews.catalog = catalog_ch;
 		reviews.orders = orders_ch;
 		reviews.users = users_ch;
@@ -583,6 +616,11 @@ int main(int argc, char **argv)
 		                        "analytics");
 	if (st == RPC_STATUS_OK && with_reviews)
 		st = admin_add_pool(admin, "reviews", reviews.pool);
+	if (st == RPC_STATUS_OK && with_notifications)
+		st = admin_add_pool(admin, "notifications", notifications.pool);
+	if (st == RPC_STATUS_OK && with_notifications && with_orders)
+		st = admin_add_consumer(admin, notifications_order_consumer(&notifications),
+		                        notifications.pool, "notifications");
 	if (st == RPC_STATUS_OK && with_reviews)
 		st = admin_add_consumer(admin, reviews_rating_consumer(&reviews), reviews.pool,
 		                        "reviews");
@@ -631,6 +669,15 @@ int main(int argc, char **argv)
 		}
 		reviews_running = 1;
 	}
+	sweeper_add(&sw, notifications.pool, "notifications", 0, 1);
+	if (with_notifications) {
+		if (notifications_start(&notifications) != RPC_STATUS_OK) {
+			log_write(LOG_ERROR, NULL, "pantherad.notifications",
+			          "cannot start the notification threads");
+			goto out;
+		}
+		notifications_running = 1;
+	}
 	sweeping = pthread_create(&sweep_thread, NULL, sweeper_main, &sw) == 0;
 	if (with_catalog && cfg_get_bool(&c, "seed-demo")) {
 		/* after start: the seed sets stock through InventoryService */
@@ -661,6 +708,8 @@ out:
 		pthread_mutex_unlock(&sw.lock);
 		pthread_join(sweep_thread, NULL);
 	}
+	if (notifications_running)
+		notifications_stop(&notifications);
 	if (reviews_running)
 		reviews_stop(&reviews);
 	if (analytics_running)
@@ -674,6 +723,8 @@ out:
 	rpc_server_destroy(inner_payments);
 	rpc_server_destroy(inner_cart);
 	rpc_server_destroy(inner_auth);
+	rpc_server_destroy(inner_notifications);
+	rpc_channel_close(notifications_ch);
 	rpc_channel_close(users_ch);
 	rpc_channel_close(orders_ch);
 	admin_service_destroy(admin);
@@ -681,6 +732,9 @@ out:
 	if (analytics_ready)
 		analytics_service_fini(&analytics);
 	reviews_service_close(&reviews);
+	if (notifications_ready)
+		notifications_service_fini(&notifications);
+	db_pool_close(notifications.pool);
 	db_pool_close(reviews.pool);
 	db_pool_close(analytics.pool);
 	db_pool_close(cart.pool);

@@ -40,8 +40,8 @@ const cfg_var cfg_vars[] = {
      "Load the demo catalog (a few categories, about thirty products with stock) into an empty catalog."},
     {"services", "PANTHERA_SERVICES", CFG_STRING, "all", 0, 0, 0,
      "Which services this process serves: all, or a comma-separated list of auth, catalog, "
-     "inventory, orders, payments, cart, analytics, reviews (panthera-<service> binaries "
-     "default to theirs)."},
+     "inventory, orders, payments, cart, analytics, reviews, notifications "
+     "(panthera-<service> binaries default to theirs)."},
     {"catalog-url", "PANTHERA_CATALOG_URL", CFG_STRING, NULL, 0, 0, 0,
      "nng URL of CatalogService for orders, when it is not served in this process."},
     {"cart-url", "PANTHERA_CART_URL", CFG_STRING, NULL, 0, 0, 0,
@@ -51,6 +51,9 @@ const cfg_var cfg_vars[] = {
      "nng URL of OrderService for payments (paying an order again), when not served here."},
     {"users-url", "PANTHERA_USERS_URL", CFG_STRING, NULL, 0, 0, 0,
      "nng URL of UserService (the auth service) for reviews, when not served here."},
+    {"notifications-url", "PANTHERA_NOTIFICATIONS_URL", CFG_STRING, NULL, 0, 0, 0,
+     "nng URL of NotificationService for auth's password-reset emails, when not served here; "
+     "unset: they go to the log (the user id only)."},
     {"payments-url", "PANTHERA_PAYMENTS_URL", CFG_STRING, NULL, 0, 0, 0,
      "nng URL of PaymentService for orders (refunds), when not served here."},
     {"inventory-url", "PANTHERA_INVENTORY_URL", CFG_STRING, NULL, 0, 0, 0,
