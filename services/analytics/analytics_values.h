@@ -1,7 +1,8 @@
 /*
  * analytics_values.h - the text forms the analytics service reads and
- * writes (internal): UTC days "YYYY-MM-DD", money "12.50", currency codes,
- * and product names carried by events. Pure functions; any thread.
+ * writes (internal): UTC days "YYYY-MM-DD" and product names carried by
+ * events (money and currency codes: panthera/money.h). Pure functions; any
+ * thread.
  */
 #ifndef PANTHERA_ANALYTICS_VALUES_H
 #define PANTHERA_ANALYTICS_VALUES_H
@@ -9,8 +10,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
-/* "-92233720368547758.08" and a NUL fit. */
-#define ANALYTICS_MONEY_TEXT 32
+#include "panthera/money.h"
+
 /* "YYYY-MM-DD" and a NUL. */
 #define ANALYTICS_DAY_TEXT 11
 
@@ -20,19 +21,6 @@
  * success, -1 otherwise (*day untouched).
  */
 int analytics_day_parse(const char *s, int64_t *day);
-
-/*
- * Parse an amount ^\d{1,10}(\.\d{1,2})?$ (what numeric(12,2) holds; no
- * sign) into cents. 0 on success, -1 otherwise (*cents untouched).
- */
-int analytics_money_parse(const char *s, int64_t *cents);
-
-/* Cents as a decimal string with two places: 1250 -> "12.50",
- * -5 -> "-0.05", any int64 included. */
-void analytics_money_format(int64_t cents, char out[ANALYTICS_MONEY_TEXT]);
-
-/* 1 when `s` is 3 upper-case ASCII letters (an ISO 4217 code's shape). */
-int analytics_currency_valid(const char *s);
 
 /* 1 when `s` is well-formed UTF-8 (no overlong forms, surrogates or code
  * points past U+10FFFF) of at most max_bytes bytes, without control

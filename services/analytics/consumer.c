@@ -67,28 +67,27 @@ static int event_day(const ev_event *ev, char day[ANALYTICS_DAY_TEXT])
 /* Check an OrderPaid and turn its lines into store lines (normalized line
  * totals in `totals`). NULL when acceptable, else why not. */
 static const char *check_paid(const Panthera__Events__V1__OrderPaid *m, analytics_line *lines,
-                              char (*totals)[ANALYTICS_MONEY_TEXT],
-                              char amount[ANALYTICS_MONEY_TEXT])
+                              char (*totals)[MONEY_TEXT], char amount[MONEY_TEXT])
 {
 	int64_t cents;
 	if (m->order_id == NULL || !id_is_uuid(m->order_id))
 		return "order_id is not a UUID";
-	if (m->currency == NULL || !analytics_currency_valid(m->currency))
+	if (m->currency == NULL || !money_currency_valid(m->currency))
 		return "currency is not an ISO 4217 code";
-	if (m->total_amount == NULL || analytics_money_parse(m->total_amount, &cents) != 0)
+	if (m->total_amount == NULL || money_parse(m->total_amount, &cents) != 0)
 		return "total_amount is not an amount";
-	analytics_money_format(cents, amount);
+	money_format(amount, cents);
 	for (size_t i = 0; i < m->n_items; i++) {
 		const Panthera__Events__V1__OrderLine *it = m->items[i];
 		if (it == NULL || it->product_id == NULL || !id_is_uuid(it->product_id))
 			return "an item's product_id is not a UUID";
 		if (it->quantity < 1 || it->quantity > AN_MAX_QUANTITY)
 			return "an item's quantity is not 1..1000";
-		if (it->line_total == NULL || analytics_money_parse(it->line_total, &cents) != 0)
+		if (it->line_total == NULL || money_parse(it->line_total, &cents) != 0)
 			return "an item's line_total is not an amount";
 		if (it->name == NULL || !analytics_text_valid(it->name, AN_MAX_NAME))
 			return "an item's name is not text of at most 1024 bytes";
-		analytics_money_format(cents, totals[i]);
+		money_format(totals[i], cents);
 		lines[i] = (analytics_line){it->product_id, it->name, it->quantity, totals[i]};
 	}
 	return NULL;
@@ -102,7 +101,7 @@ static rpc_status fold_paid(db_conn *conn, const ev_event *ev, const char *day)
 		return refuse_event(ev, "payload is not an OrderPaid");
 	rpc_status st;
 	analytics_line *lines = NULL;
-	char(*totals)[ANALYTICS_MONEY_TEXT] = NULL;
+	char(*totals)[MONEY_TEXT] = NULL;
 	if (m->n_items > AN_MAX_LINES) {
 		st = refuse_event(ev, "more than 1000 items");
 		goto out;
@@ -114,7 +113,7 @@ static rpc_status fold_paid(db_conn *conn, const ev_event *ev, const char *day)
 		st = RPC_STATUS_RESOURCE_EXHAUSTED;
 		goto out;
 	}
-	char amount[ANALYTICS_MONEY_TEXT];
+	char amount[MONEY_TEXT];
 	const char *why = check_paid(m, lines, totals, amount);
 	if (why != NULL) {
 		st = refuse_event(ev, why);
@@ -169,8 +168,8 @@ static rpc_status fold_refunded(db_conn *conn, const ev_event *ev, const char *d
 	}
 	/* refunds are whole: what was paid is what comes back */
 	int64_t refunded, paid;
-	if (m->amount != NULL && analytics_money_parse(m->amount, &refunded) == 0 &&
-	    analytics_money_parse(state.amount, &paid) == 0 && refunded != paid)
+	if (m->amount != NULL && money_parse(m->amount, &refunded) == 0 &&
+	    money_parse(state.amount, &paid) == 0 && refunded != paid)
 		log_write(
 		    LOG_WARN, NULL, "analytics.event",
 		    "%s: event %s: order %s refunds %s of %s paid; the paid amount is taken back",
@@ -252,7 +251,7 @@ static void free_private(struct analytics_private *p)
 rpc_status analytics_service_init(analytics_service *svc)
 {
 	if (svc == NULL || svc->pool == NULL || svc->orders_events == NULL ||
-	    (svc->currency != NULL && !analytics_currency_valid(svc->currency)))
+	    (svc->currency != NULL && !money_currency_valid(svc->currency)))
 		return RPC_STATUS_INVALID_ARGUMENT;
 	if (svc->priv != NULL)
 		return RPC_STATUS_FAILED_PRECONDITION;

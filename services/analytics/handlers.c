@@ -127,8 +127,8 @@ static int32_t clamp_int32(long long v)
 
 static char *arena_money(rpc_call *call, int64_t cents)
 {
-	char text[ANALYTICS_MONEY_TEXT];
-	analytics_money_format(cents, text);
+	char text[MONEY_TEXT];
+	money_format(text, cents);
 	return arena_strdup(call, text);
 }
 

@@ -58,52 +58,6 @@ int analytics_day_parse(const char *s, int64_t *day)
 	return 0;
 }
 
-int analytics_money_parse(const char *s, int64_t *cents)
-{
-	int64_t units = 0, frac = 0;
-	size_t i = 0;
-	for (; s[i] >= '0' && s[i] <= '9'; i++) {
-		if (i == 10)
-			return -1;
-		units = units * 10 + (s[i] - '0');
-	}
-	if (i == 0)
-		return -1;
-	if (s[i] == '.') {
-		size_t n = 0;
-		for (i++; s[i] >= '0' && s[i] <= '9'; i++, n++) {
-			if (n == 2)
-				return -1;
-			frac = frac * 10 + (s[i] - '0');
-		}
-		if (n == 0)
-			return -1;
-		if (n == 1)
-			frac *= 10;
-	}
-	if (s[i] != '\0')
-		return -1;
-	*cents = units * 100 + frac;
-	return 0;
-}
-
-void analytics_money_format(int64_t cents, char out[ANALYTICS_MONEY_TEXT])
-{
-	/* the magnitude in unsigned arithmetic: -INT64_MIN does not fit */
-	uint64_t mag = cents < 0 ? (uint64_t)0 - (uint64_t)cents : (uint64_t)cents;
-	snprintf(out, ANALYTICS_MONEY_TEXT, "%s%" PRIu64 ".%02u", cents < 0 ? "-" : "", mag / 100,
-	         (unsigned)(mag % 100));
-}
-
-int analytics_currency_valid(const char *s)
-{
-	for (size_t i = 0; i < 3; i++) {
-		if (s[i] < 'A' || s[i] > 'Z')
-			return 0;
-	}
-	return s[3] == '\0';
-}
-
 int analytics_text_valid(const char *s, size_t max_bytes)
 {
 	const unsigned char *p = (const unsigned char *)s;

@@ -53,9 +53,7 @@
 #define AUTH_DEFAULT_REFRESH_TTL (30u * 24 * 3600) /* 30 days */
 #define AUTH_RESET_TTL_S         1800u             /* 30 minutes */
 
-/* Metadata keys of the caller's identity, set by the gateway. */
-#define AUTH_MD_CALLER_ID    "x-caller-id"
-#define AUTH_MD_CALLER_ROLES "x-caller-roles"
+/* The caller's identity comes from the metadata keys of panthera/caller.h. */
 
 /*
  * TEST ONLY: receives the clear password-reset token of every reset made

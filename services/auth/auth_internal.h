@@ -8,6 +8,7 @@
 #define PANTHERA_AUTH_INTERNAL_H
 
 #include "auth.h"
+#include "panthera/caller.h"
 #include "auth_crypto.h"
 #include "auth_jwt.h"
 
@@ -36,17 +37,6 @@ rpc_status auth_db_failed(rpc_call *call, rpc_status st);
 
 /* A copy of `s` in the call's arena; NULL without memory. */
 char *auth_strdup(rpc_call *call, const char *s);
-
-/* The caller as the gateway vouches for it (auth.h): `id` NULL when no
- * valid "x-caller-id" came. */
-typedef struct auth_caller {
-	const char *id;
-	int admin;
-} auth_caller;
-void auth_caller_get(const rpc_call *call, auth_caller *out);
-
-/* May the caller see the account `user_id`? Itself, or an ADMIN. */
-int auth_caller_may_see(const auth_caller *caller, const char *user_id);
 
 /* Fill `out` from row `row` of a result with the user columns of auth_store.h,
  * copying into the call's arena. RESOURCE_EXHAUSTED without memory. */

@@ -331,7 +331,7 @@ static rpc_status refresh(rpc_call *call, const Panthera__Auth__V1__RefreshReque
 
 typedef struct logout_op {
 	const char *hash;
-	auth_caller caller;
+	caller who;
 	int refused;
 } logout_op;
 
@@ -344,7 +344,7 @@ static rpc_status tx_logout(db_conn *c, void *arg)
 		return RPC_STATUS_OK; /* nothing to end */
 	if (st != RPC_STATUS_OK)
 		return st;
-	if (!auth_caller_may_see(&op->caller, row.user_id)) {
+	if (!caller_may_see(&op->who, row.user_id)) {
 		op->refused = 1;
 		return RPC_STATUS_OK;
 	}
@@ -357,8 +357,8 @@ static rpc_status logout(rpc_call *call, const Panthera__Auth__V1__LogoutRequest
 	(void)resp;
 	auth_service *svc = user;
 	logout_op op = {0};
-	auth_caller_get(call, &op.caller);
-	if (op.caller.id == NULL)
+	caller_get(call, &op.who);
+	if (op.who.id == NULL)
 		return rpc_call_error(call, RPC_STATUS_UNAUTHENTICATED, "no caller identity");
 	char hash[AUTH_BYTEA_HEX_LEN + 1];
 	if (auth_token_hash(req->refresh_token, hash) != RPC_STATUS_OK)

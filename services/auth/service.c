@@ -40,32 +40,6 @@ char *auth_strdup(rpc_call *call, const char *s)
 	return d;
 }
 
-void auth_caller_get(const rpc_call *call, auth_caller *out)
-{
-	out->id = rpc_call_metadata(call, AUTH_MD_CALLER_ID);
-	out->admin = 0;
-	if (out->id != NULL && !id_is_uuid(out->id))
-		out->id = NULL;
-	if (out->id == NULL)
-		return; /* roles without an identity grant nothing */
-	const char *roles = rpc_call_metadata(call, AUTH_MD_CALLER_ROLES);
-	for (const char *p = roles; p != NULL && *p != '\0';) {
-		p += strspn(p, " ,");
-		size_t n = strcspn(p, ",");
-		size_t m = n;
-		while (m > 0 && p[m - 1] == ' ')
-			m--;
-		if (m == 5 && strncmp(p, "ADMIN", 5) == 0)
-			out->admin = 1;
-		p += n;
-	}
-}
-
-int auth_caller_may_see(const auth_caller *caller, const char *user_id)
-{
-	return caller->id != NULL && (caller->admin || strcasecmp(caller->id, user_id) == 0);
-}
-
 static rpc_status set_time(rpc_call *call, Google__Protobuf__Timestamp **out, const char *us)
 {
 	long long v = atoll(us);

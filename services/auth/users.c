@@ -36,14 +36,14 @@ static rpc_status user_not_found(rpc_call *call, const char *id)
  * caller allowed to see that user (else NOT_FOUND, as if it did not exist).
  * OK when the handler may go on.
  */
-static rpc_status may_touch(rpc_call *call, const char *user_id, auth_caller *caller)
+static rpc_status may_touch(rpc_call *call, const char *user_id, caller *who)
 {
 	if (!id_is_uuid(user_id))
 		return auth_bad_field(call, "user_id", "must be a UUID");
-	auth_caller_get(call, caller);
-	if (caller->id == NULL)
+	caller_get(call, who);
+	if (who->id == NULL)
 		return no_caller(call);
-	if (!auth_caller_may_see(caller, user_id))
+	if (!caller_may_see(who, user_id))
 		return user_not_found(call, user_id);
 	return RPC_STATUS_OK;
 }
@@ -88,18 +88,18 @@ static rpc_status get_current_user(rpc_call *call,
                                    Panthera__Users__V1__User *resp, void *user)
 {
 	(void)req;
-	auth_caller caller;
-	auth_caller_get(call, &caller);
-	if (caller.id == NULL)
+	caller who;
+	caller_get(call, &who);
+	if (who.id == NULL)
 		return no_caller(call);
-	return run_get_user(call, user, caller.id, resp);
+	return run_get_user(call, user, who.id, resp);
 }
 
 static rpc_status get_user(rpc_call *call, const Panthera__Users__V1__GetUserRequest *req,
                            Panthera__Users__V1__User *resp, void *user)
 {
-	auth_caller caller;
-	rpc_status st = may_touch(call, req->user_id, &caller);
+	caller who;
+	rpc_status st = may_touch(call, req->user_id, &who);
 	return st == RPC_STATUS_OK ? run_get_user(call, user, req->user_id, resp) : st;
 }
 
@@ -183,14 +183,14 @@ static rpc_status update_fields(rpc_call *call, const Panthera__Users__V1__Updat
 static rpc_status update_user(rpc_call *call, const Panthera__Users__V1__UpdateUserRequest *req,
                               Panthera__Users__V1__User *resp, void *user)
 {
-	auth_caller caller;
-	rpc_status st = may_touch(call, req->user_id, &caller);
+	caller who;
+	rpc_status st = may_touch(call, req->user_id, &who);
 	if (st != RPC_STATUS_OK)
 		return st;
 	auth_user_change ch = {0};
 	if ((st = update_fields(call, req, &ch)) != RPC_STATUS_OK)
 		return st;
-	if ((ch.set_roles || ch.set_status) && !caller.admin) {
+	if ((ch.set_roles || ch.set_status) && !who.admin) {
 		rpc_call_set_error_reason(call, "ADMIN_ONLY_FIELD", NULL);
 		return rpc_call_error(call, RPC_STATUS_PERMISSION_DENIED,
 		                      "only an admin may change roles or status");
@@ -231,8 +231,8 @@ static rpc_status delete_user(rpc_call *call, const Panthera__Users__V1__DeleteU
                               Panthera__Users__V1__DeleteUserResponse *resp, void *user)
 {
 	(void)resp;
-	auth_caller caller;
-	rpc_status st = may_touch(call, req->user_id, &caller);
+	caller who;
+	rpc_status st = may_touch(call, req->user_id, &who);
 	if (st != RPC_STATUS_OK)
 		return st;
 	user_op op = {.call = call, .id = req->user_id, .deactivate = 1};
@@ -287,11 +287,11 @@ static rpc_status list_users(rpc_call *call, const Panthera__Users__V1__ListUser
                              Panthera__Users__V1__ListUsersResponse *resp, void *user)
 {
 	auth_service *svc = user;
-	auth_caller caller;
-	auth_caller_get(call, &caller);
-	if (caller.id == NULL)
+	caller who;
+	caller_get(call, &who);
+	if (who.id == NULL)
 		return no_caller(call);
-	if (!caller.admin) {
+	if (!who.admin) {
 		rpc_call_set_error_reason(call, "ADMIN_ONLY", NULL);
 		return rpc_call_error(call, RPC_STATUS_PERMISSION_DENIED,
 		                      "only an admin may list users");
@@ -477,8 +477,8 @@ static rpc_status list_addresses(rpc_call *call,
                                  const Panthera__Users__V1__ListAddressesRequest *req,
                                  Panthera__Users__V1__ListAddressesResponse *resp, void *user)
 {
-	auth_caller caller;
-	rpc_status st = may_touch(call, req->user_id, &caller);
+	caller who;
+	rpc_status st = may_touch(call, req->user_id, &who);
 	if (st != RPC_STATUS_OK)
 		return st;
 	address_op op = {.user_id = req->user_id, .list = resp};
@@ -489,8 +489,8 @@ static rpc_status create_address(rpc_call *call,
                                  const Panthera__Users__V1__CreateAddressRequest *req,
                                  Panthera__Users__V1__Address *resp, void *user)
 {
-	auth_caller caller;
-	rpc_status st = may_touch(call, req->user_id, &caller);
+	caller who;
+	rpc_status st = may_touch(call, req->user_id, &who);
 	if (st != RPC_STATUS_OK)
 		return st;
 	char country[3];
@@ -517,8 +517,8 @@ static rpc_status delete_address(rpc_call *call,
                                  Panthera__Users__V1__DeleteAddressResponse *resp, void *user)
 {
 	(void)resp;
-	auth_caller caller;
-	rpc_status st = may_touch(call, req->user_id, &caller);
+	caller who;
+	rpc_status st = may_touch(call, req->user_id, &who);
 	if (st != RPC_STATUS_OK)
 		return st;
 	if (!id_is_uuid(req->address_id))

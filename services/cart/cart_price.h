@@ -14,9 +14,7 @@
 
 #include "cart.h"
 #include "cart_store.h"
-
-/* Longest money text: "9999999999.99" times 1000, times CART_MAX_LINES. */
-#define CART_MONEY_TEXT 32
+#include "panthera/money.h"
 
 /* A product as the catalog described it. */
 typedef struct cart_product {
@@ -72,12 +70,5 @@ const char *cart_view_currency(const cart_catalog *cat, const cart_view *v);
  */
 rpc_status cart_price_view(cart_catalog *cat, const char *user_id, const cart_view *v,
                            Panthera__Cart__V1__Cart *out);
-
-/* Parse a catalog price, ^\d{1,10}(\.\d{1,2})?$, into cents; -1 when it
- * is not one. */
-int cart_parse_money(const char *s, int64_t *cents);
-
-/* Cents (>= 0) as a decimal string with two places: 1250 -> "12.50". */
-void cart_format_money(char out[CART_MONEY_TEXT], int64_t cents);
 
 #endif /* PANTHERA_CART_PRICE_H */

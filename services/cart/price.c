@@ -27,51 +27,6 @@ static char *arena_strdup(rpc_call *call, const char *s)
 	return d;
 }
 
-int cart_parse_money(const char *s, int64_t *cents)
-{
-	int64_t units = 0, frac = 0;
-	size_t i = 0;
-	for (; s[i] >= '0' && s[i] <= '9'; i++) {
-		if (i == 10)
-			return -1; /* numeric(12,2) holds ten integer digits */
-		units = units * 10 + (s[i] - '0');
-	}
-	if (i == 0)
-		return -1;
-	if (s[i] == '.') {
-		size_t d = 0;
-		for (i++; s[i] >= '0' && s[i] <= '9'; i++, d++) {
-			if (d == 2)
-				return -1;
-			frac = frac * 10 + (s[i] - '0');
-		}
-		if (d == 0)
-			return -1;
-		if (d == 1)
-			frac *= 10;
-	}
-	if (s[i] != '\0')
-		return -1;
-	*cents = units * 100 + frac;
-	return 0;
-}
-
-void cart_format_money(char out[CART_MONEY_TEXT], int64_t cents)
-{
-	snprintf(out, CART_MONEY_TEXT, "%" PRId64 ".%02d", cents / 100, (int)(cents % 100));
-}
-
-static int is_currency(const char *s)
-{
-	if (strlen(s) != 3)
-		return 0;
-	for (size_t i = 0; i < 3; i++) {
-		if (s[i] < 'A' || s[i] > 'Z')
-			return 0;
-	}
-	return 1;
-}
-
 void cart_catalog_init(cart_catalog *cat, rpc_call *call, cart_service *svc)
 {
 	memset(cat, 0, sizeof(*cat));
@@ -129,8 +84,8 @@ static rpc_status take_product(cart_catalog *cat, const Panthera__Catalog__V1__P
 	memcpy(out->id, asked[i], ID_UUID_LEN + 1);
 	out->name = "";
 	if (p->is_active) {
-		if (cart_parse_money(str(p->price), &out->price) != 0 ||
-		    !is_currency(str(p->currency))) {
+		if (money_parse(str(p->price), &out->price) != 0 ||
+		    !money_currency_valid(p->currency)) {
 			log_write(LOG_ERROR, rpc_call_metadata(cat->call, "x-request-id"),
 			          "cart.catalog", "product %s: malformed price or currency",
 			          out->id);
@@ -241,8 +196,8 @@ const char *cart_view_currency(const cart_catalog *cat, const cart_view *v)
 
 static rpc_status money_text(rpc_call *call, int64_t cents, char **out)
 {
-	char buf[CART_MONEY_TEXT];
-	cart_format_money(buf, cents);
+	char buf[MONEY_TEXT];
+	money_format(buf, cents);
 	*out = arena_strdup(call, buf);
 	return *out != NULL ? RPC_STATUS_OK : RPC_STATUS_RESOURCE_EXHAUSTED;
 }

@@ -16,6 +16,7 @@
 #include "panthera/ids.h"
 #include "panthera/inventory/v1/inventory.panthera.h"
 #include "panthera/log.h"
+#include "panthera/money.h"
 #include "store.h"
 
 #define CAT_MAX_CATEGORY_NAME 100
@@ -30,7 +31,6 @@
 #define CAT_MAX_PAGE_SIZE     100
 #define CAT_DEFAULT_PAGE_SIZE 20
 #define CAT_INVENTORY_TIMEOUT 3000u /* ms: the most a call to inventory may take */
-#define CAT_PRICE_TEXT        24    /* "9999999999.99" and then some */
 
 /* A string field of a request: protobuf-c gives "" for an absent one, but
  * a hand-built request may hold NULL. */
@@ -169,58 +169,18 @@ static void check_sku(checker *k, const char *s)
 		refuse(k, "sku", "must be 1 to 64 characters without spaces or control characters");
 }
 
-/*
- * Parse a price, ^\d{1,10}(\.\d{1,2})?$, into cents; -1 when it is not
- * one. Ten integer digits is what numeric(12,2) holds, and keeps the cents
- * far inside int64_t.
- */
-static int parse_price(const char *s, int64_t *cents)
-{
-	int64_t units = 0, frac = 0;
-	size_t i = 0;
-	for (; s[i] >= '0' && s[i] <= '9'; i++) {
-		if (i == 10)
-			return -1;
-		units = units * 10 + (s[i] - '0');
-	}
-	if (i == 0)
-		return -1;
-	if (s[i] == '.') {
-		size_t d = 0;
-		for (i++; s[i] >= '0' && s[i] <= '9'; i++, d++) {
-			if (d == 2)
-				return -1;
-			frac = frac * 10 + (s[i] - '0');
-		}
-		if (d == 0)
-			return -1;
-		if (d == 1)
-			frac *= 10;
-	}
-	if (s[i] != '\0')
-		return -1;
-	*cents = units * 100 + frac;
-	return 0;
-}
-
-/* Cents as the wire's decimal string: 1250 -> "12.50". */
-static void format_price(char out[CAT_PRICE_TEXT], int64_t cents)
-{
-	snprintf(out, CAT_PRICE_TEXT, "%" PRId64 ".%02d", cents / 100, (int)(cents % 100));
-}
-
 /* A price field into its normalized text; 0 when refused. */
-static int check_price(checker *k, const char *field, const char *s, char out[CAT_PRICE_TEXT],
+static int check_price(checker *k, const char *field, const char *s, char out[MONEY_TEXT],
                        int64_t *cents)
 {
 	int64_t c;
-	if (parse_price(s, &c) != 0) {
+	if (money_parse(s, &c) != 0) {
 		refuse(
 		    k, field,
 		    "must be a decimal number of at most 10 digits and 2 decimals, e.g. \"12.50\"");
 		return 0;
 	}
-	format_price(out, c);
+	money_format(out, c);
 	if (cents != NULL)
 		*cents = c;
 	return 1;
@@ -648,7 +608,7 @@ static rpc_status list_products(rpc_call *call,
 	check_text(&k, "search", search, CAT_MAX_SEARCH, 0, 0);
 	if (!is_blank(search))
 		op.q.search = search;
-	char min[CAT_PRICE_TEXT], max[CAT_PRICE_TEXT];
+	char min[MONEY_TEXT], max[MONEY_TEXT];
 	int64_t min_cents = -1, max_cents = -1;
 	if (*str(req->min_price) != '\0' &&
 	    check_price(&k, "min_price", req->min_price, min, &min_cents))
@@ -899,7 +859,7 @@ static rpc_status create_product(rpc_call *call,
 {
 	catalog_service *svc = user;
 	checker k = {.call = call};
-	char price[CAT_PRICE_TEXT];
+	char price[MONEY_TEXT];
 	change_op op = {.call = call,
 	                .svc = svc,
 	                .f = {.sku = str(req->sku),
@@ -974,7 +934,7 @@ static rpc_status update_product(rpc_call *call,
 			snprintf(why, sizeof(why), "names an unknown field");
 		refuse(&k, "update_mask", why);
 	}
-	char price[CAT_PRICE_TEXT];
+	char price[MONEY_TEXT];
 	change_op op = {.call = call, .svc = svc, .id = str(req->product_id), .resp = resp};
 	if (set[UP_SKU]) {
 		op.f.sku = str(req->sku);

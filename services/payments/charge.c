@@ -86,7 +86,7 @@ rpc_status pay_charge(db_conn *c, const payments_provider *provider, const pay_c
 		return st;
 	snprintf(out->order_id, sizeof(out->order_id), "%s", req->order_id);
 	snprintf(out->user_id, sizeof(out->user_id), "%s", req->user_id);
-	pay_money_format(out->amount, req->amount_cents);
+	money_format(out->amount, req->amount_cents);
 	snprintf(out->currency, sizeof(out->currency), "%s", req->currency);
 	snprintf(out->status, sizeof(out->status), "%s", res.succeeded ? "SUCCEEDED" : "FAILED");
 	snprintf(out->failure_reason, sizeof(out->failure_reason), "%s",
@@ -116,7 +116,7 @@ rpc_status pay_refund(db_conn *c, const payments_provider *provider, const char 
 		return RPC_STATUS_FAILED_PRECONDITION;
 	}
 	int64_t cents;
-	if (pay_money_parse(out->amount, &cents) != 0)
+	if (money_parse(out->amount, &cents) != 0)
 		return RPC_STATUS_INTERNAL; /* numeric(12,2) always parses */
 	char key[sizeof("refund:") + ID_UUID_LEN];
 	snprintf(key, sizeof(key), "refund:%s", out->id);

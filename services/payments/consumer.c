@@ -59,8 +59,8 @@ static rpc_status charge_order(db_conn *c, payments_service *svc, const ev_event
 {
 	int64_t cents;
 	if (!id_is_uuid(oc->order_id) || !id_is_uuid(oc->user_id) ||
-	    pay_money_parse(oc->total_amount, &cents) != 0 || cents <= 0 ||
-	    !pay_currency_valid(oc->currency)) {
+	    money_parse(oc->total_amount, &cents) != 0 || cents <= 0 ||
+	    !money_currency_valid(oc->currency)) {
 		log_write(LOG_ERROR, NULL, "payments.on_order_created",
 		          "event %s: OrderCreated without a valid order, user, amount or currency",
 		          ev->id);

@@ -107,7 +107,7 @@ static void check_uuid(checker *k, const char *field, const char *s)
 
 static void check_amount(checker *k, const char *field, const char *s, int64_t *cents)
 {
-	if (pay_money_parse(s, cents) != 0)
+	if (money_parse(s, cents) != 0)
 		refuse(
 		    k, field,
 		    "must be a decimal number of at most 10 digits and 2 decimals, e.g. \"12.50\"");
@@ -117,7 +117,7 @@ static void check_amount(checker *k, const char *field, const char *s, int64_t *
 
 static void check_currency(checker *k, const char *s)
 {
-	if (!pay_currency_valid(s))
+	if (!money_currency_valid(s))
 		refuse(k, "currency",
 		       "must be an ISO 4217 code: 3 upper-case letters, e.g. \"USD\"");
 }
@@ -430,8 +430,8 @@ static rpc_status resume_order(create_op *op, int64_t *cents, char currency[4])
 		return st;
 	}
 	if (order == NULL || strcasecmp(str(order->id), op->order_id) != 0 ||
-	    pay_money_parse(str(order->total_amount), cents) != 0 || *cents <= 0 ||
-	    !pay_currency_valid(str(order->currency))) {
+	    money_parse(str(order->total_amount), cents) != 0 || *cents <= 0 ||
+	    !money_currency_valid(str(order->currency))) {
 		op->bad_order = 1;
 		rpc_reply_free(reply);
 		return RPC_STATUS_INTERNAL;

@@ -1,6 +1,6 @@
 /*
  * payments_internal.h - what the payments service's files share (internal):
- * money text, a payment row in C, the store's SQL, and the two operations
+ * text checks, a payment row in C, the store's SQL, and the two operations
  * that move money (charge, refund), used by the RPC handlers and by the
  * saga consumer alike.
  *
@@ -15,25 +15,15 @@
 
 #include "panthera/db.h"
 #include "panthera/ids.h"
+#include "panthera/money.h"
 #include "payments.h"
 
-/* "9999999999.99" and the NUL fit; numeric(12,2) holds no more. */
-#define PAY_MONEY_TEXT    24
 #define PAY_STATUS_TEXT   16
 #define PAY_PROVIDER_NAME 64
 #define PAY_KEY_MAX       255    /* characters: idempotency keys, payment method ids */
 #define PAY_PROVIDER_WAIT 10000u /* ms: the most a provider call may take */
 
-/* ---- money (money.c) ---- */
-
-/* Parse ^\d{1,10}(\.\d{1,2})?$ into cents; -1 when `s` is not that. */
-int pay_money_parse(const char *s, int64_t *cents);
-
-/* Cents (>= 0) as the wire's text: 1250 -> "12.50". */
-void pay_money_format(char out[PAY_MONEY_TEXT], int64_t cents);
-
-/* 1 for three upper-case ASCII letters (an ISO 4217 code's shape). */
-int pay_currency_valid(const char *s);
+/* ---- text (money.c; amounts and currencies: panthera/money.h) ---- */
 
 /* 1 when `s` is 1..max characters of valid UTF-8 without control
  * characters (C0, DEL); NULL is refused. */
@@ -45,11 +35,11 @@ typedef struct pay_record {
 	char id[ID_UUID_LEN + 1];
 	char order_id[ID_UUID_LEN + 1];
 	char user_id[ID_UUID_LEN + 1];
-	char amount[PAY_MONEY_TEXT];
+	char amount[MONEY_TEXT];
 	char currency[4];
 	char status[PAY_STATUS_TEXT]; /* "SUCCEEDED", "FAILED", "REFUNDED" */
 	char failure_reason[PAYMENTS_REASON_MAX];
-	char refunded_amount[PAY_MONEY_TEXT];
+	char refunded_amount[MONEY_TEXT];
 	char provider[PAY_PROVIDER_NAME];
 	char provider_ref[PAYMENTS_PROVIDER_REF_MAX];
 	int64_t created_us, updated_us; /* Unix microseconds */
@@ -104,7 +94,7 @@ typedef enum pay_fault {
 typedef struct pay_charge_req {
 	const char *order_id, *user_id; /* UUIDs */
 	int64_t amount_cents;           /* > 0 */
-	const char *currency;           /* checked by pay_currency_valid */
+	const char *currency;           /* checked by money_currency_valid */
 	const char *payment_method_id;  /* 1..255 bytes */
 	const char *idempotency_key;    /* 1..255 bytes */
 	uint32_t timeout_ms;            /* for the provider; 0: PAY_PROVIDER_WAIT */

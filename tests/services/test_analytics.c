@@ -281,25 +281,25 @@ static void report_text(const char *from, const char *to, char *out, size_t cap)
 static void test_money_and_days_text(void **state)
 {
 	(void)state;
-	char m[ANALYTICS_MONEY_TEXT];
-	analytics_money_format(1250, m);
+	char m[MONEY_TEXT];
+	money_format(m, 1250);
 	assert_string_equal(m, "12.50");
-	analytics_money_format(-5, m);
+	money_format(m, -5);
 	assert_string_equal(m, "-0.05");
-	analytics_money_format(0, m);
+	money_format(m, 0);
 	assert_string_equal(m, "0.00");
-	analytics_money_format(INT64_MIN, m);
+	money_format(m, INT64_MIN);
 	assert_string_equal(m, "-92233720368547758.08");
 	int64_t c = 0;
-	assert_int_equal(analytics_money_parse("12.5", &c), 0);
+	assert_int_equal(money_parse("12.5", &c), 0);
 	assert_int_equal(c, 1250);
-	assert_int_equal(analytics_money_parse("9999999999.99", &c), 0);
+	assert_int_equal(money_parse("9999999999.99", &c), 0);
 	assert_int_equal(c, 999999999999);
-	assert_int_equal(analytics_money_parse("10000000000", &c), -1);
-	assert_int_equal(analytics_money_parse("-1.00", &c), -1);
-	assert_int_equal(analytics_money_parse("1.", &c), -1);
-	assert_int_equal(analytics_money_parse("1.001", &c), -1);
-	assert_int_equal(analytics_money_parse("", &c), -1);
+	assert_int_equal(money_parse("10000000000", &c), -1);
+	assert_int_equal(money_parse("-1.00", &c), -1);
+	assert_int_equal(money_parse("1.", &c), -1);
+	assert_int_equal(money_parse("1.001", &c), -1);
+	assert_int_equal(money_parse("", &c), -1);
 	int64_t d = 0;
 	assert_int_equal(analytics_day_parse("1970-01-01", &d), 0);
 	assert_int_equal(d, 0);
