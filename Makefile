@@ -118,6 +118,24 @@ $(LIB_SO): $(LIB_OBJS)
 
 -include $(shell find $(BUILD)/obj -name '*.d' 2>/dev/null)
 
+# The REST gateway's library (gateway-rest/): routing, JSON transcoding,
+# token checks, the HTTP server on h2o. Links the services' library only for
+# what it shares with them (tokens, logging), never for a database.
+GW_SRCS := $(wildcard gateway-rest/*.c)
+GW_OBJS := $(patsubst %.c,$(BUILD)/obj/%.o,$(GW_SRCS))
+GW_LIB := $(BUILD)/lib/libpanthera_gateway.a
+GW_CPPFLAGS := -Igateway-rest $(SVC_CPPFLAGS)
+GW_LIBS := -lh2o-evloop -ljansson -lssl -lcrypto
+
+$(BUILD)/obj/gateway-rest/%.o: gateway-rest/%.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CPPFLAGS_ALL) $(GW_CPPFLAGS) $(CFLAGS_ALL) -MMD -MP -c $< -o $@
+
+$(GW_LIB): $(GW_OBJS)
+	@mkdir -p $(dir $@)
+	rm -f $@
+	ar rcs $@ $^
+
 # The daemon: every service in one process.
 PANTHERAD := $(BUILD)/bin/pantherad
 $(PANTHERAD): cmd/pantherad.c $(SVC_LIB) $(LIB_A)
@@ -133,7 +151,7 @@ $(BUILD)/bin/panthera-%: cmd/pantherad.c $(SVC_LIB) $(LIB_A)
 	  $(LDFLAGS_ALL) $(SVC_LIB) $(LIB_A) $(SVC_LIBS) $(LIBS)
 
 .PHONY: all
-all: $(PLUGIN) $(LIB_A) $(LIB_SO) $(SVC_LIB) $(PANTHERAD) $(SERVICE_BINS) ## build the plugin, libpanthera and the services' common library
+all: $(PLUGIN) $(LIB_A) $(LIB_SO) $(SVC_LIB) $(if $(GW_SRCS),$(GW_LIB)) $(PANTHERAD) $(SERVICE_BINS) ## build the plugin, libpanthera and the services' common library
 
 # ---- gen ----------------------------------------------------------------------
 # Generate into a fresh folder, then swap it in: a proto that was removed

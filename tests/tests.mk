@@ -63,13 +63,22 @@ $(TEST_BIN)/test_%: tests/services/test_%.c tests/support/pgtest.c tests/support
 	$(CC) $(CPPFLAGS_ALL) $(SVC_CPPFLAGS) $(CFLAGS_ALL) -DSRC_DIR='"$(CURDIR)"' \
 	  $< tests/support/pgtest.c -o $@ $(LDFLAGS_ALL) $(SVC_LIB) $(LIB_A) $(SVC_LIBS) $(TEST_LIBS)
 
+# The gateway's unit tests: tests/gateway/test_*.c against the gateway's
+# library (and the services' one, for what a test needs of them, such as
+# signing tokens with auth's keys).
+GW_TESTS := $(patsubst tests/gateway/%.c,$(TEST_BIN)/%,$(wildcard tests/gateway/test_*.c))
+$(TEST_BIN)/test_%: tests/gateway/test_%.c tests/support/pgtest.c tests/support/pgtest.h $(GW_LIB) $(SVC_LIB) $(LIB_A)
+	@mkdir -p $(dir $@)
+	$(CC) $(CPPFLAGS_ALL) $(GW_CPPFLAGS) $(CFLAGS_ALL) -DSRC_DIR='"$(CURDIR)"' \
+	  $< tests/support/pgtest.c -o $@ $(LDFLAGS_ALL) $(GW_LIB) $(SVC_LIB) $(LIB_A) $(GW_LIBS) $(SVC_LIBS) $(TEST_LIBS)
+
 $(TEST_BIN)/rpc_probe: tests/services/rpc_probe.c $(SVC_LIB) $(LIB_A)
 	@mkdir -p $(dir $@)
 	$(CC) $(CPPFLAGS_ALL) $(SVC_CPPFLAGS) $(CFLAGS_ALL) $< -o $@ $(LDFLAGS_ALL) $(SVC_LIB) $(LIB_A) \
 	  $(SVC_LIBS) $(LIBS)
 
 TESTS := $(TEST_BIN)/test_rpc_status $(TEST_BIN)/test_codegen $(TEST_BIN)/test_wire \
-         $(TEST_BIN)/test_rpc $(SVC_TESTS)
+         $(TEST_BIN)/test_rpc $(SVC_TESTS) $(GW_TESTS)
 TEST_HELPERS := $(TEST_BIN)/failalloc.so $(TEST_BIN)/rpc_probe
 
 # gen/ compiles warning-free under both compilers, on its own and through

@@ -8,14 +8,14 @@ cd "$(dirname "$0")/.."
 seconds=${1:-60}
 # Every target links the decoders it may need; unused ones cost nothing.
 sources="rpc/src/wire.c rpc/src/arena.c rpc/src/rpc_status.c services/auth/jwt.c services/auth/crypto.c
-	services/common/src/log.c services/common/src/ids.c"
+	services/common/src/log.c services/common/src/ids.c $(find gateway-rest -name '*.c' | sort | tr '\n' ' ')"
 mkdir -p build-fuzz
 for t in $(find tests/fuzz -name 'fuzz_*.c' | sort); do
 	name=$(basename "$t" .c)
 	clang -std=c11 -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all \
 		-D_POSIX_C_SOURCE=200809L -Irpc/include -Irpc/src -Igen -Itests/fuzz \
-		-Iservices/common/include -Iservices/auth \
-		"$t" $sources -lprotobuf-c -lssl -lcrypto -lpthread -o "build-fuzz/$name"
+		-Iservices/common/include -Iservices/auth -Igateway-rest \
+		"$t" $sources -lprotobuf-c -lh2o-evloop -ljansson -lssl -lcrypto -lpthread -o "build-fuzz/$name"
 	work="build-fuzz/$name.corpus"
 	mkdir -p "$work"
 	echo "fuzz: $name for ${seconds}s"
