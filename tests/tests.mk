@@ -56,21 +56,22 @@ $(TEST_BIN)/test_wire: tests/unit/test_wire.c $(LIB_A)
 
 # The services' common layer, on a PostgreSQL cluster the test starts.
 # Every tests/services/test_*.c: the services' library, the PostgreSQL
-# harness (tests/support/pgtest.c), cmocka.
+# harness and the tests' shared set-up (tests/support/*.c), cmocka.
+TEST_SUPPORT := $(wildcard tests/support/*.c) $(wildcard tests/support/*.h)
 SVC_TESTS := $(patsubst tests/services/%.c,$(TEST_BIN)/%,$(wildcard tests/services/test_*.c))
-$(TEST_BIN)/test_%: tests/services/test_%.c tests/support/pgtest.c tests/support/pgtest.h $(SVC_LIB) $(LIB_A)
+$(TEST_BIN)/test_%: tests/services/test_%.c $(TEST_SUPPORT) $(SVC_LIB) $(LIB_A)
 	@mkdir -p $(dir $@)
 	$(CC) $(CPPFLAGS_ALL) $(SVC_CPPFLAGS) $(CFLAGS_ALL) -DSRC_DIR='"$(CURDIR)"' \
-	  $< tests/support/pgtest.c -o $@ $(LDFLAGS_ALL) $(SVC_LIB) $(LIB_A) $(SVC_LIBS) $(TEST_LIBS)
+	  $< $(filter %.c,$(TEST_SUPPORT)) -o $@ $(LDFLAGS_ALL) $(SVC_LIB) $(LIB_A) $(SVC_LIBS) $(TEST_LIBS)
 
 # The gateway's unit tests: tests/gateway/test_*.c against the gateway's
 # library (and the services' one, for what a test needs of them, such as
 # signing tokens with auth's keys).
 GW_TESTS := $(patsubst tests/gateway/%.c,$(TEST_BIN)/%,$(wildcard tests/gateway/test_*.c))
-$(TEST_BIN)/test_%: tests/gateway/test_%.c tests/support/pgtest.c tests/support/pgtest.h $(GW_LIB) $(SVC_LIB) $(LIB_A)
+$(TEST_BIN)/test_%: tests/gateway/test_%.c $(TEST_SUPPORT) $(GW_LIB) $(SVC_LIB) $(LIB_A)
 	@mkdir -p $(dir $@)
 	$(CC) $(CPPFLAGS_ALL) $(GW_CPPFLAGS) $(CFLAGS_ALL) -DSRC_DIR='"$(CURDIR)"' \
-	  $< tests/support/pgtest.c -o $@ $(LDFLAGS_ALL) $(GW_LIB) $(SVC_LIB) $(LIB_A) $(GW_LIBS) $(SVC_LIBS) $(TEST_LIBS)
+	  $< $(filter %.c,$(TEST_SUPPORT)) -o $@ $(LDFLAGS_ALL) $(GW_LIB) $(SVC_LIB) $(LIB_A) $(GW_LIBS) $(SVC_LIBS) $(TEST_LIBS)
 
 $(TEST_BIN)/rpc_probe: tests/services/rpc_probe.c $(SVC_LIB) $(LIB_A)
 	@mkdir -p $(dir $@)
