@@ -124,7 +124,7 @@ $(LIB_SO): $(LIB_OBJS)
 GW_SRCS := $(wildcard gateway-rest/*.c)
 GW_OBJS := $(patsubst %.c,$(BUILD)/obj/%.o,$(GW_SRCS))
 GW_LIB := $(BUILD)/lib/libpanthera_gateway.a
-GW_CPPFLAGS := -Igateway-rest $(SVC_CPPFLAGS)
+GW_CPPFLAGS := -Igateway-rest -Irpc/src $(SVC_CPPFLAGS)
 GW_LIBS := -lh2o-evloop -ljansson -lssl -lcrypto
 
 $(BUILD)/obj/gateway-rest/%.o: gateway-rest/%.c
