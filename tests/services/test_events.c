@@ -2,7 +2,8 @@
  * test_events.c - the event log on a real PostgreSQL: an event exists
  * exactly when its transaction commits, is applied once, in commit order;
  * a consumer killed mid-transaction applies it once after restart; a poison
- * event is parked and the events behind it flow; a parked event can be
+ * event is parked and the events behind it flow; transaction ids are
+ * ordered as numbers (9999 before 10000); a parked event can be
  * replayed; producer and consumer in different databases; NOTIFY wakes;
  * pruning never deletes what a reader still needs.
  */
@@ -188,6 +189,64 @@ static void test_commit_order_not_insert_order(void **state)
 	    count(pool, "SELECT count(*) FROM sink.ordered a JOIN sink.ordered b"
 	                " ON a.payload = 'first-seq' AND b.payload = 'second-seq' AND a.n < b.n"),
 	    1);
+	ev_consumer_close(c);
+}
+
+/* Burn transaction ids until the next one is at least `target`. */
+static void burn_xids_to(long target)
+{
+	long now = count(pool, "SELECT pg_current_xact_id()::text::bigint");
+	if (now + 1 >= target)
+		return;
+	char sql[256];
+	snprintf(sql, sizeof(sql),
+	         "DO $$ BEGIN FOR i IN 1..%ld LOOP PERFORM pg_current_xact_id(); COMMIT; END LOOP;"
+	         " END $$",
+	         target - now - 1);
+	sql_ok(pool, sql);
+}
+
+/* Transaction ids are numbers: 9999 comes before 10000. A batch once took
+ * its order from the text of the id, so a consumer reading one event at a
+ * time went to 10000 first and moved its cursor past 9999 for good. */
+static void test_transaction_ids_past_a_power_of_ten(void **state)
+{
+	(void)state;
+	sql_ok(pool, "CREATE TABLE sink.digits (event_id uuid PRIMARY KEY, payload text)");
+	effect_ctx e = {.table = "sink.digits"};
+	ev_consumer *c;
+	ev_consumer_opts o = {.name = "sink.digits",
+	                      .source = pool,
+	                      .source_schema = "orders",
+	                      .own = pool,
+	                      .own_schema = "sink",
+	                      .handler = apply_effect,
+	                      .arg = &e,
+	                      .batch = 1};
+	assert_status(ev_consumer_open(&c, &o), RPC_STATUS_OK);
+	unsigned n;
+	do /* what earlier tests left */
+		assert_status(ev_consume_once(c, &n), RPC_STATUS_OK);
+	while (n > 0);
+	long next = count(pool, "SELECT pg_current_xact_id()::text::bigint") + 4, p10 = 10;
+	while (p10 < next)
+		p10 *= 10;
+	burn_xids_to(p10 - 2);
+	publish(pool, "orders", "below", 0);
+	burn_xids_to(p10 + 1);
+	publish(pool, "orders", "above", 0);
+	/* the two straddle a power of ten, as the test means them to */
+	assert_int_equal(count(pool, "SELECT count(*) FROM orders.outbox a JOIN orders.outbox b"
+	                             " ON convert_from(a.payload, 'UTF8') = 'below'"
+	                             " AND convert_from(b.payload, 'UTF8') = 'above'"
+	                             " AND length(a.txid::text) < length(b.txid::text)"),
+	                 1);
+	long before = count(pool, "SELECT count(*) FROM sink.digits");
+	for (int i = 0; i < 4; i++)
+		assert_status(ev_consume_once(c, &n), RPC_STATUS_OK);
+	assert_int_equal(count(pool, "SELECT count(*) FROM sink.digits"), before + 2);
+	assert_int_equal(
+	    count(pool, "SELECT count(*) FROM sink.digits WHERE payload IN ('below', 'above')"), 2);
 	ev_consumer_close(c);
 }
 
@@ -415,6 +474,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_applied_once_and_only_when_committed),
 	    cmocka_unit_test(test_commit_order_not_insert_order),
+	    cmocka_unit_test(test_transaction_ids_past_a_power_of_ten),
 	    cmocka_unit_test(test_killed_consumer_applies_once_after_restart),
 	    cmocka_unit_test(test_poison_is_parked_and_the_rest_flows),
 	    cmocka_unit_test(test_producer_and_consumer_in_different_databases),

@@ -366,13 +366,16 @@ rpc_status ev_consume_once(ev_consumer *c, unsigned *handled)
 	char batch[16];
 	snprintf(batch, sizeof(batch), "%u", c->o.batch);
 	/* Only transactions older than every running one: nothing can commit
-	 * behind this point later. */
+	 * behind this point later. The order is the xid8 column's, named
+	 * through the table: a bare "txid" in ORDER BY would be the output
+	 * column txid::text, which sorts "10000" before "9999" and made the
+	 * cursor jump over events. */
 	snprintf(sql, sizeof(sql),
-	         "SELECT id, seq, type, aggregate_id, payload, txid::text, " EV_TIME_SQL
-	         " FROM %s.outbox"
-	         " WHERE (txid, seq) > ($1::xid8, $2::bigint)"
-	         " AND txid < pg_snapshot_xmin(pg_current_snapshot())"
-	         " ORDER BY txid, seq LIMIT $3::int",
+	         "SELECT o.id, o.seq, o.type, o.aggregate_id, o.payload, o.txid::text AS txid_text,"
+	         " " EV_TIME_SQL " FROM %s.outbox o"
+	         " WHERE (o.txid, o.seq) > ($1::xid8, $2::bigint)"
+	         " AND o.txid < pg_snapshot_xmin(pg_current_snapshot())"
+	         " ORDER BY o.txid, o.seq LIMIT $3::int",
 	         c->src);
 	const char *rp[3] = {last_txid, last_seq, batch};
 	if ((st = db_exec(src, NULL, sql, 3, rp, &rows)) != RPC_STATUS_OK)
