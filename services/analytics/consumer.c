@@ -275,7 +275,9 @@ rpc_status analytics_service_init(analytics_service *svc)
 		free(p);
 		return RPC_STATUS_RESOURCE_EXHAUSTED;
 	}
+	static const char *const types[] = {AN_TYPE_PAID, AN_TYPE_REFUNDED, NULL};
 	ev_consumer_opts o = {.name = ANALYTICS_CONSUMER,
+	                      .types = types,
 	                      .source = svc->orders_events,
 	                      .source_schema = ANALYTICS_ORDERS_SCHEMA,
 	                      .own = svc->pool,

@@ -218,7 +218,10 @@ rpc_status orders_service_init(orders_service *svc)
 	rpc_status st = ev_outbox_setup(svc->pool, ORD_SCHEMA);
 	if (st != RPC_STATUS_OK)
 		return st;
+	static const char *const types[] = {"panthera.events.v1.PaymentSucceeded",
+	                                    "panthera.events.v1.PaymentFailed", NULL};
 	ev_consumer_opts o = {.name = "orders.on_payment",
+	                      .types = types,
 	                      .source = svc->payments_events,
 	                      .source_schema = "payments",
 	                      .own = svc->pool,

@@ -111,9 +111,12 @@ static rpc_status on_order_created(db_conn *c, const ev_event *ev, void *arg)
 	return st;
 }
 
+static const char *const consumed_types[] = {"panthera.events.v1.OrderCreated", NULL};
+
 static rpc_status open_consumer(payments_service *svc, ev_consumer **out)
 {
 	ev_consumer_opts o = {.name = PAYMENTS_CONSUMER_ORDER_CREATED,
+	                      .types = consumed_types,
 	                      .source = svc->orders_events,
 	                      .source_schema = "orders",
 	                      .own = svc->pool,

@@ -255,24 +255,16 @@ void ev_consumer_close(ev_consumer *c)
 	free(c);
 }
 
-/* Run the handler on one event inside a savepoint. */
+/* Run the handler on one event inside a savepoint; the caller records it
+ * as processed when it succeeds. */
 static rpc_status apply_one(ev_consumer *c, db_conn *own, const ev_event *ev)
 {
 	rpc_status st = db_exec(own, NULL, "SAVEPOINT ev", 0, NULL, NULL);
 	if (st != RPC_STATUS_OK)
 		return st;
 	rpc_status hst = c->o.handler(own, ev, c->o.arg);
-	if (hst == RPC_STATUS_OK) {
-		char sql[256];
-		snprintf(sql, sizeof(sql),
-		         "INSERT INTO %s.processed_events (consumer, event_id) VALUES ($1, $2)",
-		         c->own);
-		const char *p[2] = {c->name, ev->id};
-		st = db_exec(own, NULL, "RELEASE SAVEPOINT ev", 0, NULL, NULL);
-		if (st == RPC_STATUS_OK)
-			st = db_exec(own, NULL, sql, 2, p, NULL); /* unnamed: the schema varies */
-		return st == RPC_STATUS_OK ? RPC_STATUS_OK : st;
-	}
+	if (hst == RPC_STATUS_OK)
+		return db_exec(own, NULL, "RELEASE SAVEPOINT ev", 0, NULL, NULL);
 	st = db_exec(own, NULL, "ROLLBACK TO SAVEPOINT ev", 0, NULL, NULL);
 	return st == RPC_STATUS_OK ? hst : st;
 }
@@ -330,6 +322,34 @@ static int record_failure(ev_consumer *c, db_conn *own, const ev_event *ev, rpc_
 	return *st == RPC_STATUS_OK ? 1 : -1;
 }
 
+/* 1 when the consumer takes events of `type` (no filter: every type). */
+static int wanted(const ev_consumer *c, const char *type)
+{
+	if (c->o.types == NULL)
+		return 1;
+	for (const char *const *t = c->o.types; *t != NULL; t++)
+		if (strcmp(*t, type) == 0)
+			return 1;
+	return 0;
+}
+
+/* Append `id` (a UUID the outbox typed) to the array literal in buf. */
+static int add_id(char *buf, size_t cap, size_t *len, const char *id)
+{
+	int n = snprintf(buf + *len, cap - *len, "%s%s", *len > 1 ? "," : "", id);
+	if (n < 0 || (size_t)n >= cap - *len)
+		return -1;
+	*len += (size_t)n;
+	return 0;
+}
+
+/*
+ * One batch in one transaction of the consumer's database: lock the cursor,
+ * read up to `batch` events past it, look up which of them were processed
+ * or wait for a retry (one query for the batch), apply the others each in
+ * a savepoint, then record the processed ids and move the cursor once.
+ * Events of types the consumer does not take only move the cursor.
+ */
 rpc_status ev_consume_once(ev_consumer *c, unsigned *handled)
 {
 	unsigned done = 0;
@@ -340,7 +360,15 @@ rpc_status ev_consume_once(ev_consumer *c, unsigned *handled)
 	if (st != RPC_STATUS_OK)
 		return st;
 	char sql[1024], moved_txid[32] = "", moved_seq[32] = "";
-	PGresult *cur = NULL, *rows = NULL;
+	PGresult *cur = NULL, *rows = NULL, *state = NULL;
+	/* "{uuid,uuid,...}": the batch's ids, then the ones applied */
+	size_t id_cap = (size_t)c->o.batch * 40 + 3, ids_len = 1, ok_len = 1;
+	char *ids = malloc(id_cap), *ok_ids = malloc(id_cap);
+	if (ids == NULL || ok_ids == NULL) {
+		st = RPC_STATUS_RESOURCE_EXHAUSTED;
+		goto out;
+	}
+	ids[0] = ok_ids[0] = '{';
 	if ((st = db_exec(own, NULL, "BEGIN", 0, NULL, NULL)) != RPC_STATUS_OK)
 		goto out;
 	snprintf(sql, sizeof(sql),
@@ -380,8 +408,34 @@ rpc_status ev_consume_once(ev_consumer *c, unsigned *handled)
 	const char *rp[3] = {last_txid, last_seq, batch};
 	if ((st = db_exec(src, NULL, sql, 3, rp, &rows)) != RPC_STATUS_OK)
 		goto out;
+	int n_rows = PQntuples(rows), n_wanted = 0;
+	for (int i = 0; i < n_rows; i++)
+		if (wanted(c, PQgetvalue(rows, i, 2))) {
+			if (add_id(ids, id_cap, &ids_len, PQgetvalue(rows, i, 0)) != 0) {
+				st = RPC_STATUS_INTERNAL;
+				goto out;
+			}
+			n_wanted++;
+		}
+	ids[ids_len++] = '}';
+	ids[ids_len] = '\0';
+	if (n_wanted > 0) {
+		/* which were processed already (a replay, or a crash after commit
+		 * elsewhere), and which wait for a retry */
+		snprintf(sql, sizeof(sql),
+		         "SELECT e.id::text,"
+		         " EXISTS (SELECT 1 FROM %s.processed_events p"
+		         "  WHERE p.consumer = $1 AND p.event_id = e.id),"
+		         " coalesce(a.attempts, 0), coalesce(a.next_attempt_at > now(), false)"
+		         " FROM unnest($2::uuid[]) AS e(id)"
+		         " LEFT JOIN %s.event_attempts a ON a.consumer = $1 AND a.event_id = e.id",
+		         c->own, c->own);
+		const char *sp[2] = {c->name, ids};
+		if ((st = db_exec(own, NULL, sql, 2, sp, &state)) != RPC_STATUS_OK)
+			goto out;
+	}
 
-	for (int i = 0; i < PQntuples(rows); i++) {
+	for (int i = 0; i < n_rows; i++) {
 		ev_event ev = {0};
 		ev.id = PQgetvalue(rows, i, 0);
 		ev.seq = strtoll(PQgetvalue(rows, i, 1), NULL, 10);
@@ -390,29 +444,17 @@ rpc_status ev_consume_once(ev_consumer *c, unsigned *handled)
 		const char *payload_text = PQgetvalue(rows, i, 4);
 		const char *txid = PQgetvalue(rows, i, 5);
 		ev.occurred_at = PQgetvalue(rows, i, 6);
-
-		/* processed already (a replay, or a crash after commit elsewhere)? */
-		snprintf(sql, sizeof(sql),
-		         "SELECT 1 FROM %s.processed_events WHERE consumer = $1 AND event_id = $2",
-		         c->own);
-		const char *pp[2] = {c->name, ev.id};
-		PGresult *seen;
-		if ((st = db_exec(own, NULL, sql, 2, pp, &seen)) != RPC_STATUS_OK)
+		int s = -1; /* the event's row in `state` */
+		for (int k = 0; state != NULL && k < PQntuples(state) && s < 0; k++)
+			if (strcmp(PQgetvalue(state, k, 0), ev.id) == 0)
+				s = k;
+		if (s < 0 && wanted(c, ev.type)) { /* never: the lookup had every id */
+			st = RPC_STATUS_INTERNAL;
 			goto out;
-		int already = PQntuples(seen) > 0;
-		PQclear(seen);
-		if (!already) {
-			snprintf(sql, sizeof(sql),
-			         "SELECT attempts, next_attempt_at > now() FROM %s.event_attempts"
-			         " WHERE consumer = $1 AND event_id = $2",
-			         c->own);
-			PGresult *att;
-			if ((st = db_exec(own, NULL, sql, 2, pp, &att)) != RPC_STATUS_OK)
-				goto out;
-			int tried = PQntuples(att) > 0 ? atoi(PQgetvalue(att, 0, 0)) : 0;
-			int waiting = PQntuples(att) > 0 && strcmp(PQgetvalue(att, 0, 1), "t") == 0;
-			PQclear(att);
-			if (waiting)
+		}
+		if (s >= 0 && strcmp(PQgetvalue(state, s, 1), "f") == 0) {
+			int tried = atoi(PQgetvalue(state, s, 2));
+			if (strcmp(PQgetvalue(state, s, 3), "t") == 0)
 				break; /* keep order: nothing behind it runs before its retry */
 			ev.attempt = tried + 1;
 			size_t blen = 0;
@@ -433,22 +475,41 @@ rpc_status ev_consume_once(ev_consumer *c, unsigned *handled)
 				if (parked == 0)
 					break;
 			} else {
+				if (add_id(ok_ids, id_cap, &ok_len, ev.id) != 0) {
+					st = RPC_STATUS_INTERNAL;
+					goto out;
+				}
 				snprintf(
 				    sql, sizeof(sql),
 				    "DELETE FROM %s.event_attempts WHERE consumer = $1 AND event_id = $2",
 				    c->own);
+				const char *pp[2] = {c->name, ev.id};
 				if (tried > 0 &&
 				    (st = db_exec(own, NULL, sql, 2, pp, NULL)) != RPC_STATUS_OK)
 					goto out;
 			}
 		}
+		snprintf(moved_txid, sizeof(moved_txid), "%s", txid);
+		snprintf(moved_seq, sizeof(moved_seq), "%lld", (long long)ev.seq);
+		done++;
+	}
+	if (ok_len > 1) { /* the applied events, processed from now on */
+		ok_ids[ok_len++] = '}';
+		ok_ids[ok_len] = '\0';
+		snprintf(sql, sizeof(sql),
+		         "INSERT INTO %s.processed_events (consumer, event_id)"
+		         " SELECT $1, unnest($2::uuid[])",
+		         c->own);
+		const char *pp[2] = {c->name, ok_ids};
+		if ((st = db_exec(own, NULL, sql, 2, pp, NULL)) != RPC_STATUS_OK)
+			goto out;
+	}
+	if (moved_txid[0] != '\0') {
 		snprintf(sql, sizeof(sql),
 		         "UPDATE %s.event_cursors SET last_txid = $3::xid8, last_seq = $4::bigint"
 		         " WHERE consumer = $1 AND source = $2",
 		         c->own);
-		char seq[32];
-		snprintf(seq, sizeof(seq), "%lld", (long long)ev.seq);
-		const char *up[4] = {c->name, c->o.source_schema, txid, seq};
+		const char *up[4] = {c->name, c->o.source_schema, moved_txid, moved_seq};
 		PGresult *moved;
 		if ((st = db_exec(own, NULL, sql, 4, up, &moved)) != RPC_STATUS_OK)
 			goto out;
@@ -458,9 +519,6 @@ rpc_status ev_consume_once(ev_consumer *c, unsigned *handled)
 			st = RPC_STATUS_INTERNAL;
 			goto out;
 		}
-		snprintf(moved_txid, sizeof(moved_txid), "%s", txid);
-		snprintf(moved_seq, sizeof(moved_seq), "%s", seq);
-		done++;
 	}
 commit:
 	st = db_exec(own, NULL, "COMMIT", 0, NULL, NULL);
@@ -472,8 +530,11 @@ commit:
 			          c->name, c->o.source_schema, rpc_status_name(rst));
 	}
 out:
+	free(ids);
+	free(ok_ids);
 	PQclear(cur);
 	PQclear(rows);
+	PQclear(state);
 	if (st != RPC_STATUS_OK)
 		done = 0; /* rolled back by the release */
 	if (src != NULL && src != own)
@@ -591,6 +652,12 @@ rpc_status ev_replay_dead_letter(ev_consumer *c, const char *event_id)
 	               .attempt = 1,
 	               .occurred_at = PQgetvalue(r, 0, 5)};
 	if ((st = apply_one(c, own, &ev)) != RPC_STATUS_OK)
+		goto out;
+	snprintf(sql, sizeof(sql),
+	         "INSERT INTO %s.processed_events (consumer, event_id) VALUES ($1, $2::uuid)"
+	         " ON CONFLICT DO NOTHING",
+	         c->own);
+	if ((st = db_exec(own, NULL, sql, 2, p, NULL)) != RPC_STATUS_OK)
 		goto out;
 	snprintf(sql, sizeof(sql),
 	         "DELETE FROM %s.dead_letters WHERE consumer = $1 AND event_id::text = $2", c->own);

@@ -75,6 +75,10 @@ typedef struct ev_consumer_opts {
 	unsigned batch;        /* events per transaction; 0: 64 */
 	unsigned max_attempts; /* before parking; 0: 5 */
 	uint32_t backoff_ms;   /* first retry delay, doubling; 0: 100 */
+	/* The event types the handler acts on, NULL-terminated; events of
+	 * other types only move the cursor (no handler call, no processed
+	 * record). NULL: every type goes to the handler. */
+	const char *const *types;
 } ev_consumer_opts;
 
 typedef struct ev_consumer ev_consumer;
