@@ -111,17 +111,20 @@ rpc_status ev_publish(db_conn *conn, const char *schema, const char *type, const
 	text[2 + 2 * payload_len] = '\0';
 	char q[80], sql[512];
 	quote(q, sizeof(q), schema);
-	snprintf(
-	    sql, sizeof(sql),
-	    "INSERT INTO %s.outbox (id, type, aggregate_id, payload) VALUES ($1, $2, $3, $4::bytea)",
-	    q);
-	const char *p[4] = {id, type, aggregate_id ? aggregate_id : "", text};
-	st = db_exec(conn, NULL, sql, 4, p, NULL);
+	/* The row and the NOTIFY in one round trip; PostgreSQL delivers the
+	 * notification when (and only if) the transaction commits. */
+	snprintf(sql, sizeof(sql),
+	         "WITH e AS (INSERT INTO %s.outbox (id, type, aggregate_id, payload)"
+	         " VALUES ($1, $2, $3, $4::bytea) RETURNING 1)"
+	         " SELECT pg_notify('" EV_CHANNEL "', $5) FROM e",
+	         q);
+	const char *p[5] = {id, type, aggregate_id ? aggregate_id : "", text, schema};
+	PGresult *r = NULL;
+	st = db_exec(conn, NULL, sql, 5, p, &r);
 	free(text);
-	/* delivered by PostgreSQL when (and only if) the transaction commits */
-	const char *ch[1] = {schema};
-	if (st == RPC_STATUS_OK)
-		st = db_exec(conn, NULL, "SELECT pg_notify('" EV_CHANNEL "', $1)", 1, ch, NULL);
+	if (st == RPC_STATUS_OK && PQntuples(r) != 1)
+		st = RPC_STATUS_INTERNAL; /* the insert would have raised an error */
+	PQclear(r);
 	if (st == RPC_STATUS_OK && id_out != NULL)
 		memcpy(id_out, id, sizeof(id));
 	return st;
@@ -349,10 +352,18 @@ static int add_id(char *buf, size_t cap, size_t *len, const char *id)
  * or wait for a retry (one query for the batch), apply the others each in
  * a savepoint, then record the processed ids and move the cursor once.
  * Events of types the consumer does not take only move the cursor.
+ *
+ * A batch first runs without savepoints (two round trips an event fewer).
+ * When a handler fails in that pass, the whole batch is rolled back
+ * (*retry set) and ev_consume_once runs it again `careful`ly, each event
+ * in its savepoint, so that the failure is counted and the events before
+ * it commit. Handlers are written for redelivery anyway (at-least-once),
+ * so running the ones before the failure twice changes nothing.
  */
-rpc_status ev_consume_once(ev_consumer *c, unsigned *handled)
+static rpc_status consume_batch(ev_consumer *c, int careful, unsigned *handled, int *retry)
 {
 	unsigned done = 0;
+	*retry = 0;
 	if (handled != NULL)
 		*handled = 0;
 	db_conn *own, *src = NULL;
@@ -466,8 +477,15 @@ rpc_status ev_consume_once(ev_consumer *c, unsigned *handled)
 			}
 			ev.payload = bytes;
 			ev.payload_len = blen;
-			rpc_status hst = apply_one(c, own, &ev);
+			rpc_status hst =
+			    careful ? apply_one(c, own, &ev) : c->o.handler(own, &ev, c->o.arg);
 			PQfreemem(bytes);
+			if (hst != RPC_STATUS_OK && !careful) {
+				*retry = 1; /* roll all back, then again with savepoints */
+				done = 0;
+				st = db_exec(own, NULL, "ROLLBACK", 0, NULL, NULL);
+				goto out;
+			}
 			if (hst != RPC_STATUS_OK) {
 				int parked = record_failure(c, own, &ev, hst, payload_text, &st);
 				if (parked < 0)
@@ -542,6 +560,15 @@ out:
 	db_release(c->o.own, own);
 	if (handled != NULL)
 		*handled = done;
+	return st;
+}
+
+rpc_status ev_consume_once(ev_consumer *c, unsigned *handled)
+{
+	int retry = 0;
+	rpc_status st = consume_batch(c, 0, handled, &retry);
+	if (st == RPC_STATUS_OK && retry)
+		st = consume_batch(c, 1, handled, &retry);
 	return st;
 }
 
