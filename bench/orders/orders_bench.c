@@ -68,9 +68,9 @@ static int uuid4(char out[ID_LEN])
 	b[6] = (unsigned char)((b[6] & 0x0f) | 0x40);
 	b[8] = (unsigned char)((b[8] & 0x3f) | 0x80);
 	snprintf(out, ID_LEN,
-	         "%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x", b[0],
-	         b[1], b[2], b[3], b[4], b[5], b[6], b[7], b[8], b[9], b[10], b[11], b[12], b[13],
-	         b[14], b[15]);
+	         "%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x", b[0], b[1],
+	         b[2], b[3], b[4], b[5], b[6], b[7], b[8], b[9], b[10], b[11], b[12], b[13], b[14],
+	         b[15]);
 	return 0;
 }
 
@@ -329,7 +329,8 @@ int main(int argc, char **argv)
 	}
 	if (!(argc == 3 && strcmp(argv[2], "stock") == 0) &&
 	    !(is_run && threads > 0 && threads <= 256 && seconds > 0 && seconds <= 600)) {
-		fprintf(stderr, "usage: orders_bench URL stock | orders_bench URL run THREADS SECONDS\n");
+		fprintf(stderr,
+		        "usage: orders_bench URL stock | orders_bench URL run THREADS SECONDS\n");
 		return 2;
 	}
 	const char *url = argv[1];
