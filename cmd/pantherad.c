@@ -290,17 +290,22 @@ static rpc_status reg_payments(rpc_server *srv, void *svc)
 	return payments_service_register(srv, svc);
 }
 
-/* A pool on another service's database, to read its outbox (as the URL's
- * user: the consumer only reads, and LISTENs). */
+/*
+ * A pool on another service's database, to read its outbox: as that
+ * service's role, its schema migrated and the role granted first (what
+ * open_service_pool does; both are idempotent, under advisory locks). The
+ * consumer creates the outbox when its producer has not yet, and it must
+ * then be the producer's role that owns it: created as the URL's user, the
+ * producer's own setup later fails PERMISSION_DENIED (CREATE INDEX IF NOT
+ * EXISTS wants the owner), so in split mode the second of orders and
+ * payments to start could never start.
+ */
 static db_pool *events_pool(const cfg *c, const char *service, const char *schema)
 {
-	db_pool *p = NULL;
-	db_pool_opts o = {.url = cfg_db_url(c, service), .size = 2, .schema = schema};
-	if (o.url == NULL || db_pool_open(&p, &o) != RPC_STATUS_OK) {
+	db_pool *p = open_service_pool(c, service, schema);
+	if (p == NULL)
 		log_write(LOG_ERROR, NULL, "pantherad.db",
 		          "cannot open the %s database for its events", schema);
-		return NULL;
-	}
 	return p;
 }
 
