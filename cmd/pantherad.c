@@ -695,10 +695,26 @@ int main(int argc, char **argv)
 			log_write(LOG_INFO, NULL, "pantherad.seed",
 			          "demo catalog loaded: %d products", created);
 	}
-	log_write(
-	    LOG_INFO, NULL, "pantherad.ready", "serving %s%s%s(and AdminService, health) on %s",
-	    with_auth ? "AuthService, UserService, " : "", with_catalog ? "CatalogService, " : "",
-	    with_inventory ? "InventoryService " : "", cfg_get(&c, "rpc-url"));
+	/* every service served here: in split mode, the one of this binary */
+	const struct {
+		int on;
+		const char *names;
+	} served[] = {
+	    {with_auth, "AuthService, UserService"},     {with_catalog, "CatalogService"},
+	    {with_inventory, "InventoryService"},        {with_orders, "OrderService"},
+	    {with_payments, "PaymentService"},           {with_cart, "CartService"},
+	    {with_analytics, "AnalyticsService"},        {with_reviews, "ReviewService"},
+	    {with_notifications, "NotificationService"},
+	};
+	char serving[256] = "";
+	for (size_t i = 0; i < sizeof(served) / sizeof(served[0]); i++) {
+		size_t used = strlen(serving);
+		if (served[i].on)
+			snprintf(serving + used, sizeof(serving) - used, "%s%s", used ? ", " : "",
+			         served[i].names);
+	}
+	log_write(LOG_INFO, NULL, "pantherad.ready", "serving %s (and AdminService, health) on %s",
+	          serving, cfg_get(&c, "rpc-url"));
 
 	int sig = 0;
 	sigwait(&stop_signals, &sig);
