@@ -290,17 +290,22 @@ static rpc_status reg_payments(rpc_server *srv, void *svc)
 	return payments_service_register(srv, svc);
 }
 
-/* A pool on another service's database, to read its outbox (as the URL's
- * user: the consumer only reads, and LISTENs). */
+/*
+ * A pool on another service's database, to read its outbox: as that
+ * service's role, its schema migrated and the role granted first (what
+ * open_service_pool does; both are idempotent, under advisory locks). The
+ * consumer creates the outbox when its producer has not yet, and it must
+ * then be the producer's role that owns it: created as the URL's user, the
+ * producer's own setup later fails PERMISSION_DENIED (CREATE INDEX IF NOT
+ * EXISTS wants the owner), so in split mode the second of orders and
+ * payments to start could never start.
+ */
 static db_pool *events_pool(const cfg *c, const char *service, const char *schema)
 {
-	db_pool *p = NULL;
-	db_pool_opts o = {.url = cfg_db_url(c, service), .size = 2, .schema = schema};
-	if (o.url == NULL || db_pool_open(&p, &o) != RPC_STATUS_OK) {
+	db_pool *p = open_service_pool(c, service, schema);
+	if (p == NULL)
 		log_write(LOG_ERROR, NULL, "pantherad.db",
 		          "cannot open the %s database for its events", schema);
-		return NULL;
-	}
 	return p;
 }
 
@@ -690,10 +695,26 @@ int main(int argc, char **argv)
 			log_write(LOG_INFO, NULL, "pantherad.seed",
 			          "demo catalog loaded: %d products", created);
 	}
-	log_write(
-	    LOG_INFO, NULL, "pantherad.ready", "serving %s%s%s(and AdminService, health) on %s",
-	    with_auth ? "AuthService, UserService, " : "", with_catalog ? "CatalogService, " : "",
-	    with_inventory ? "InventoryService " : "", cfg_get(&c, "rpc-url"));
+	/* every service served here: in split mode, the one of this binary */
+	const struct {
+		int on;
+		const char *names;
+	} served[] = {
+	    {with_auth, "AuthService, UserService"},     {with_catalog, "CatalogService"},
+	    {with_inventory, "InventoryService"},        {with_orders, "OrderService"},
+	    {with_payments, "PaymentService"},           {with_cart, "CartService"},
+	    {with_analytics, "AnalyticsService"},        {with_reviews, "ReviewService"},
+	    {with_notifications, "NotificationService"},
+	};
+	char serving[256] = "";
+	for (size_t i = 0; i < sizeof(served) / sizeof(served[0]); i++) {
+		size_t used = strlen(serving);
+		if (served[i].on)
+			snprintf(serving + used, sizeof(serving) - used, "%s%s", used ? ", " : "",
+			         served[i].names);
+	}
+	log_write(LOG_INFO, NULL, "pantherad.ready", "serving %s (and AdminService, health) on %s",
+	          serving, cfg_get(&c, "rpc-url"));
 
 	int sig = 0;
 	sigwait(&stop_signals, &sig);

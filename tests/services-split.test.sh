@@ -1,56 +1,203 @@
 #!/usr/bin/env bash
-# The services as separate processes: panthera-inventory and panthera-catalog
-# each serve their own service over TCP on one private PostgreSQL, the
-# catalog reaching inventory by URL; a real client calls both; SIGTERM stops
-# both cleanly.
+# Every service as its own process (split mode): the nine panthera-<service>
+# binaries each serve their service over tcp:// on one private PostgreSQL,
+# each given the URLs of the services it calls. Checks that a binary refuses
+# to start (exit 2, a message naming what is missing) without a URL it
+# needs; that each process serves its own service only; that the commerce
+# flow works across them (tests/services/rpc_probe.c --split: a product and
+# its stock, an order settled PAID by the saga between orders, payments and
+# inventory, a cart checked out, a review and the rating it gives, the
+# sales report, the buyer's notifications); that notifications deliver
+# through UserService in the auth process; and that SIGTERM stops every
+# process with exit 0 and pantherad.exit logged. BUILD=build-san runs the
+# sanitizer build: any sanitizer report in a log fails the test.
 set -u
 cd "$(dirname "$0")/.."
 build=${BUILD:-build}
+probe=$build/tests/rpc_probe
+services=(inventory auth orders catalog payments cart analytics reviews notifications)
+
+# prerequisites: PostgreSQL's server programs (tools/pg.sh finds them so)
+pg_bin=$(pg_config --bindir 2>/dev/null || true)
+[ -x "$pg_bin/initdb" ] || pg_bin=$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n 1)
+[ -x "$pg_bin/initdb" ] || { echo "skip: PostgreSQL's initdb not found (make deps)"; exit 77; }
+for s in "${services[@]}"; do
+	[ -x "$build/bin/panthera-$s" ] || { echo "FAIL: $build/bin/panthera-$s is not built (make all)"; exit 1; }
+done
+[ -x "$probe" ] || { echo "FAIL: $probe is not built (make $probe)"; exit 1; }
+
+# nothing from the caller's environment: each process gets what is set here
+for v in $(compgen -e | grep '^PANTHERA_'); do unset "$v"; done
+
 tmp=$(mktemp -d /tmp/panthera-split-XXXXXX)
 chmod 755 "$tmp"
 pg_port=$((42000 + RANDOM % 8000))
-inv_port=$((50000 + RANDOM % 7000))
-cat_port=$((inv_port + 1))
-pids=()
+declare -A port pid
 cleanup() {
-	for p in "${pids[@]}"; do kill -TERM "$p" 2>/dev/null; done
-	for p in "${pids[@]}"; do wait "$p" 2>/dev/null; done
+	for s in "${!pid[@]}"; do kill -KILL "${pid[$s]}" 2>/dev/null; done
+	for s in "${!pid[@]}"; do wait "${pid[$s]}" 2>/dev/null; done
 	tools/pg.sh stop "$tmp/data" "$pg_port" >/dev/null 2>&1
 	rm -rf "$tmp"
 }
 trap cleanup EXIT
-fail() { echo "FAIL: $*"; tail -n 15 "$tmp"/*.log; exit 1; }
+fail() {
+	echo "FAIL: $*"
+	for f in "$tmp"/*.log; do
+		[ -f "$f" ] && { echo "--- $f"; tail -n 12 "$f"; }
+	done
+	exit 1
+}
+url() { echo "tcp://127.0.0.1:${port[$1]}"; }
 
-# without a way to InventoryService, the catalog refuses to start
-env -u PANTHERA_INVENTORY_URL "$build/bin/panthera-catalog" >"$tmp/refused.log" 2>&1
-[ $? -eq 2 ] && grep -q 'needs InventoryService' "$tmp/refused.log" ||
-	fail "panthera-catalog started without --inventory-url"
-# a random port may be taken: try a few
+# The settings each service needs to reach the services it calls:
+# SETTING=service, the setting being PANTHERA_<SETTING>_URL.
+needs() {
+	case $1 in
+	auth) echo NOTIFICATIONS=notifications ;; # password-reset emails
+	catalog) echo INVENTORY=inventory ;;
+	orders) echo CATALOG=catalog INVENTORY=inventory CART=cart PAYMENTS=payments ;;
+	payments) echo ORDERS=orders ;;                   # paying an order again
+	cart) echo CATALOG=catalog ;;
+	reviews) echo CATALOG=catalog ORDERS=orders USERS=auth ;;
+	notifications) echo USERS=auth ;;                 # recipients' addresses
+	esac
+}
+# The PANTHERA_<SETTING>_URL=... words of service $1, but setting $2.
+url_env() {
+	local need
+	for need in $(needs "$1"); do
+		[ "${need%%=*}" = "${2:-}" ] || echo "PANTHERA_${need%%=*}_URL=$(url "${need#*=}")"
+	done
+}
+
+# 1. Without a URL it needs, a binary refuses to start: exit 2 and a
+# sentence naming the missing service (before touching any database).
+for p in "${services[@]}"; do port[$p]=$((50000 + RANDOM % 7000)); done
+refuses() { # SERVICE SETTING MESSAGE
+	local rc=0
+	env $(url_env "$1" "$2") "$build/bin/panthera-$1" >"$tmp/refused-$1-$2.log" 2>&1 || rc=$?
+	[ $rc -eq 2 ] && grep -q "$3" "$tmp/refused-$1-$2.log" ||
+		fail "panthera-$1 without PANTHERA_$2_URL: exit $rc, want 2 and \"$3\""
+}
+refuses catalog INVENTORY 'the catalog needs InventoryService'
+refuses orders CATALOG 'orders need CatalogService and InventoryService'
+refuses orders INVENTORY 'orders need CatalogService and InventoryService'
+refuses reviews CATALOG 'reviews need CatalogService, OrderService and UserService'
+refuses reviews ORDERS 'reviews need CatalogService, OrderService and UserService'
+refuses reviews USERS 'reviews need CatalogService, OrderService and UserService'
+refuses cart CATALOG 'the cart needs CatalogService'
+rm -f "$tmp"/refused-*.log
+
+# 2. One private PostgreSQL for all (a random port may be taken: try a few).
 for _ in 1 2 3 4 5; do
-	url=$(tools/pg.sh start "$tmp/data" "$pg_port" 2>>"$tmp/pg.err") && break
-	url=
+	db_url=$(tools/pg.sh start "$tmp/data" "$pg_port" 2>>"$tmp/pg.err") && break
+	db_url=
 	pg_port=$((42000 + RANDOM % 8000))
 done
-[ -n "$url" ] || fail "no PostgreSQL: $(tail -n 3 "$tmp/pg.err")"
-export PANTHERA_DB_URL=$url PANTHERA_MIGRATIONS_DIR=$(pwd)/services PANTHERA_DATA_DIR=$tmp/data
-PANTHERA_RPC_URL=tcp://127.0.0.1:$inv_port "$build/bin/panthera-inventory" >"$tmp/inventory.log" 2>&1 &
-pids+=($!)
-PANTHERA_RPC_URL=tcp://127.0.0.1:$cat_port PANTHERA_INVENTORY_URL=tcp://127.0.0.1:$inv_port \
-	"$build/bin/panthera-catalog" >"$tmp/catalog.log" 2>&1 &
-pids+=($!)
-for log in inventory catalog; do
-	ok=0
-	for _ in $(seq 1 300); do
-		grep -q '"event":"pantherad.ready"' "$tmp/$log.log" 2>/dev/null && { ok=1; break; }
-		sleep 0.2
+[ -n "$db_url" ] || fail "no PostgreSQL: $(tail -n 3 "$tmp/pg.err")"
+export PANTHERA_DB_URL=$db_url PANTHERA_MIGRATIONS_DIR=$(pwd)/services PANTHERA_DATA_DIR=$tmp/data
+
+# 3. The nine processes. Each URL is known before its server starts (orders
+# and payments, auth and notifications call each other), so ports are
+# picked for all at once; a port taken meanwhile makes its process exit
+# with "cannot serve on", and then everything starts again on new ports.
+pick_ports() {
+	local base=$((50000 + RANDOM % 7000)) i=0 s
+	for s in "${services[@]}"; do
+		port[$s]=$((base + i))
+		i=$((i + 1))
+		# something answering there: choose again
+		if (exec 3<>"/dev/tcp/127.0.0.1/${port[$s]}") 2>/dev/null; then pick_ports; return; fi
 	done
-	[ $ok -eq 1 ] || fail "panthera-$log did not become ready"
+}
+launch() {
+	env $(url_env "$1") PANTHERA_RPC_URL="$(url "$1")" "$build/bin/panthera-$1" >"$tmp/$1.log" 2>&1 &
+	pid[$1]=$!
+}
+# 0 once service $1 logged pantherad.ready; 3 when it could not listen;
+# 1 when it died otherwise or took over 60 s.
+await() {
+	local i
+	for i in $(seq 1 600); do
+		grep -q '"event":"pantherad.ready"' "$tmp/$1.log" 2>/dev/null && return 0
+		if ! kill -0 "${pid[$1]}" 2>/dev/null; then
+			grep -q 'cannot serve on tcp:[^ ]*: UNAVAILABLE' "$tmp/$1.log" && return 3
+			return 1
+		fi
+		sleep 0.1
+	done
+	return 1
+}
+stop_all_now() {
+	local s
+	for s in "${!pid[@]}"; do kill -KILL "${pid[$s]}" 2>/dev/null; done
+	for s in "${!pid[@]}"; do wait "${pid[$s]}" 2>/dev/null; done
+	pid=()
+}
+# Wave 1 serves what the second wave calls at start (the catalog seeds its
+# demo stock through inventory) and creates the outboxes that the second
+# wave's consumers read; wave 2 is everything else.
+wave1=(inventory auth orders)
+wave2=(catalog payments cart analytics reviews notifications)
+started=0
+for attempt in 1 2 3; do
+	pick_ports
+	rc=0
+	for wave in "${wave1[*]}" "${wave2[*]}"; do
+		for s in $wave; do launch "$s"; done
+		for s in $wave; do
+			await "$s" || { rc=$?; failed=$s; break 2; }
+		done
+	done
+	[ $rc -eq 0 ] && { started=1; break; }
+	[ $rc -eq 3 ] || fail "panthera-$failed did not become ready"
+	echo "split: a port of panthera-$failed was taken; starting again on others"
+	stop_all_now
 done
-grep -q 'serving InventoryService' "$tmp/inventory.log" || fail "panthera-inventory serves more than inventory"
-grep -q 'serving CatalogService' "$tmp/catalog.log" || fail "panthera-catalog serves more than the catalog"
-"$build/tests/rpc_probe" "tcp://127.0.0.1:$inv_port" "tcp://127.0.0.1:$cat_port" || fail "the probe failed"
-for p in "${pids[@]}"; do kill -TERM "$p"; done
-for p in "${pids[@]}"; do wait "$p" || fail "a service did not exit 0 on SIGTERM"; done
-pids=()
-grep -q '"event":"pantherad.exit"' "$tmp/catalog.log" || fail "panthera-catalog did not stop cleanly"
-echo "split: panthera-inventory and panthera-catalog served as separate processes and stopped cleanly"
+[ $started -eq 1 ] || fail "no free ports after 3 attempts"
+declare -A serves=([auth]="AuthService, UserService" [catalog]=CatalogService
+	[inventory]=InventoryService [orders]=OrderService [payments]=PaymentService
+	[cart]=CartService [analytics]=AnalyticsService [reviews]=ReviewService
+	[notifications]=NotificationService)
+for s in "${services[@]}"; do
+	grep -qF "serving ${serves[$s]} (and AdminService, health) on $(url "$s")\"" "$tmp/$s.log" ||
+		fail "panthera-$s does not say it serves ${serves[$s]} alone on $(url "$s")"
+done
+
+# 4. The commerce flow across the nine processes.
+args=()
+for s in "${services[@]}"; do args+=("$s=$(url "$s")"); done
+"$probe" --split "${args[@]}" >"$tmp/probe.out" 2>&1
+rc=$?
+cat "$tmp/probe.out"
+[ $rc -eq 0 ] || fail "the probe failed (exit $rc)"
+email=$(sed -n 's/^rpc_probe: user .* registered as \(.*\)$/\1/p' "$tmp/probe.out")
+[ -n "$email" ] || fail "the probe did not name its user"
+# the notifications process delivers (to the log) with the address it asks
+# of UserService in the auth process
+delivered=0
+for _ in $(seq 1 300); do
+	[ "$(grep '"event":"notifications.email"' "$tmp/notifications.log" | grep -c "to=$email")" -ge 4 ] &&
+		{ delivered=1; break; }
+	sleep 0.1
+done
+[ $delivered -eq 1 ] || fail "panthera-notifications did not deliver the 4 emails to $email"
+
+# 5. SIGTERM: every process drains and exits 0.
+for s in "${services[@]}"; do kill -TERM "${pid[$s]}"; done
+for s in "${services[@]}"; do
+	for _ in $(seq 1 300); do
+		kill -0 "${pid[$s]}" 2>/dev/null || break
+		sleep 0.1
+	done
+	kill -0 "${pid[$s]}" 2>/dev/null && fail "panthera-$s still runs 30 s after SIGTERM"
+	rc=0
+	wait "${pid[$s]}" || rc=$?
+	unset "pid[$s]"
+	[ $rc -eq 0 ] || fail "panthera-$s exited $rc after SIGTERM"
+	grep -q '"event":"pantherad.exit"' "$tmp/$s.log" || fail "panthera-$s did not log pantherad.exit"
+done
+if grep -lE 'AddressSanitizer|LeakSanitizer|runtime error:' "$tmp"/*.log; then
+	fail "a sanitizer reported (the logs above)"
+fi
+echo "split: nine services served as nine processes; the commerce flow held across them; all stopped cleanly"
