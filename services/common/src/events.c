@@ -32,9 +32,17 @@ static void quote(char *out, size_t cap, const char *schema)
 	snprintf(out, cap, "\"%s\"", schema);
 }
 
-/* Run sql[0..n); sql[0] creates `schema` and is skipped when it exists: a
- * service's role may create tables in its schema but not schemas. */
-static rpc_status exec_ddl(db_pool *pool, const char *schema, const char *const *sql, size_t n)
+/*
+ * Run sql[0..n) in one transaction under the schema's advisory lock (the key
+ * db_migrate takes), so that processes starting together do not race on
+ * CREATE ... IF NOT EXISTS. sql[0] creates `schema` and is skipped when it
+ * exists: a service's role may create tables in its schema but not schemas.
+ * When every relation of `probe` (NULL-terminated, quoted names) exists,
+ * nothing runs: CREATE INDEX IF NOT EXISTS wants the table's owner even
+ * when the index is there, and a reader is not the owner.
+ */
+static rpc_status exec_ddl(db_pool *pool, const char *schema, const char *const *sql, size_t n,
+                           const char *const *probe)
 {
 	db_conn *c;
 	rpc_status st = db_acquire(pool, 30000, &c);
@@ -43,6 +51,21 @@ static rpc_status exec_ddl(db_pool *pool, const char *schema, const char *const 
 	const char *p[1] = {schema};
 	PGresult *r;
 	size_t first = 0;
+	int all_there = probe != NULL;
+	for (const char *const *rel = probe; rel != NULL && *rel != NULL && all_there; rel++) {
+		const char *pr[1] = {*rel};
+		if ((st = db_exec(c, NULL, "SELECT to_regclass($1) IS NOT NULL", 1, pr, &r)) !=
+		    RPC_STATUS_OK)
+			goto out;
+		all_there = strcmp(PQgetvalue(r, 0, 0), "t") == 0;
+		PQclear(r);
+	}
+	if (all_there)
+		goto out;
+	if ((st = db_exec(c, NULL, "BEGIN", 0, NULL, NULL)) != RPC_STATUS_OK ||
+	    (st = db_exec(c, NULL, "SELECT pg_advisory_xact_lock(hashtext($1))", 1, p, NULL)) !=
+	        RPC_STATUS_OK)
+		goto out;
 	if ((st = db_exec(c, NULL, "SELECT 1 FROM pg_namespace WHERE nspname = $1", 1, p, &r)) ==
 	    RPC_STATUS_OK) {
 		first = PQntuples(r) > 0;
@@ -50,7 +73,10 @@ static rpc_status exec_ddl(db_pool *pool, const char *schema, const char *const 
 	}
 	for (size_t i = first; i < n && st == RPC_STATUS_OK; i++)
 		st = db_exec(c, NULL, sql[i], 0, NULL, NULL);
-	db_release(pool, c);
+	if (st == RPC_STATUS_OK)
+		st = db_exec(c, NULL, "COMMIT", 0, NULL, NULL);
+out:
+	db_release(pool, c); /* rolls back what did not commit */
 	return st;
 }
 
@@ -82,7 +108,12 @@ rpc_status ev_outbox_setup(db_pool *pool, const char *schema)
 	snprintf(s4, sizeof(s4),
 	         "CREATE INDEX IF NOT EXISTS outbox_txid_seq ON %s.outbox (txid, seq)", q);
 	const char *sql[] = {s1, s2, s3, s4};
-	return exec_ddl(pool, schema, sql, 4);
+	char r1[100], r2[100], r3[100];
+	snprintf(r1, sizeof(r1), "%s.outbox", q);
+	snprintf(r2, sizeof(r2), "%s.outbox_readers", q);
+	snprintf(r3, sizeof(r3), "%s.outbox_txid_seq", q);
+	const char *probe[] = {r1, r2, r3, NULL};
+	return exec_ddl(pool, schema, sql, 4, probe);
 }
 
 rpc_status ev_publish(db_conn *conn, const char *schema, const char *type, const char *aggregate_id,
@@ -181,7 +212,7 @@ rpc_status ev_consumer_open(ev_consumer **out, const ev_consumer_opts *opts)
 	snprintf(s5, sizeof(s5),
 	         "ALTER TABLE %s.dead_letters ADD COLUMN IF NOT EXISTS occurred_at text", c->own);
 	const char *ddl[] = {s0, s1, s2, s3, s4, s5};
-	rpc_status st = exec_ddl(opts->own, opts->own_schema, ddl, 6);
+	rpc_status st = exec_ddl(opts->own, opts->own_schema, ddl, 6, NULL);
 	if (st == RPC_STATUS_OK) /* the producer's outbox and its readers' table */
 		st = ev_outbox_setup(opts->source, opts->source_schema);
 	if (st == RPC_STATUS_OK) {
