@@ -69,8 +69,8 @@ size_t gw_keyset_count(const gw_keyset *ks);
 
 /*
  * The key of `kid` (NUL-terminated): 0 with *out filled (valid while the
- * caller holds its reference to ks), or -1. O(log n). Has the signature of
- * a jwt_key_lookup_fn once its first argument is cast.
+ * caller holds its reference to ks), or -1. O(log n): the key lookup that
+ * gw_auth_verify() gives jwt_verify().
  */
 int gw_keyset_find(const gw_keyset *ks, const char *kid, jwt_key *out);
 
@@ -299,7 +299,8 @@ typedef struct gw_jwks_refresher_opts {
  * (never an event loop's: hand it back to the loop), with the status of the
  * first fetch that started after the request (OK when a key set was
  * installed, changed or not), or CANCELLED when the refresher stopped
- * first. Must not call gw_jwks_refresher_stop().
+ * first. The refresher's stats count that fetch already. Must not call
+ * gw_jwks_refresher_stop().
  */
 typedef void (*gw_jwks_done_fn)(void *arg, rpc_status st);
 

@@ -137,11 +137,9 @@ static void *refresher_main(void *arg)
 		pthread_mutex_unlock(&r->lock);
 
 		rpc_status st = fetch_and_install(r);
-		for (size_t i = 0; i < n; i++)
-			batch[i].done(batch[i].arg, st);
 
+		/* the outcome is in the stats before any callback runs */
 		pthread_mutex_lock(&r->lock);
-		r->spare = batch;
 		r->stats.last_status = st;
 		if (st == RPC_STATUS_OK) {
 			r->stats.last_ok = (int64_t)time(NULL);
@@ -152,6 +150,11 @@ static void *refresher_main(void *arg)
 			r->failed_in_row++;
 			r->next_due_ms = mono_ms() + retry_ms(r);
 		}
+		pthread_mutex_unlock(&r->lock);
+		for (size_t i = 0; i < n; i++)
+			batch[i].done(batch[i].arg, st);
+		pthread_mutex_lock(&r->lock);
+		r->spare = batch;
 	}
 	waiter *left = r->waiting;
 	size_t n = r->n_waiting;
