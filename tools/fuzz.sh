@@ -8,7 +8,7 @@ cd "$(dirname "$0")/.."
 seconds=${1:-60}
 # Every target links the decoders it may need; unused ones cost nothing.
 sources="rpc/src/wire.c rpc/src/arena.c rpc/src/rpc_status.c services/auth/jwt.c services/auth/crypto.c
-	services/common/src/log.c services/common/src/ids.c $(find gateway-rest -name '*.c' | sort | tr '\n' ' ')"
+	services/common/src/log.c services/common/src/ids.c services/common/src/jwt.c $(find gateway-rest -name '*.c' | sort | tr '\n' ' ')"
 mkdir -p build-fuzz
 for t in $(find tests/fuzz -name 'fuzz_*.c' | sort); do
 	name=$(basename "$t" .c)

@@ -14,9 +14,11 @@
  *
  * Tokens: compact JWS (RFC 7515), base64url without padding, header
  * {"alg":"EdDSA","typ":"JWT","kid":...}, claims {iss, sub, aud, iat, nbf,
- * exp, roles, sid}. auth_jwt_verify() is the only reader of token text: it
- * parses with explicit bounds (8 KiB a token, 16 levels of JSON nesting,
- * 255 bytes a string) and accepts only EdDSA with a key of the ring.
+ * exp, roles, sid}. auth_jwt_verify() reads token text only through the
+ * shared verifier of panthera/jwt.h (bounded parsing: 8 KiB a token, 16
+ * levels of JSON nesting, 255 bytes a string), with the ring as its key
+ * lookup: every ring key is Ed25519, so only EdDSA verifies here. The REST
+ * gateway runs the same verifier against the JWKS of GetJwks.
  *
  * Thread-safety: a keyring is shared by the RPC worker threads; rotation
  * takes its write lock, signing and verifying the read lock.
@@ -27,26 +29,23 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "panthera/jwt.h"
 #include "panthera/rpc_status.h"
 
 typedef struct auth_keyring auth_keyring;
 
-#define AUTH_KID_LEN      16   /* hex digits */
-#define AUTH_JWK_X_LEN    43   /* base64url of a 32-byte Ed25519 public key */
-#define AUTH_JWT_MAX      8192 /* longest token text accepted */
-#define AUTH_JWT_AUD      "panthera"
-#define AUTH_JWT_LEEWAY_S 30 /* clock skew allowed on exp and nbf */
+#define AUTH_KID_LEN      16          /* hex digits */
+#define AUTH_JWK_X_LEN    43          /* base64url of a 32-byte Ed25519 public key */
+#define AUTH_JWT_MAX      JWT_MAX_LEN /* longest token text accepted */
+#define AUTH_JWT_AUD      JWT_AUD
+#define AUTH_JWT_LEEWAY_S JWT_LEEWAY_S /* clock skew allowed on exp and nbf */
 #define AUTH_MAX_KEYS     16
 
 /* Role bits of a token's `roles` claim. */
-enum { AUTH_ROLE_USER = 1u << 0, AUTH_ROLE_ADMIN = 1u << 1 };
+enum { AUTH_ROLE_USER = JWT_ROLE_USER, AUTH_ROLE_ADMIN = JWT_ROLE_ADMIN };
 
-typedef struct auth_claims {
-	char sub[37]; /* user id (UUID) */
-	char sid[37]; /* session family id (UUID) */
-	int64_t iat, nbf, exp;
-	unsigned roles; /* AUTH_ROLE_* bits */
-} auth_claims;
+/* {sub, sid, iat, nbf, exp, roles}: the claims of panthera/jwt.h. */
+typedef jwt_claims auth_claims;
 
 /*
  * Load every key of <data_dir>/keys (creating the folders, 0700, and a
@@ -91,13 +90,15 @@ rpc_status auth_jwt_sign(auth_keyring *kr, const char *issuer, const auth_claims
                          size_t cap);
 
 /*
- * Verify `token` at time `now` (Unix seconds): compact form, header alg
- * "EdDSA" (any other, "none" included, is refused) with the kid of a key of
- * the ring, no "crit", a valid signature, then iss == issuer, aud ==
- * AUTH_JWT_AUD (or an array holding it), nbf and exp around now within
- * AUTH_JWT_LEEWAY_S, sub and sid UUIDs, roles known names. OK fills *out;
- * UNAUTHENTICATED otherwise, with a short static reason in *why (may be
- * NULL) for the log: never the token.
+ * Verify `token` (NUL-terminated) at time `now` (Unix seconds) with
+ * jwt_verify() of panthera/jwt.h, the ring's keys as its lookup (under the
+ * read lock): compact form, no "crit", header alg "EdDSA" (any other,
+ * "none" included, is refused) with the kid of a key of the ring, a valid
+ * signature, then iss == issuer, aud == AUTH_JWT_AUD (or an array holding
+ * it), nbf and exp around now within AUTH_JWT_LEEWAY_S, sub and sid UUIDs,
+ * roles known names. OK fills *out; UNAUTHENTICATED otherwise, with the
+ * static text of the failed check (jwt_status_text) in *why (may be NULL;
+ * NULL on OK) for the log: never the token.
  */
 rpc_status auth_jwt_verify(auth_keyring *kr, const char *issuer, const char *token, int64_t now,
                            auth_claims *out, const char **why);

@@ -1,7 +1,9 @@
 /*
- * fuzz_auth_jwt.c - libFuzzer target of auth_jwt_verify(), the only code
- * that reads access-token text (services/auth/jwt.c: base64url, a bounded
- * JSON reader, Ed25519). The first input byte picks the mode:
+ * fuzz_auth_jwt.c - libFuzzer target of auth_jwt_verify(): the shared
+ * verifier of access tokens (services/common/src/jwt.c: base64url, a
+ * bounded JSON reader, Ed25519) with auth's keyring as its key lookup
+ * (services/auth/jwt.c). The gateway's side, JWKS key sets and ES256, is
+ * fuzz_gateway_jwt's. The first input byte picks the mode:
  *   even: the rest is a token, as a client could send it;
  *   odd:  the rest is the claims JSON, which this harness puts behind a
  *         good header and signs with the ring's key, so that the claims
@@ -14,7 +16,8 @@
  *     -D_POSIX_C_SOURCE=200809L -Irpc/include -Igen -Iservices/common/include \
  *     -Iservices/auth -Itests/fuzz tests/fuzz/fuzz_auth_jwt.c \
  *     services/auth/jwt.c services/auth/crypto.c services/common/src/log.c \
- *     services/common/src/ids.c rpc/src/rpc_status.c -lssl -lcrypto -lpthread \
+ *     services/common/src/ids.c services/common/src/jwt.c rpc/src/rpc_status.c \
+ *     -lssl -lcrypto -lpthread \
  *     -o build-fuzz/fuzz_auth_jwt
  *   build-fuzz/fuzz_auth_jwt tests/fuzz/corpus/fuzz_auth_jwt
  * Replay (any compiler): the same with -DFUZZ_STANDALONE instead of
