@@ -6,16 +6,21 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 seconds=${1:-60}
-# Every target links the decoders it may need; unused ones cost nothing.
-sources="rpc/src/wire.c rpc/src/arena.c rpc/src/rpc_status.c services/auth/jwt.c services/auth/crypto.c
-	services/common/src/log.c services/common/src/ids.c services/common/src/jwt.c $(find gateway-rest -name '*.c' | sort | tr '\n' ' ')"
-mkdir -p build-fuzz
+# The project's libraries, instrumented for the fuzzer, in build-fuzz/;
+# each target links what it uses of them.
+make -s BUILD=build-fuzz CC=clang SANITIZE=1 CFLAGS=-fsanitize=fuzzer-no-link \
+	build-fuzz/lib/libpanthera.a build-fuzz/lib/libpanthera_services.a \
+	$([ -z "$(find gateway-rest -name '*.c' 2>/dev/null)" ] || echo build-fuzz/lib/libpanthera_gateway.a)
+libs=$(ls build-fuzz/lib/libpanthera_gateway.a 2>/dev/null || true)
+libs="$libs build-fuzz/lib/libpanthera_services.a build-fuzz/lib/libpanthera.a"
 for t in $(find tests/fuzz -name 'fuzz_*.c' | sort); do
 	name=$(basename "$t" .c)
+	# shellcheck disable=SC2086
 	clang -std=c11 -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all \
 		-D_POSIX_C_SOURCE=200809L -Irpc/include -Irpc/src -Igen -Itests/fuzz \
 		-Iservices/common/include -Iservices/auth -Igateway-rest \
-		"$t" $sources -lprotobuf-c -lh2o-evloop -ljansson -lssl -lcrypto -lpthread -o "build-fuzz/$name"
+		"$t" $libs -lnng -lprotobuf-c -lh2o-evloop -ljansson -lpq -lssl -lcrypto -lpthread \
+		-o "build-fuzz/$name"
 	work="build-fuzz/$name.corpus"
 	mkdir -p "$work"
 	echo "fuzz: $name for ${seconds}s"
