@@ -37,7 +37,9 @@ if [ -z "${PANTHERA_DB_URL:-}" ]; then
 	echo "run: private PostgreSQL at $PANTHERA_DB_URL (data in $data)" >&2
 fi
 echo "run: pantherad serves RPC on $PANTHERA_RPC_URL (health: grpc.health.v1.Health/Check;" \
-	"CatalogService with the demo catalog, InventoryService, AuthService, UserService, AdminService); the HTTP API of API.md arrives with the gateway. Ctrl-C stops." >&2
+	"AuthService, UserService, CatalogService with the demo catalog, InventoryService, CartService," \
+	"OrderService, PaymentService, ReviewService, NotificationService, AnalyticsService, AdminService);" \
+	"the HTTP API of API.md arrives with the gateway. Ctrl-C stops." >&2
 "$build/bin/pantherad" &
 daemon=$!
 wait "$daemon"
