@@ -250,6 +250,39 @@ static void test_transaction_ids_past_a_power_of_ten(void **state)
 	ev_consumer_close(c);
 }
 
+/* A consumer that starts at now skips what the outbox held when it was
+ * first opened, and takes what comes after; opened again, it keeps its
+ * cursor. */
+static void test_a_new_consumer_may_start_at_now(void **state)
+{
+	(void)state;
+	sql_ok(pool, "CREATE TABLE sink.fresh (event_id uuid PRIMARY KEY, payload text)");
+	publish(pool, "orders", "old-news", 0);
+	effect_ctx e = {.table = "sink.fresh"};
+	ev_consumer_opts o = {.name = "sink.fresh",
+	                      .source = pool,
+	                      .source_schema = "orders",
+	                      .own = pool,
+	                      .own_schema = "sink",
+	                      .handler = apply_effect,
+	                      .arg = &e,
+	                      .start_at_now = 1};
+	ev_consumer *c;
+	assert_status(ev_consumer_open(&c, &o), RPC_STATUS_OK);
+	unsigned n;
+	assert_status(ev_consume_once(c, &n), RPC_STATUS_OK);
+	assert_int_equal(n, 0);
+	publish(pool, "orders", "fresh-news", 0);
+	ev_consumer_close(c);
+	assert_status(ev_consumer_open(&c, &o), RPC_STATUS_OK); /* keeps its cursor */
+	assert_status(ev_consume_once(c, &n), RPC_STATUS_OK);
+	assert_int_equal(n, 1);
+	assert_int_equal(
+	    count(pool, "SELECT count(*) FROM sink.fresh WHERE payload = 'fresh-news'"), 1);
+	assert_int_equal(count(pool, "SELECT count(*) FROM sink.fresh"), 1);
+	ev_consumer_close(c);
+}
+
 static void test_killed_consumer_applies_once_after_restart(void **state)
 {
 	(void)state;
@@ -475,6 +508,7 @@ int main(void)
 	    cmocka_unit_test(test_applied_once_and_only_when_committed),
 	    cmocka_unit_test(test_commit_order_not_insert_order),
 	    cmocka_unit_test(test_transaction_ids_past_a_power_of_ten),
+	    cmocka_unit_test(test_a_new_consumer_may_start_at_now),
 	    cmocka_unit_test(test_killed_consumer_applies_once_after_restart),
 	    cmocka_unit_test(test_poison_is_parked_and_the_rest_flows),
 	    cmocka_unit_test(test_producer_and_consumer_in_different_databases),

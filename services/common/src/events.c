@@ -215,16 +215,37 @@ rpc_status ev_consumer_open(ev_consumer **out, const ev_consumer_opts *opts)
 	rpc_status st = exec_ddl(opts->own, opts->own_schema, ddl, 6, NULL);
 	if (st == RPC_STATUS_OK) /* the producer's outbox and its readers' table */
 		st = ev_outbox_setup(opts->source, opts->source_schema);
+	/* A new cursor starts at the beginning of the outbox, or with
+	 * start_at_now past every transaction that has ended in the source:
+	 * (its snapshot's xmin - 1, the largest seq). */
+	char start_txid[32] = "0";
+	if (st == RPC_STATUS_OK && opts->start_at_now) {
+		db_conn *sc;
+		PGresult *r = NULL;
+		if ((st = db_acquire(opts->source, 30000, &sc)) == RPC_STATUS_OK) {
+			st = db_exec(
+			    sc, NULL,
+			    "SELECT (pg_snapshot_xmin(pg_current_snapshot())::text::bigint - 1)"
+			    "::text",
+			    0, NULL, &r);
+			if (st == RPC_STATUS_OK)
+				snprintf(start_txid, sizeof(start_txid), "%s", PQgetvalue(r, 0, 0));
+			PQclear(r);
+			db_release(opts->source, sc);
+		}
+	}
 	if (st == RPC_STATUS_OK) {
 		db_conn *conn;
 		if ((st = db_acquire(opts->own, 30000, &conn)) == RPC_STATUS_OK) {
 			char sql[256];
-			snprintf(sql, sizeof(sql),
-			         "INSERT INTO %s.event_cursors (consumer, source) VALUES ($1, $2)"
-			         " ON CONFLICT DO NOTHING",
-			         c->own);
-			const char *p[2] = {c->name, opts->source_schema};
-			st = db_exec(conn, NULL, sql, 2, p, NULL);
+			snprintf(
+			    sql, sizeof(sql),
+			    "INSERT INTO %s.event_cursors (consumer, source, last_txid, last_seq)"
+			    " VALUES ($1, $2, $3::xid8, $4::bigint) ON CONFLICT DO NOTHING",
+			    c->own);
+			const char *p[4] = {c->name, opts->source_schema, start_txid,
+			                    opts->start_at_now ? "9223372036854775807" : "0"};
+			st = db_exec(conn, NULL, sql, 4, p, NULL);
 			PGresult *r = NULL;
 			snprintf(sql, sizeof(sql),
 			         "SELECT last_txid::text, last_seq FROM %s.event_cursors"

@@ -79,6 +79,11 @@ typedef struct ev_consumer_opts {
 	 * other types only move the cursor (no handler call, no processed
 	 * record). NULL: every type goes to the handler. */
 	const char *const *types;
+	/* A consumer opened for the first time (no cursor yet) starts with
+	 * the events of transactions still running or to come, not with what
+	 * the outbox already holds: for effects that only make sense fresh,
+	 * such as emails. 0: from the beginning (read models rebuild). */
+	int start_at_now;
 } ev_consumer_opts;
 
 typedef struct ev_consumer ev_consumer;
