@@ -11,6 +11,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "panthera/caller.h"
 #include "panthera/events.h"
 #include "panthera/log.h"
 #include "panthera/orders/v1/orders.panthera.h"
@@ -128,33 +129,7 @@ static void check_text(checker *k, const char *field, const char *s)
 		refuse(k, field, "must be 1 to 255 characters without control characters");
 }
 
-/* ---- the caller (docs/wire-protocol.md 4.6) ---- */
-
-typedef struct pay_caller {
-	const char *id; /* a UUID, or NULL when the call names no caller */
-	int admin;
-} pay_caller;
-
-static void caller_get(const rpc_call *call, pay_caller *out)
-{
-	out->id = rpc_call_metadata(call, "x-caller-id");
-	out->admin = 0;
-	if (out->id != NULL && !id_is_uuid(out->id))
-		out->id = NULL;
-	if (out->id == NULL)
-		return; /* roles without an identity grant nothing */
-	const char *roles = rpc_call_metadata(call, "x-caller-roles");
-	for (const char *p = roles; p != NULL && *p != '\0';) {
-		p += strspn(p, " ,");
-		size_t n = strcspn(p, ",");
-		size_t m = n;
-		while (m > 0 && p[m - 1] == ' ')
-			m--;
-		if (m == 5 && strncmp(p, "ADMIN", 5) == 0)
-			out->admin = 1;
-		p += n;
-	}
-}
+/* ---- the caller (panthera/caller.h) ---- */
 
 static rpc_status no_caller(rpc_call *call)
 {
@@ -338,9 +313,9 @@ static rpc_status get_payment(rpc_call *call, const Panthera__Payments__V1__GetP
                               Panthera__Payments__V1__Payment *resp, void *user)
 {
 	payments_service *svc = user;
-	pay_caller caller;
-	caller_get(call, &caller);
-	if (caller.id == NULL)
+	caller who;
+	caller_get(call, &who);
+	if (who.id == NULL)
 		return no_caller(call);
 	checker k = {.call = call};
 	check_uuid(&k, "payment_id", str(req->payment_id));
@@ -353,7 +328,7 @@ static rpc_status get_payment(rpc_call *call, const Panthera__Payments__V1__GetP
 		return payment_not_found(call, req->payment_id);
 	if (st != RPC_STATUS_OK)
 		return db_failed(call, st);
-	if (!caller.admin && strcasecmp(caller.id, op.rec.user_id) != 0)
+	if (!caller_may_see(&who, op.rec.user_id))
 		return payment_not_found(call, req->payment_id); /* not yours: as if absent */
 	return fill_payment(call, resp, &op.rec);
 }
@@ -491,9 +466,9 @@ static rpc_status create_payment(rpc_call *call,
                                  Panthera__Payments__V1__Payment *resp, void *user)
 {
 	payments_service *svc = user;
-	pay_caller caller;
-	caller_get(call, &caller);
-	if (caller.id == NULL)
+	caller who;
+	caller_get(call, &who);
+	if (who.id == NULL)
 		return no_caller(call);
 	const char *key = rpc_call_metadata(call, "idempotency-key");
 	checker k = {.call = call};
@@ -510,7 +485,7 @@ static rpc_status create_payment(rpc_call *call,
 		                      "payments cannot reach OrderService");
 	create_op op = {.svc = svc,
 	                .call = call,
-	                .user_id = caller.id,
+	                .user_id = who.id,
 	                .order_id = req->order_id,
 	                .payment_method_id = req->payment_method_id,
 	                .key = key};

@@ -10,6 +10,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "panthera/caller.h"
 #include "panthera/ids.h"
 #include "panthera/log.h"
 #include "reviews.h"
@@ -68,35 +69,7 @@ static rpc_status review_not_found(rpc_call *call, const char *review_id)
 	return rpc_call_error(call, RPC_STATUS_NOT_FOUND, "review %s not found", review_id);
 }
 
-/* ---- the caller ---- */
-
-/* The caller the gateway names (docs/wire-protocol.md §4.6): an id only
- * when it is a UUID; roles without an id grant nothing. */
-typedef struct caller {
-	const char *id;
-	int admin;
-} caller;
-
-static void caller_get(const rpc_call *call, caller *out)
-{
-	out->id = rpc_call_metadata(call, "x-caller-id");
-	out->admin = 0;
-	if (out->id != NULL && !id_is_uuid(out->id))
-		out->id = NULL;
-	if (out->id == NULL)
-		return;
-	const char *roles = rpc_call_metadata(call, "x-caller-roles");
-	for (const char *p = roles; p != NULL && *p != '\0';) {
-		p += strspn(p, " ,");
-		size_t n = strcspn(p, ",");
-		size_t m = n;
-		while (m > 0 && p[m - 1] == ' ')
-			m--;
-		if (m == 5 && strncmp(p, "ADMIN", 5) == 0)
-			out->admin = 1;
-		p += n;
-	}
-}
+/* ---- the caller (panthera/caller.h) ---- */
 
 static rpc_status no_caller(rpc_call *call)
 {
@@ -450,7 +423,7 @@ static rpc_status tx_delete(db_conn *c, void *arg)
 	if (st != RPC_STATUS_OK)
 		return st;
 	/* someone else's review does not exist, as far as the caller knows */
-	if (!op->who.admin && strcasecmp(PQgetvalue(row, 0, RV_C_USER_ID), op->who.id) != 0)
+	if (!caller_may_see(&op->who, PQgetvalue(row, 0, RV_C_USER_ID)))
 		st = RPC_STATUS_NOT_FOUND;
 	if (st == RPC_STATUS_OK)
 		st = reviews_store_delete(c, op->review_id);
