@@ -12,6 +12,7 @@
 #include "panthera/caller.h"
 #include "panthera/ids.h"
 #include "panthera/log.h"
+#include "panthera/text.h"
 
 #define NOTIF_MAX_PAGE_SIZE     100
 #define NOTIF_DEFAULT_PAGE_SIZE 20
@@ -164,7 +165,7 @@ static rpc_status send_email(rpc_call *call,
 		rpc_call_add_field_violation(call, "to", why);
 		first = "to";
 	}
-	long chars = notif_utf8_chars(req->subject, NOTIF_SUBJECT_BYTES, 0);
+	long chars = text_chars(req->subject, NOTIF_SUBJECT_BYTES, 0);
 	if (chars < 1 || chars > NOTIF_SUBJECT_CHARS) {
 		rpc_call_add_field_violation(call, "subject",
 		                             "must be 1 to 250 characters on one line, without "
@@ -172,7 +173,7 @@ static rpc_status send_email(rpc_call *call,
 		first = first ? first : "subject";
 	}
 	if (req->body == NULL || req->body[0] == '\0' ||
-	    notif_utf8_chars(req->body, NOTIF_BODY_BYTES, 1) < 0) {
+	    text_chars(req->body, NOTIF_BODY_BYTES, TEXT_MULTILINE) < 0) {
 		rpc_call_add_field_violation(call, "body",
 		                             "must be UTF-8 text of 1 byte to 64 KiB, without "
 		                             "control characters but line breaks and tabs");

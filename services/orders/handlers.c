@@ -19,6 +19,7 @@
 #include "panthera/inventory/v1/inventory.panthera.h"
 #include "panthera/log.h"
 #include "panthera/money.h"
+#include "panthera/text.h"
 
 #define ORD_KEY_MAX     255
 #define ORD_KEY_STALE_S 60 /* a key whose request died is taken over after this */
@@ -216,30 +217,26 @@ static rpc_status answer_order(rpc_call *call, orders_service *svc, const caller
 
 /* ---- CreateOrder ---- */
 
-/* Printable, no control characters, 1..max bytes. */
-static int text_ok(const char *s, size_t min, size_t max)
-{
-	size_t n = s != NULL ? strlen(s) : 0;
-	if (n < min || n > max)
-		return 0;
-	for (size_t i = 0; i < n; i++)
-		if ((unsigned char)s[i] < 0x20 || s[i] == 0x7f)
-			return 0;
-	return 1;
-}
-
+/* Every text field below is counted in characters (code points), as the
+ * columns and API.md count them; panthera/text.h refuses what is not
+ * UTF-8 before PostgreSQL would. */
 static rpc_status check_address(rpc_call *call, const Panthera__Orders__V1__ShippingAddress *a)
 {
 	if (a == NULL)
 		return bad_field(call, "shipping_address", "is required");
-	if (!text_ok(a->street, 1, 200))
-		return bad_field(call, "shipping_address.street", "must be 1 to 200 characters");
-	if (!text_ok(a->city, 1, 100))
-		return bad_field(call, "shipping_address.city", "must be 1 to 100 characters");
-	if (!text_ok(a->state, 0, 100))
-		return bad_field(call, "shipping_address.state", "must be at most 100 characters");
-	if (!text_ok(a->zip_code, 1, 20))
-		return bad_field(call, "shipping_address.zip_code", "must be 1 to 20 characters");
+	if (!text_valid(a->street, 1, 200, 0))
+		return bad_field(call, "shipping_address.street",
+		                 "must be 1 to 200 characters of UTF-8 without control characters");
+	if (!text_valid(a->city, 1, 100, 0))
+		return bad_field(call, "shipping_address.city",
+		                 "must be 1 to 100 characters of UTF-8 without control characters");
+	if (!text_valid(a->state, 0, 100, 0))
+		return bad_field(
+		    call, "shipping_address.state",
+		    "must be at most 100 characters of UTF-8 without control characters");
+	if (!text_valid(a->zip_code, 1, 20, 0))
+		return bad_field(call, "shipping_address.zip_code",
+		                 "must be 1 to 20 characters of UTF-8 without control characters");
 	const char *k = str(a->country);
 	if (strlen(k) != 2 || !isupper((unsigned char)k[0]) || !isupper((unsigned char)k[1]))
 		return bad_field(call, "shipping_address.country",
@@ -510,13 +507,15 @@ static rpc_status create_order(rpc_call *call, const Panthera__Orders__V1__Creat
 	rpc_status st = check_address(call, req->shipping_address);
 	if (st != RPC_STATUS_OK)
 		return st;
-	if (!text_ok(req->payment_method_id, 1, 255))
-		return bad_field(call, "payment_method_id", "must be 1 to 255 characters");
+	if (!text_valid(req->payment_method_id, 1, 255, 0))
+		return bad_field(call, "payment_method_id",
+		                 "must be 1 to 255 characters of UTF-8 without control characters");
 	if (req->n_items > ORD_MAX_ITEMS)
 		return bad_field(call, "items", "must hold at most 100 items");
 	const char *key = rpc_call_metadata(call, "idempotency-key");
-	if (key != NULL && !text_ok(key, 1, ORD_KEY_MAX))
-		return bad_field(call, "idempotency-key", "must be 1 to 255 printable characters");
+	if (key != NULL && !text_valid(key, 1, ORD_KEY_MAX, 0))
+		return bad_field(call, "idempotency-key",
+		                 "must be 1 to 255 characters of UTF-8 without control characters");
 
 	want *w = rpc_call_alloc(call, ORD_MAX_ITEMS * sizeof(*w));
 	if (w == NULL)
@@ -1025,10 +1024,12 @@ static rpc_status ship_order(rpc_call *call, const Panthera__Orders__V1__ShipOrd
 		st = check_id(call, "order_id", req->order_id);
 	if (st != RPC_STATUS_OK)
 		return st;
-	if (!text_ok(req->carrier, 1, 100))
-		return bad_field(call, "carrier", "must be 1 to 100 characters");
-	if (!text_ok(req->tracking_number, 1, 100))
-		return bad_field(call, "tracking_number", "must be 1 to 100 characters");
+	if (!text_valid(req->carrier, 1, 100, 0))
+		return bad_field(call, "carrier",
+		                 "must be 1 to 100 characters of UTF-8 without control characters");
+	if (!text_valid(req->tracking_number, 1, 100, 0))
+		return bad_field(call, "tracking_number",
+		                 "must be 1 to 100 characters of UTF-8 without control characters");
 	change_op op = {.kind = OP_SHIP,
 	                .id = req->order_id,
 	                .carrier = req->carrier,

@@ -15,6 +15,7 @@
 #include "panthera/events.h"
 #include "panthera/log.h"
 #include "panthera/orders/v1/orders.panthera.h"
+#include "panthera/text.h"
 #include "payments_internal.h"
 
 #define PAY_ORDERS_TIMEOUT 5000u /* ms: the most ResumePayment may take */
@@ -125,7 +126,7 @@ static void check_currency(checker *k, const char *s)
 
 static void check_text(checker *k, const char *field, const char *s)
 {
-	if (!pay_text_valid(s, PAY_KEY_MAX))
+	if (!text_valid(s, 1, PAY_KEY_MAX, 0))
 		refuse(k, field, "must be 1 to 255 characters without control characters");
 }
 
@@ -474,7 +475,7 @@ static rpc_status create_payment(rpc_call *call,
 	checker k = {.call = call};
 	check_uuid(&k, "order_id", str(req->order_id));
 	check_text(&k, "payment_method_id", str(req->payment_method_id));
-	if (key != NULL && !pay_text_valid(key, PAY_KEY_MAX))
+	if (key != NULL && !text_valid(key, 1, PAY_KEY_MAX, 0))
 		refuse(&k, "Idempotency-Key",
 		       "must be 1 to 255 characters without control characters");
 	rpc_status st = checked(&k);

@@ -23,12 +23,6 @@
 #define PAY_KEY_MAX       255    /* characters: idempotency keys, payment method ids */
 #define PAY_PROVIDER_WAIT 10000u /* ms: the most a provider call may take */
 
-/* ---- text (money.c; amounts and currencies: panthera/money.h) ---- */
-
-/* 1 when `s` is 1..max characters of valid UTF-8 without control
- * characters (C0, DEL); NULL is refused. */
-int pay_text_valid(const char *s, size_t max);
-
 /* ---- a payment row ---- */
 
 typedef struct pay_record {

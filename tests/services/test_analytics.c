@@ -31,6 +31,7 @@
 #include "panthera/ids.h"
 #include "panthera/log.h"
 #include "panthera/rpc/v1/rpc.pb-c.h"
+#include "panthera/text.h"
 
 #define assert_status(expr, want)                                                     \
 	do {                                                                          \
@@ -311,10 +312,11 @@ static void test_money_and_days_text(void **state)
 	assert_int_equal(analytics_day_parse("2023-02-29", &d), -1);
 	assert_int_equal(analytics_day_parse("1900-02-29", &d), -1);
 	assert_int_equal(analytics_day_parse("2030", &d), -1);
-	assert_true(analytics_text_valid("Trail tent \xc3\xa9t\xc3\xa9", 100));
-	assert_false(analytics_text_valid("bad \xc3", 100));
-	assert_false(analytics_text_valid("line\nbreak", 100));
-	assert_false(analytics_text_valid("abcdef", 5));
+	/* product names of events: panthera/text.h, as the consumer calls it */
+	assert_true(text_chars("Trail tent \xc3\xa9t\xc3\xa9", 100, 0) >= 0);
+	assert_true(text_chars("bad \xc3", 100, 0) < 0);
+	assert_true(text_chars("line\nbreak", 100, 0) < 0);
+	assert_true(text_chars("abcdef", 5, 0) < 0);
 }
 
 /* Two orders one day, one the third, a refund of one of them on the fourth

@@ -883,6 +883,42 @@ static void test_bad_input(void **state)
 	rpc_reply_free(reply);
 }
 
+/* Address text is counted in characters, not bytes, and must be UTF-8:
+ * a street of 200 two-byte letters fits its 200 characters, a byte that is
+ * not UTF-8 is refused naming the field (it never reaches PostgreSQL). */
+static void test_address_text_is_utf8_counted_in_characters(void **state)
+{
+	(void)state;
+	char user[37], p[37], id[37];
+	new_id(user);
+	make_product("2.00", 5, p);
+	const char *prods[] = {p};
+	int qty[] = {1};
+	char street[2 * 200 + 1];
+	for (int i = 0; i < 200; i++)
+		memcpy(street + 2 * i, "\xc3\xa9", 2);
+	street[400] = '\0';
+	Panthera__Orders__V1__ShippingAddress saved = address;
+	address.street = street;
+	assert_status(place(user, NULL, prods, qty, 1, "pm_card_visa", id, NULL), RPC_STATUS_OK);
+	street[398] = '\0'; /* 199 characters and a cut sequence */
+	street[397] = '\xc3';
+	rpc_reply *reply;
+	assert_status(place(user, NULL, prods, qty, 1, "pm_card_visa", NULL, &reply),
+	              RPC_STATUS_INVALID_ARGUMENT);
+	assert_non_null(strstr(rpc_reply_message(reply), "shipping_address.street"));
+	rpc_reply_free(reply);
+	address.street = "1 Main St";
+	char city[] = "Spring-field";
+	city[6] = (char)0x85; /* a Latin-1 byte */
+	address.city = city;
+	assert_status(place(user, NULL, prods, qty, 1, "pm_card_visa", NULL, &reply),
+	              RPC_STATUS_INVALID_ARGUMENT);
+	assert_non_null(strstr(rpc_reply_message(reply), "shipping_address.city"));
+	rpc_reply_free(reply);
+	address = saved;
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -896,6 +932,7 @@ int main(void)
 	    cmocka_unit_test(test_reads_ownership_and_purchases),
 	    cmocka_unit_test(test_cart_checkout),
 	    cmocka_unit_test(test_bad_input),
+	    cmocka_unit_test(test_address_text_is_utf8_counted_in_characters),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
 }
