@@ -739,9 +739,10 @@ typedef struct change_op {
 	rpc_call *call;
 	change_kind kind;
 	const char *id;
-	const caller *who;   /* ownership checked (NULL: admin method) */
-	const char *user_id; /* OP_RESUME: must be the buyer */
-	const char *carrier; /* OP_SHIP */
+	const caller *who;      /* ownership checked (NULL: admin method) */
+	const char *user_id;    /* OP_RESUME: must be the buyer */
+	const char *resume_key; /* OP_RESUME: the attempt (metadata idempotency-key), or NULL */
+	const char *carrier;    /* OP_SHIP */
 	const char *tracking;
 	/* out */
 	rpc_status refusal; /* FAILED_PRECONDITION / NOT_FOUND, with message */
@@ -901,14 +902,21 @@ static rpc_status tx_change(db_conn *c, void *arg)
 		if (st == RPC_STATUS_OK)
 			to = "REFUNDED";
 		break;
-	case OP_RESUME:
-		if (strcmp(status, "PAYMENT_FAILED") != 0) {
+	case OP_RESUME: {
+		/* the same attempt again: it never reached a result (its payment
+		 * was not recorded), so nothing will settle the order but a retry */
+		int again = 0;
+		if (strcmp(status, "PENDING_PAYMENT") == 0 && op->resume_key != NULL &&
+		    (st = ord_store_resume_key(c, op->id, op->resume_key, &again)) != RPC_STATUS_OK)
+			break;
+		if (strcmp(status, "PAYMENT_FAILED") != 0 && !again) {
 			st = refuse(op, RPC_STATUS_FAILED_PRECONDITION, "ORDER_NOT_PAYABLE",
 			            "order %s is %s: only a PAYMENT_FAILED order can be paid again",
 			            status);
 			break;
 		}
-		/* the reservation, released by the failure, is held again */
+		/* the reservation, released by the failure, is held again (or
+		 * still held: Reserve is idempotent on the order) */
 		Panthera__Inventory__V1__ReserveRequest rr =
 		    PANTHERA__INVENTORY__V1__RESERVE_REQUEST__INIT;
 		rr.order_id = (char *)op->id;
@@ -948,12 +956,16 @@ static rpc_status tx_change(db_conn *c, void *arg)
 		}
 		rpc_reply_free(op->downstream); /* kept only to pass a failure on */
 		op->downstream = NULL;
-		to = "PENDING_PAYMENT";
+		if (!again)
+			to = "PENDING_PAYMENT";
 		break;
+	}
 	}
 	if (st == RPC_STATUS_OK && to != NULL) {
 		if (op->kind != OP_SHIP && op->kind != OP_DELIVER)
 			st = ord_store_set_status(c, op->id, status, to, NULL);
+		if (st == RPC_STATUS_OK && op->kind == OP_RESUME)
+			st = ord_store_set_resume_key(c, op->id, op->resume_key);
 		if (st == RPC_STATUS_OK)
 			st = publish_change(c, op, r, restocked);
 	}
@@ -1071,7 +1083,12 @@ static rpc_status resume_payment(rpc_call *call,
 		st = check_id(call, "user_id", req->user_id);
 	if (st != RPC_STATUS_OK)
 		return st;
-	change_op op = {.kind = OP_RESUME, .id = req->order_id, .user_id = req->user_id};
+	const char *key = rpc_call_metadata(call, "idempotency-key");
+	if (key != NULL && !text_valid(key, 1, ORD_KEY_MAX, 0))
+		return bad_field(call, "idempotency-key",
+		                 "must be 1 to 255 characters of UTF-8 without control characters");
+	change_op op = {
+	    .kind = OP_RESUME, .id = req->order_id, .user_id = req->user_id, .resume_key = key};
 	return run_change(call, user, &op, resp);
 }
 

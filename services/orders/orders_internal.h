@@ -84,6 +84,11 @@ rpc_status ord_store_insert(db_conn *c, const ord_new *o);
  * must have, else FAILED_PRECONDITION (nothing changed). */
 rpc_status ord_store_set_status(db_conn *c, const char *id, const char *from, const char *to,
                                 const char *payment_id);
+/* *same = 1 when the order was last resumed (ResumePayment) with `key`. */
+rpc_status ord_store_resume_key(db_conn *c, const char *id, const char *key, int *same);
+/* Remember the key of the ResumePayment that made the order payable (NULL:
+ * none). */
+rpc_status ord_store_set_resume_key(db_conn *c, const char *id, const char *key);
 rpc_status ord_store_ship(db_conn *c, const char *id, const char *carrier, const char *tracking);
 rpc_status ord_store_has_purchased(db_conn *c, const char *user_id, const char *product_id,
                                    int *yes);

@@ -109,6 +109,27 @@ rpc_status ord_store_set_status(db_conn *c, const char *id, const char *from, co
 	return one ? RPC_STATUS_OK : RPC_STATUS_FAILED_PRECONDITION;
 }
 
+rpc_status ord_store_resume_key(db_conn *c, const char *id, const char *key, int *same)
+{
+	const char *p[2] = {id, key};
+	PGresult *r;
+	rpc_status st =
+	    db_exec(c, "ord_resume_key_same",
+	            "SELECT coalesce(resume_key = $2, false) FROM orders WHERE id = $1", 2, p, &r);
+	if (st != RPC_STATUS_OK)
+		return st;
+	*same = PQntuples(r) == 1 && strcmp(PQgetvalue(r, 0, 0), "t") == 0;
+	PQclear(r);
+	return RPC_STATUS_OK;
+}
+
+rpc_status ord_store_set_resume_key(db_conn *c, const char *id, const char *key)
+{
+	const char *p[2] = {id, key};
+	return db_exec(c, "ord_resume_key_set", "UPDATE orders SET resume_key = $2 WHERE id = $1",
+	               2, p, NULL);
+}
+
 rpc_status ord_store_ship(db_conn *c, const char *id, const char *carrier, const char *tracking)
 {
 	const char *p[3] = {id, carrier, tracking};

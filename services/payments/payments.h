@@ -13,8 +13,11 @@
  * handed to the provider; a charge whose key exists returns the payment
  * made first and charges nothing. Charge takes the key from its caller; the
  * saga consumer uses "OrderCreated:<order id>"; CreatePayment one per
- * attempt, and its Idempotency-Key (metadata `idempotency-key`) replays the
- * first payment for 24 hours per user and key.
+ * attempt, "CreatePayment:<order id>:<payments of the order so far>", also
+ * given to OrderService.ResumePayment, so that a retry after an attempt
+ * that recorded nothing (provider down) is the same attempt
+ * (docs/payments.md); its Idempotency-Key (metadata `idempotency-key`)
+ * replays the first payment for 24 hours per user and key.
  *
  * The saga (proto/panthera/events/v1/events.proto): the consumer
  * "payments.on_order_created" reads the orders outbox and, for each

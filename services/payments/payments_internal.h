@@ -60,6 +60,9 @@ rpc_status pay_store_insert(db_conn *c, pay_record *rec, const char *payment_met
 /* Mark the payment REFUNDED in full; `rec` gets the row as it is now. */
 rpc_status pay_store_set_refunded(db_conn *c, const char *id, pay_record *rec);
 
+/* How many payments of `order_id` are recorded (any status) into *n. */
+rpc_status pay_store_count_order(db_conn *c, const char *order_id, long *n);
+
 /* CreatePayment's Idempotency-Key: the payment of (user, key) recorded less
  * than 24 hours ago into payment_id[37]; NOT_FOUND. */
 rpc_status pay_store_find_key(db_conn *c, const char *user_id, const char *key,

@@ -10,6 +10,7 @@
 #include <pthread.h>
 #include <setjmp.h>
 #include <stdarg.h>
+#include <stdatomic.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -28,6 +29,7 @@
 #include "panthera/ids.h"
 #include "panthera/log.h"
 #include "panthera/payments/v1/payments.panthera.h"
+#include "payments.h"
 
 #define assert_status(expr, want)                                                     \
 	do {                                                                          \
@@ -114,6 +116,38 @@ static rpc_status dbl_checkout(rpc_call *call,
 static const panthera_cart_v1_cart_service_handlers cart_handlers = {
     .get_user_cart = dbl_get_cart, .complete_checkout = dbl_checkout};
 
+/* ---- the real PaymentService, with a provider that can be down ---- */
+
+static atomic_int provider_down;
+
+static rpc_status flaky_charge(void *ctx, int64_t amount_cents, const char *currency,
+                               const char *payment_method_id, const char *idempotency_key,
+                               uint32_t timeout_ms, payments_charge_result *out)
+{
+	(void)ctx;
+	if (atomic_load(&provider_down))
+		return RPC_STATUS_UNAVAILABLE;
+	const payments_provider *t = payments_test_provider();
+	return t->charge(t->ctx, amount_cents, currency, payment_method_id, idempotency_key,
+	                 timeout_ms, out);
+}
+
+static rpc_status flaky_refund(void *ctx, const char *provider_ref, int64_t amount_cents,
+                               const char *currency, const char *idempotency_key,
+                               uint32_t timeout_ms)
+{
+	(void)ctx;
+	if (atomic_load(&provider_down))
+		return RPC_STATUS_UNAVAILABLE;
+	const payments_provider *t = payments_test_provider();
+	return t->refund(t->ctx, provider_ref, amount_cents, currency, idempotency_key, timeout_ms);
+}
+
+static const payments_provider flaky_provider = {
+    .name = "flaky-test", .charge = flaky_charge, .refund = flaky_refund};
+
+static payments_service pay_svc;
+
 /* ---- setup ---- */
 
 static int open_pool(db_pool **p, const char *schema, int migrate)
@@ -129,8 +163,8 @@ static int open_pool(db_pool **p, const char *schema, int migrate)
 
 /* One server per service, as pantherad runs them: a handler that calls
  * another service never waits for a worker of its own pool. */
-static rpc_server *srv_cat, *srv_inv, *srv_dbl;
-static rpc_channel *cat_ch, *inv_ch, *dbl_ch;
+static rpc_server *srv_cat, *srv_inv, *srv_dbl, *srv_pay;
+static rpc_channel *cat_ch, *inv_ch, *dbl_ch, *pay_ch;
 
 static int serve(rpc_server **s)
 {
@@ -152,7 +186,7 @@ static int setup(void **state)
 	log_set_level(LOG_ERROR);
 	if (pgtest_start(&pg) != 0 || open_pool(&inv_pool, "inventory", 1) != 0 ||
 	    open_pool(&cat_pool, "catalog", 1) != 0 || open_pool(&ord_pool, "orders", 1) != 0 ||
-	    open_pool(&pay_pool, "payments", 0) != 0 ||
+	    open_pool(&pay_pool, "payments", 1) != 0 ||
 	    ev_outbox_setup(pay_pool, "payments") != RPC_STATUS_OK)
 		return -1;
 	if (serve(&srv) != 0 || serve(&srv_cat) != 0 || serve(&srv_inv) != 0 ||
@@ -184,6 +218,11 @@ static int setup(void **state)
 	    inventory_service_register(srv, &inv_svc) != RPC_STATUS_OK ||
 	    catalog_service_register(srv, &cat_svc) != RPC_STATUS_OK || start(srv, URL, &ch) != 0)
 		return -1;
+	/* the real payments service, for CreatePayment (it calls orders) */
+	pay_svc = (payments_service){.pool = pay_pool, .orders = ch, .provider = &flaky_provider};
+	if (serve(&srv_pay) != 0 || payments_service_register(srv_pay, &pay_svc) != RPC_STATUS_OK ||
+	    start(srv_pay, URL "-payments", &pay_ch) != 0)
+		return -1;
 	Panthera__Catalog__V1__CreateCategoryRequest cr =
 	    PANTHERA__CATALOG__V1__CREATE_CATEGORY_REQUEST__INIT;
 	cr.name = "Orders test";
@@ -200,6 +239,8 @@ static int setup(void **state)
 static int teardown(void **state)
 {
 	(void)state;
+	rpc_server_destroy(srv_pay);
+	rpc_channel_close(pay_ch);
 	rpc_server_destroy(srv);
 	orders_service_fini(&svc);
 	rpc_channel_close(ch);
@@ -919,6 +960,126 @@ static void test_address_text_is_utf8_counted_in_characters(void **state)
 	address = saved;
 }
 
+/* OrderService.ResumePayment as the real payments service calls it: with
+ * the attempt in `idempotency-key` (NULL: none). */
+static rpc_status resume(const char *id, const char *user, const char *attempt)
+{
+	Panthera__Orders__V1__ResumePaymentRequest req =
+	    PANTHERA__ORDERS__V1__RESUME_PAYMENT_REQUEST__INIT;
+	req.order_id = (char *)id;
+	req.user_id = (char *)user;
+	rpc_metadata_entry md[1] = {{"idempotency-key", attempt}};
+	rpc_call_opts o = {.metadata = md, .n_metadata = attempt != NULL, .timeout_ms = 10000};
+	rpc_reply *reply;
+	rpc_status st = ORD(resume_payment)(ch, &req, &o, NULL, &reply);
+	if (st == RPC_STATUS_FAILED_PRECONDITION)
+		assert_string_equal(rpc_reply_error_reason(reply), "ORDER_NOT_PAYABLE");
+	rpc_reply_free(reply);
+	return st;
+}
+
+/* A PAYMENT_FAILED order becomes payable with an attempt's key; the same
+ * attempt may resume it again while it is still PENDING_PAYMENT from it
+ * (its stock stays reserved once), any other attempt, or none, may not. */
+static void test_resume_payment_takes_its_own_attempt_again(void **state)
+{
+	(void)state;
+	char user[37], p[37], id[37], pay[37];
+	new_id(user);
+	make_product("3.00", 4, p);
+	const char *prods[] = {p};
+	int qty[] = {3};
+	assert_status(place(user, NULL, prods, qty, 1, "pm_card_declined", id, NULL),
+	              RPC_STATUS_OK);
+	/* fresh from CreateOrder: its charge is under way */
+	assert_status(resume(id, user, "attempt-a"), RPC_STATUS_FAILED_PRECONDITION);
+	payment_event(id, user, 0, pay);
+	settle();
+	assert_int_equal(status_of(id), PANTHERA__ORDERS__V1__ORDER_STATUS__PAYMENT_FAILED);
+	assert_status(resume(id, user, "attempt-a"), RPC_STATUS_OK);
+	assert_int_equal(status_of(id), PANTHERA__ORDERS__V1__ORDER_STATUS__PENDING_PAYMENT);
+	assert_status(resume(id, user, "attempt-a"), RPC_STATUS_OK);
+	int available, reserved;
+	stock_of(p, &available, &reserved);
+	assert_int_equal(available, 1);
+	assert_int_equal(reserved, 3);
+	assert_status(resume(id, user, "attempt-b"), RPC_STATUS_FAILED_PRECONDITION);
+	assert_status(resume(id, user, NULL), RPC_STATUS_FAILED_PRECONDITION);
+	/* someone else's order stays NOT_FOUND, key or not */
+	char other[37];
+	new_id(other);
+	assert_status(resume(id, other, "attempt-a"), RPC_STATUS_NOT_FOUND);
+	/* settled by that attempt's payment: not payable by it any more */
+	payment_event(id, user, 1, pay);
+	settle();
+	assert_int_equal(status_of(id), PANTHERA__ORDERS__V1__ORDER_STATUS__PAID);
+	assert_status(resume(id, user, "attempt-a"), RPC_STATUS_FAILED_PRECONDITION);
+}
+
+static rpc_status create_payment(const char *user, const char *order_id, const char *method,
+                                 rpc_reply **reply)
+{
+	Panthera__Payments__V1__CreatePaymentRequest req =
+	    PANTHERA__PAYMENTS__V1__CREATE_PAYMENT_REQUEST__INIT;
+	req.order_id = (char *)order_id;
+	req.payment_method_id = (char *)method;
+	as_caller a;
+	return panthera_payments_v1_payment_service_create_payment(
+	    pay_ch, &req, as(&a, user, 0, NULL), NULL, reply);
+}
+
+static int provider_up(void **state)
+{
+	(void)state;
+	atomic_store(&provider_down, 0); /* also after a failed assertion */
+	return 0;
+}
+
+/* API.md's POST /v1/payments after a failure, with the provider down on the
+ * first try: the real PaymentService over this OrderService. The retry
+ * after UNAVAILABLE pays, and the order settles PAID. */
+static void test_paying_again_after_the_provider_was_down(void **state)
+{
+	(void)state;
+	char user[37], p[37], id[37], pay[37];
+	new_id(user);
+	make_product("8.00", 5, p);
+	const char *prods[] = {p};
+	int qty[] = {2};
+	assert_status(place(user, NULL, prods, qty, 1, "pm_card_declined", id, NULL),
+	              RPC_STATUS_OK);
+	payment_event(id, user, 0, pay); /* the first charge was declined */
+	settle();
+	assert_int_equal(status_of(id), PANTHERA__ORDERS__V1__ORDER_STATUS__PAYMENT_FAILED);
+	atomic_store(&provider_down, 1);
+	rpc_reply *reply;
+	assert_status(create_payment(user, id, "pm_card_visa", &reply), RPC_STATUS_UNAVAILABLE);
+	assert_string_equal(rpc_reply_error_reason(reply), "PAYMENT_PROVIDER_UNAVAILABLE");
+	rpc_reply_free(reply);
+	/* the attempt left the order pending, its stock held */
+	assert_int_equal(status_of(id), PANTHERA__ORDERS__V1__ORDER_STATUS__PENDING_PAYMENT);
+	int available, reserved;
+	stock_of(p, &available, &reserved);
+	assert_int_equal(available, 3);
+	assert_int_equal(reserved, 2);
+	atomic_store(&provider_down, 0);
+	assert_status(create_payment(user, id, "pm_card_visa", &reply), RPC_STATUS_OK);
+	const Panthera__Payments__V1__Payment *pm =
+	    panthera_payments_v1_payment_service_create_payment_response(reply);
+	assert_int_equal(pm->status, PANTHERA__PAYMENTS__V1__PAYMENT_STATUS__SUCCEEDED);
+	assert_string_equal(pm->amount, "16.00");
+	rpc_reply_free(reply);
+	settle(); /* the real PaymentSucceeded, from the payments outbox */
+	assert_int_equal(status_of(id), PANTHERA__ORDERS__V1__ORDER_STATUS__PAID);
+	stock_of(p, &available, &reserved);
+	assert_int_equal(available, 3);
+	assert_int_equal(reserved, 0);
+	assert_status(create_payment(user, id, "pm_card_visa", &reply),
+	              RPC_STATUS_FAILED_PRECONDITION);
+	assert_string_equal(rpc_reply_error_reason(reply), "ORDER_NOT_PAYABLE");
+	rpc_reply_free(reply);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -933,6 +1094,8 @@ int main(void)
 	    cmocka_unit_test(test_cart_checkout),
 	    cmocka_unit_test(test_bad_input),
 	    cmocka_unit_test(test_address_text_is_utf8_counted_in_characters),
+	    cmocka_unit_test(test_resume_payment_takes_its_own_attempt_again),
+	    cmocka_unit_test_teardown(test_paying_again_after_the_provider_was_down, provider_up),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -84,13 +84,15 @@ typedef struct fake_order {
 	char id[37], user_id[37];
 	Panthera__Orders__V1__OrderStatus status;
 	const char *total, *currency;
-	int short_stock; /* ResumePayment answers INSUFFICIENT_STOCK */
+	int short_stock;      /* ResumePayment answers INSUFFICIENT_STOCK */
+	char resume_key[128]; /* the idempotency-key of the resume that made it pending */
 } fake_order;
 
 static pthread_mutex_t orders_lock = PTHREAD_MUTEX_INITIALIZER;
 static fake_order orders[32];
 static int n_orders;
 static atomic_int resumes;
+static char last_resume_key[128]; /* under orders_lock */
 
 static char *arena_str(rpc_call *call, const char *s)
 {
@@ -106,7 +108,9 @@ static rpc_status fake_resume_payment(rpc_call *call,
 {
 	(void)user;
 	atomic_fetch_add(&resumes, 1);
+	const char *key = rpc_call_metadata(call, "idempotency-key");
 	pthread_mutex_lock(&orders_lock);
+	snprintf(last_resume_key, sizeof(last_resume_key), "%s", key != NULL ? key : "");
 	fake_order *o = NULL;
 	for (int i = 0; i < n_orders; i++) {
 		if (strcmp(orders[i].id, req->order_id) == 0 &&
@@ -118,7 +122,11 @@ static rpc_status fake_resume_payment(rpc_call *call,
 		rpc_call_set_error_reason(call, "ORDER_NOT_FOUND", NULL);
 		st =
 		    rpc_call_error(call, RPC_STATUS_NOT_FOUND, "order %s not found", req->order_id);
-	} else if (o->status != PANTHERA__ORDERS__V1__ORDER_STATUS__PAYMENT_FAILED) {
+	} else if (o->status != PANTHERA__ORDERS__V1__ORDER_STATUS__PAYMENT_FAILED &&
+	           !(o->status == PANTHERA__ORDERS__V1__ORDER_STATUS__PENDING_PAYMENT &&
+	             key != NULL && strcmp(key, o->resume_key) == 0)) {
+		/* as OrderService: PAYMENT_FAILED, or still pending from the same
+		 * attempt (orders.md) */
 		rpc_call_set_error_reason(call, "ORDER_NOT_PAYABLE", NULL);
 		st = rpc_call_error(call, RPC_STATUS_FAILED_PRECONDITION,
 		                    "order %s is not PAYMENT_FAILED", o->id);
@@ -127,6 +135,7 @@ static rpc_status fake_resume_payment(rpc_call *call,
 		st = rpc_call_error(call, RPC_STATUS_FAILED_PRECONDITION, "not enough stock");
 	} else {
 		o->status = PANTHERA__ORDERS__V1__ORDER_STATUS__PENDING_PAYMENT;
+		snprintf(o->resume_key, sizeof(o->resume_key), "%s", key != NULL ? key : "");
 		resp->id = arena_str(call, o->id);
 		resp->user_id = arena_str(call, o->user_id);
 		resp->status = o->status;
@@ -158,6 +167,19 @@ static void add_failed_order(char id[37], const char *user, const char *total, i
 	o->total = total;
 	o->currency = "EUR";
 	o->short_stock = short_stock;
+	pthread_mutex_unlock(&orders_lock);
+}
+
+static void order_status(const char *id, Panthera__Orders__V1__OrderStatus *status,
+                         char resume_key[128])
+{
+	pthread_mutex_lock(&orders_lock);
+	for (int i = 0; i < n_orders; i++) {
+		if (strcmp(orders[i].id, id) == 0) {
+			*status = orders[i].status;
+			snprintf(resume_key, 128, "%s", orders[i].resume_key);
+		}
+	}
 	pthread_mutex_unlock(&orders_lock);
 }
 
@@ -985,6 +1007,71 @@ static void test_create_payment_idempotency_key_replays(void **state)
 	rpc_reply_free(reply);
 }
 
+/* The provider down during CreatePayment: UNAVAILABLE, nothing recorded,
+ * and the order was left PENDING_PAYMENT by ResumePayment. The retry is the
+ * same attempt (the same key to OrderService, which takes it again, and to
+ * the provider), so the buyer can pay; once a payment is recorded, the
+ * next attempt has a key of its own and the still pending order refuses
+ * it. */
+static int provider_up(void **state)
+{
+	(void)state;
+	atomic_store(&provider_down, 0); /* also after a failed assertion */
+	return 0;
+}
+
+static void test_create_payment_after_provider_down_pays_on_retry(void **state)
+{
+	(void)state;
+	char user[37], order[37], key[128], first[128];
+	new_id(user);
+	add_failed_order(order, user, "12.00", 0);
+	int charged = atomic_load(&provider_charges);
+	atomic_store(&provider_down, 1);
+	rpc_reply *reply;
+	assert_status(create_payment(order, "pm_card_visa", user, NULL, &reply),
+	              RPC_STATUS_UNAVAILABLE);
+	assert_string_equal(rpc_reply_error_reason(reply), "PAYMENT_PROVIDER_UNAVAILABLE");
+	rpc_reply_free(reply);
+	assert_int_equal(payments_of_order(order), 0);
+	Panthera__Orders__V1__OrderStatus st;
+	order_status(order, &st, first);
+	assert_int_equal(st, PANTHERA__ORDERS__V1__ORDER_STATUS__PENDING_PAYMENT);
+	char want[128];
+	snprintf(want, sizeof(want), "CreatePayment:%s:0", order);
+	assert_string_equal(first, want);
+	/* still down: the same attempt, still UNAVAILABLE (not ORDER_NOT_PAYABLE) */
+	assert_status(create_payment(order, "pm_card_visa", user, NULL, NULL),
+	              RPC_STATUS_UNAVAILABLE);
+	atomic_store(&provider_down, 0);
+	/* back: the retry pays, under the first attempt's key */
+	assert_status(create_payment(order, "pm_card_mastercard", user, "retry-key", &reply),
+	              RPC_STATUS_OK);
+	const Panthera__Payments__V1__Payment *p = PAY(create_payment_response)(reply);
+	assert_int_equal(p->status, ST(SUCCEEDED));
+	assert_string_equal(p->amount, "12.00");
+	rpc_reply_free(reply);
+	assert_int_equal(atomic_load(&provider_charges), charged + 1);
+	assert_int_equal(payments_of_order(order), 1);
+	assert_int_equal(sql_count("SELECT count(*) FROM payments.payments WHERE order_id = $1"
+	                           " AND idempotency_key = $2",
+	                           order, first),
+	                 1);
+	/* the order waits for that payment's event: another attempt (a new
+	 * key) is refused, and nothing is charged */
+	assert_status(create_payment(order, "pm_card_visa", user, NULL, &reply),
+	              RPC_STATUS_FAILED_PRECONDITION);
+	assert_string_equal(rpc_reply_error_reason(reply), "ORDER_NOT_PAYABLE");
+	rpc_reply_free(reply);
+	pthread_mutex_lock(&orders_lock);
+	snprintf(key, sizeof(key), "%s", last_resume_key);
+	pthread_mutex_unlock(&orders_lock);
+	snprintf(want, sizeof(want), "CreatePayment:%s:1", order);
+	assert_string_equal(key, want);
+	assert_int_equal(atomic_load(&provider_charges), charged + 1);
+	assert_int_equal(payments_of_order(order), 1);
+}
+
 typedef struct create_racer {
 	const char *order, *user;
 	rpc_status st;
@@ -1287,6 +1374,8 @@ int main(void)
 	    cmocka_unit_test(test_charge_is_idempotent_on_its_key),
 	    cmocka_unit_test(test_concurrent_charges_with_one_key_charge_once),
 	    cmocka_unit_test(test_provider_down_is_unavailable_not_failed),
+	    cmocka_unit_test_teardown(test_create_payment_after_provider_down_pays_on_retry,
+	                              provider_up),
 	    cmocka_unit_test(test_refund_whole_amount_once),
 	    cmocka_unit_test(test_refund_refusals),
 	    cmocka_unit_test(test_get_payment_owner_or_admin_only),
