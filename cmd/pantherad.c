@@ -50,6 +50,11 @@ typedef struct prune_target {
 typedef struct sweeper {
 	inventory_service *svc;
 	auth_service *auth;
+	/* their purges of what is past its retention (each: when served here) */
+	orders_service *orders;
+	payments_service *payments;
+	cart_service *cart;
+	notifications_service *notifications;
 	unsigned interval_s;
 	uint32_t retention_s; /* 0: never prune */
 	prune_target prune[MAX_PRUNE_TARGETS];
@@ -66,14 +71,43 @@ static void sweeper_add(sweeper *s, db_pool *pool, const char *schema, int outbo
 		s->prune[s->n_prune++] = (prune_target){pool, schema, outbox, processed};
 }
 
-/* Delete the events every reader has passed, and old processed ids, past
- * the retention (see events.h). */
+/* One service's purge: log what it did. */
+static void purged(const char *event, const char *what, rpc_status st, long n)
+{
+	if (st != RPC_STATUS_OK)
+		log_write(LOG_WARN, NULL, event, "purge failed: %s", rpc_status_name(st));
+	else if (n > 0)
+		log_write(LOG_INFO, NULL, event, "deleted %ld %s", n, what);
+}
+
+/* What the services keep only for a while (Idempotency-Keys, checkouts
+ * applied, delivered emails' queue rows), past their retention. */
+static void purge_services(sweeper *s)
+{
+	long n = 0;
+	if (s->orders->pool != NULL)
+		purged("orders.sweep", "expired Idempotency-Keys", orders_sweep(s->orders, &n), n);
+	if (s->payments->pool != NULL)
+		purged("payments.sweep", "expired Idempotency-Keys",
+		       payments_sweep(s->payments, &n), n);
+	if (s->cart->pool != NULL)
+		purged("cart.sweep", "old checkouts", cart_sweep(s->cart, &n), n);
+	if (s->notifications->pool != NULL)
+		purged("notifications.sweep", "old delivery rows",
+		       notifications_sweep(s->notifications, &n), n);
+}
+
+/* Every PRUNE_EVERY_S: the services' purges, then the events every reader
+ * has passed and old processed ids, past the retention (see events.h). */
 static void prune_events(sweeper *s)
 {
 	time_t now = time(NULL);
-	if (s->retention_s == 0 || (s->last_prune != 0 && now - s->last_prune < PRUNE_EVERY_S))
+	if (s->last_prune != 0 && now - s->last_prune < PRUNE_EVERY_S)
 		return;
 	s->last_prune = now;
+	purge_services(s);
+	if (s->retention_s == 0)
+		return;
 	for (int i = 0; i < s->n_prune; i++) {
 		prune_target *t = &s->prune[i];
 		long out = 0, done = 0;
@@ -445,6 +479,10 @@ int main(int argc, char **argv)
 	rpc_channel *catalog_ch = NULL, *cart_ch = NULL, *payments_ch = NULL;
 	sweeper sw = {.svc = &inventory,
 	              .auth = &auth,
+	              .orders = &orders,
+	              .payments = &payments,
+	              .cart = &cart,
+	              .notifications = &notifications,
 	              .interval_s = (unsigned)cfg_get_int(&c, "sweep-interval-s")};
 	pthread_t sweep_thread;
 	int sweeping = 0;

@@ -210,6 +210,23 @@ typedef struct notifications_counts {
 
 rpc_status notifications_delivery_counts(notifications_service *svc, notifications_counts *out);
 
+/* How long the delivery queue keeps its final rows: SENT ones a few days
+ * after sending (a trace for support), FAILED ones two weeks after giving
+ * up (for an operator to look into). The notifications themselves are the
+ * users' history (ListUserNotifications) and stay. */
+#define NOTIFICATIONS_SENT_KEEP_S   (3 * 86400)
+#define NOTIFICATIONS_FAILED_KEEP_S (14 * 86400)
+
+/*
+ * Delete what is past its retention: the delivery queue's SENT rows older
+ * than NOTIFICATIONS_SENT_KEEP_S and FAILED rows older than
+ * NOTIFICATIONS_FAILED_KEEP_S; PENDING rows and every notification stay.
+ * In batches (db_purge); *deleted (may be NULL) gets the rows removed. The
+ * service binary's sweeper calls it every few minutes; safe from any
+ * thread, also while the delivery thread runs.
+ */
+rpc_status notifications_sweep(notifications_service *svc, long *deleted);
+
 /* An admin_source_fn (arg: the service) reporting the counts above as
  * panthera_notifications_deliveries{state="pending"|"sent"|"given_up"}. */
 void notifications_metrics(admin_metrics *m, void *arg);

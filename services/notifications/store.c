@@ -155,3 +155,28 @@ rpc_status notif_store_counts(db_conn *c, notifications_counts *out)
 	PQclear(r);
 	return RPC_STATUS_OK;
 }
+
+rpc_status notifications_sweep(notifications_service *svc, long *deleted)
+{
+	if (deleted != NULL)
+		*deleted = 0;
+	if (svc == NULL || svc->pool == NULL)
+		return RPC_STATUS_INVALID_ARGUMENT;
+	long sent = 0, failed = 0;
+	rpc_status st =
+	    db_purge(svc->pool,
+	             "DELETE FROM deliveries WHERE notification_id IN (SELECT notification_id"
+	             " FROM deliveries WHERE status = 'SENT'"
+	             " AND sent_at < now() - $1::int * interval '1 second' LIMIT $2::int)",
+	             NOTIFICATIONS_SENT_KEEP_S, &sent);
+	if (st == RPC_STATUS_OK)
+		st = db_purge(
+		    svc->pool,
+		    "DELETE FROM deliveries WHERE notification_id IN (SELECT notification_id"
+		    " FROM deliveries WHERE status = 'FAILED'"
+		    " AND updated_at < now() - $1::int * interval '1 second' LIMIT $2::int)",
+		    NOTIFICATIONS_FAILED_KEEP_S, &failed);
+	if (deleted != NULL)
+		*deleted = sent + failed;
+	return st;
+}

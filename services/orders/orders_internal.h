@@ -109,8 +109,6 @@ rpc_status ord_store_take_key(db_conn *c, const char *user_id, const char *key,
 /* Give the key back after a failed creation, so a retry starts afresh. */
 rpc_status ord_store_drop_key(db_conn *c, const char *user_id, const char *key,
                               const char *order_id);
-/* Delete the keys past their 24 hours; *deleted gets how many. */
-rpc_status ord_store_sweep_keys(db_conn *c, long *deleted);
 
 /* Publish an event of the orders outbox: `msg` packed, about `order_id`. */
 rpc_status ord_publish(db_conn *c, const char *type, const char *order_id,

@@ -96,6 +96,19 @@ rpc_status payments_start(payments_service *svc);
  * payments_start() made. Harmless when not started. */
 void payments_stop(payments_service *svc);
 
+/* How long CreatePayment's Idempotency-Key replays its first payment
+ * (API.md: 24 h). */
+#define PAYMENTS_KEY_KEEP_S 86400
+
+/*
+ * Delete what is past its retention: CreatePayment's Idempotency-Keys
+ * older than PAYMENTS_KEY_KEEP_S, which replay nothing any more (payments
+ * themselves are records and stay). In batches (db_purge); *deleted (may
+ * be NULL) gets the rows removed. The service binary's sweeper calls it
+ * every few minutes; safe from any thread and process at once.
+ */
+rpc_status payments_sweep(payments_service *svc, long *deleted);
+
 /*
  * Open a consumer object of payments.on_order_created for the caller's own
  * thread: for AdminService (admin_add_consumer: backlog, dead letters and

@@ -206,3 +206,17 @@ rpc_status pay_store_publish(db_conn *c, const pay_record *rec)
 	protobuf_c_message_pack(msg, buf);
 	return ev_publish(c, PAYMENTS_SCHEMA, type, rec->id, buf, len, NULL);
 }
+
+rpc_status payments_sweep(payments_service *svc, long *deleted)
+{
+	if (deleted != NULL)
+		*deleted = 0;
+	if (svc == NULL || svc->pool == NULL)
+		return RPC_STATUS_INVALID_ARGUMENT;
+	/* pay_store_find_key replays only keys younger than this */
+	return db_purge(svc->pool,
+	                "DELETE FROM idempotency_keys WHERE (user_id, key) IN"
+	                " (SELECT user_id, key FROM idempotency_keys"
+	                " WHERE created_at <= now() - $1::int * interval '1 second' LIMIT $2::int)",
+	                PAYMENTS_KEY_KEEP_S, deleted);
+}

@@ -1034,6 +1034,51 @@ static void test_arena_exhaustion_is_a_clean_error(void **state)
 	assert_int_equal(query_long("SELECT count(*) FROM cart_lines WHERE user_id = $1", user), N);
 }
 
+/* cart_sweep deletes the applied order ids past CART_CHECKOUT_KEEP_S and
+ * keeps younger ones (and every cart). */
+static void test_sweep_forgets_old_checkouts_only(void **state)
+{
+	(void)state;
+	char user[37], old_order[37], young_order[37], p[37];
+	new_id(user);
+	new_id(old_order);
+	new_id(young_order);
+	new_product("Compass", "15.00", "USD", p);
+	assert_status(add_item(ch, user, p, 5, NULL), RPC_STATUS_OK);
+	const char *taken[] = {p};
+	const int one[] = {1};
+	assert_status(complete_checkout(ch, user, old_order, taken, one, 1, NULL), RPC_STATUS_OK);
+	assert_status(complete_checkout(ch, user, young_order, taken, one, 1, NULL), RPC_STATUS_OK);
+	/* one just past the retention, one just inside it */
+	db_conn *c;
+	assert_status(db_acquire(cart_pool, 5000, &c), RPC_STATUS_OK);
+	const char *q[1] = {old_order};
+	assert_status(db_exec(c, NULL,
+	                      "UPDATE checkouts SET applied_at = now() - interval '7 days 1 minute'"
+	                      " WHERE order_id = $1",
+	                      1, q, NULL),
+	              RPC_STATUS_OK);
+	q[0] = young_order;
+	assert_status(db_exec(c, NULL,
+	                      "UPDATE checkouts SET applied_at = now() - interval '6 days 23 hours'"
+	                      " WHERE order_id = $1",
+	                      1, q, NULL),
+	              RPC_STATUS_OK);
+	db_release(cart_pool, c);
+	long deleted = -1;
+	assert_status(cart_sweep(&svc, &deleted), RPC_STATUS_OK);
+	assert_int_equal(deleted, 1);
+	assert_int_equal(
+	    query_long("SELECT count(*) FROM checkouts WHERE order_id = $1", old_order), 0);
+	assert_int_equal(
+	    query_long("SELECT count(*) FROM checkouts WHERE order_id = $1", young_order), 1);
+	assert_int_equal(query_long("SELECT count(*) FROM cart_lines WHERE user_id = $1", user), 1);
+	/* nothing more to do: a second sweep deletes nothing */
+	assert_status(cart_sweep(&svc, &deleted), RPC_STATUS_OK);
+	assert_int_equal(deleted, 0);
+	assert_status(cart_sweep(NULL, NULL), RPC_STATUS_INVALID_ARGUMENT);
+}
+
 static void test_register_wants_a_pool_and_a_catalog(void **state)
 {
 	(void)state;
@@ -1061,6 +1106,7 @@ int main(void)
 	    cmocka_unit_test(test_a_user_never_sees_another_users_cart),
 	    cmocka_unit_test(test_get_user_cart_is_the_users_cart),
 	    cmocka_unit_test(test_complete_checkout_once_per_order_keeping_new_lines),
+	    cmocka_unit_test(test_sweep_forgets_old_checkouts_only),
 	    cmocka_unit_test(test_concurrent_adds_sum_exactly),
 	    cmocka_unit_test(test_a_cart_holds_at_most_100_lines),
 	    cmocka_unit_test(test_without_the_catalog_nothing_is_priced_or_changed),

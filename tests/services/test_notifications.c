@@ -872,6 +872,85 @@ static void test_delivery_retries_with_backoff_then_gives_up(void **state)
 	rec_clear();
 }
 
+/* Set one timestamp column of the delivery row of `order` to `age` ago. */
+static void age_delivery(const char *order, const char *column, const char *age)
+{
+	char sql[256];
+	snprintf(sql, sizeof(sql),
+	         "UPDATE deliveries d SET %s = now() - interval '%s' FROM notifications n"
+	         " WHERE n.id = d.notification_id AND n.order_id = $1",
+	         column, age);
+	sql_ok(sql, order);
+}
+
+/* notifications_sweep deletes the delivery rows SENT more than 3 days ago
+ * and FAILED more than 14 days ago; younger final rows, PENDING rows
+ * however old, and every notification (the user's history) stay. */
+static void test_sweep_deletes_old_final_deliveries_only(void **state)
+{
+	(void)state;
+	char user[37], sent_old[37], sent_young[37], failed_old[37], failed_young[37],
+	    pending_old[37];
+	new_user(user, "gus@example.com");
+	char *orders_of[] = {sent_old, sent_young, failed_old, failed_young, pending_old};
+	for (int i = 0; i < 5; i++) {
+		new_id(orders_of[i]);
+		publish_shipped(orders_of[i], user);
+	}
+	process_all(&svc);
+	/* three sent; the rest refused for good: FAILED */
+	sql_ok("UPDATE deliveries d SET next_attempt_at = now() + interval '1 hour'"
+	       " FROM notifications n WHERE n.id = d.notification_id AND n.order_id = $1",
+	       pending_old);
+	for (int i = 2; i < 4; i++)
+		sql_ok("UPDATE deliveries d SET next_attempt_at = now() + interval '1 hour'"
+		       " FROM notifications n WHERE n.id = d.notification_id AND n.order_id = $1",
+		       orders_of[i]);
+	deliver_all(&svc);
+	assert_delivery(sent_old, "SENT", 1);
+	assert_delivery(sent_young, "SENT", 1);
+	rec_set_failure(RPC_STATUS_FAILED_PRECONDITION);
+	for (int i = 2; i < 4; i++)
+		sql_ok("UPDATE deliveries d SET next_attempt_at = now() FROM notifications n"
+		       " WHERE n.id = d.notification_id AND n.order_id = $1",
+		       orders_of[i]);
+	deliver_all(&svc);
+	rec_set_failure(RPC_STATUS_OK);
+	assert_delivery(failed_old, "FAILED", 1);
+	assert_delivery(failed_young, "FAILED", 1);
+	assert_delivery(pending_old, "PENDING", 0);
+	age_delivery(sent_old, "sent_at", "3 days 1 minute");
+	age_delivery(sent_young, "sent_at", "2 days 23 hours");
+	age_delivery(failed_old, "updated_at", "14 days 1 minute");
+	age_delivery(failed_young, "updated_at", "13 days 23 hours");
+	age_delivery(pending_old, "updated_at", "30 days");
+	age_delivery(pending_old, "created_at", "30 days");
+
+	long deleted = -1;
+	assert_status(notifications_sweep(&svc, &deleted), RPC_STATUS_OK);
+	assert_int_equal(deleted, 2);
+	char *gone = delivery_field("status", sent_old);
+	assert_null(gone);
+	gone = delivery_field("status", failed_old);
+	assert_null(gone);
+	assert_delivery(sent_young, "SENT", 1);
+	assert_delivery(failed_young, "FAILED", 1);
+	assert_delivery(pending_old, "PENDING", 0);
+	/* the history is whole */
+	for (int i = 0; i < 5; i++)
+		assert_int_equal(notifications_of_order(orders_of[i]), 1);
+	rpc_reply *reply;
+	const list_resp *resp;
+	assert_status(list(user, user, "USER", 1, 20, &reply, &resp), RPC_STATUS_OK);
+	assert_int_equal(resp->total, 5);
+	assert_int_equal(resp->n_notifications, 5);
+	rpc_reply_free(reply);
+	assert_status(notifications_sweep(&svc, &deleted), RPC_STATUS_OK);
+	assert_int_equal(deleted, 0);
+	assert_status(notifications_sweep(NULL, NULL), RPC_STATUS_INVALID_ARGUMENT);
+	rec_clear();
+}
+
 /* ---- SendEmail ---- */
 
 static rpc_status send_email(const char *to, const char *subject, const char *body,
@@ -1557,6 +1636,7 @@ int main(void)
 	    cmocka_unit_test_teardown(test_list_pages_and_owner, clean_up),
 	    cmocka_unit_test_teardown(test_delivery_sends_to_the_users_address, clean_up),
 	    cmocka_unit_test_teardown(test_delivery_retries_with_backoff_then_gives_up, clean_up),
+	    cmocka_unit_test_teardown(test_sweep_deletes_old_final_deliveries_only, clean_up),
 	    cmocka_unit_test_teardown(test_send_email_is_sent_and_never_recorded, clean_up),
 	    cmocka_unit_test_teardown(test_log_sink_never_logs_a_secret, clean_up),
 	    cmocka_unit_test_teardown(test_smtp_failures_timeouts_and_cancel, clean_up),

@@ -662,6 +662,57 @@ static void test_idempotency_key_gives_one_order(void **state)
 	assert_string_not_equal(theirs, first);
 }
 
+/* An UPDATE of the orders database with one parameter. */
+static void run_sql(const char *sql, const char *param)
+{
+	db_conn *c;
+	const char *p[1] = {param};
+	assert_status(db_acquire(ord_pool, 2000, &c), RPC_STATUS_OK);
+	assert_status(db_exec(c, NULL, sql, 1, p, NULL), RPC_STATUS_OK);
+	db_release(ord_pool, c);
+}
+
+/* orders_sweep deletes CreateOrder's Idempotency-Keys past their 24 hours,
+ * keeps younger ones and every order; a request with the swept key makes a
+ * new order, as it would have before the sweep. */
+static void test_sweep_forgets_expired_idempotency_keys_only(void **state)
+{
+	(void)state;
+	char user[37], p[37], first[37], young[37], again[37];
+	new_id(user);
+	make_product("1.50", 10, p);
+	const char *prods[] = {p};
+	int qty[] = {1};
+	assert_status(place(user, "sweep-old", prods, qty, 1, "pm_card_visa", first, NULL),
+	              RPC_STATUS_OK);
+	assert_status(place(user, "sweep-young", prods, qty, 1, "pm_card_visa", young, NULL),
+	              RPC_STATUS_OK);
+	run_sql("UPDATE orders.idempotency_keys SET created_at = now() - interval '24 hours'"
+	        " - interval '1 minute' WHERE key = $1",
+	        "sweep-old");
+	run_sql("UPDATE orders.idempotency_keys SET created_at = now() - interval '23 hours'"
+	        " WHERE key = $1",
+	        "sweep-young");
+	long deleted = -1;
+	assert_status(orders_sweep(&svc, &deleted), RPC_STATUS_OK);
+	assert_int_equal(deleted, 1);
+	assert_int_equal(
+	    count("SELECT count(*) FROM orders.idempotency_keys WHERE key = $1", "sweep-old"), 0);
+	assert_int_equal(
+	    count("SELECT count(*) FROM orders.idempotency_keys WHERE key = $1", "sweep-young"), 1);
+	assert_int_equal(count("SELECT count(*) FROM orders.orders WHERE user_id = $1", user), 2);
+	/* the young key still replays; the swept one makes a new order */
+	assert_status(place(user, "sweep-young", prods, qty, 1, "pm_card_visa", again, NULL),
+	              RPC_STATUS_OK);
+	assert_string_equal(again, young);
+	assert_status(place(user, "sweep-old", prods, qty, 1, "pm_card_visa", again, NULL),
+	              RPC_STATUS_OK);
+	assert_string_not_equal(again, first);
+	assert_status(orders_sweep(&svc, &deleted), RPC_STATUS_OK);
+	assert_int_equal(deleted, 0);
+	assert_status(orders_sweep(NULL, NULL), RPC_STATUS_INVALID_ARGUMENT);
+}
+
 static void test_cancel_releases_and_late_payment_is_refunded(void **state)
 {
 	(void)state;
@@ -1088,6 +1139,7 @@ int main(void)
 	    cmocka_unit_test(test_insufficient_stock_creates_nothing),
 	    cmocka_unit_test(test_twenty_orders_for_five_units),
 	    cmocka_unit_test(test_idempotency_key_gives_one_order),
+	    cmocka_unit_test(test_sweep_forgets_expired_idempotency_keys_only),
 	    cmocka_unit_test(test_cancel_releases_and_late_payment_is_refunded),
 	    cmocka_unit_test(test_fulfilment_and_refunds),
 	    cmocka_unit_test(test_reads_ownership_and_purchases),

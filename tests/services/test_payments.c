@@ -1072,6 +1072,49 @@ static void test_create_payment_after_provider_down_pays_on_retry(void **state)
 	assert_int_equal(payments_of_order(order), 1);
 }
 
+/* payments_sweep deletes CreatePayment's Idempotency-Keys past their 24
+ * hours, keeps younger ones and every payment. */
+static void test_sweep_forgets_expired_idempotency_keys_only(void **state)
+{
+	(void)state;
+	char user[37], old_order[37], young_order[37];
+	new_id(user);
+	add_failed_order(old_order, user, "4.00", 0);
+	add_failed_order(young_order, user, "5.00", 0);
+	assert_status(create_payment(old_order, "pm_card_visa", user, "sweep-old", NULL),
+	              RPC_STATUS_OK);
+	assert_status(create_payment(young_order, "pm_card_visa", user, "sweep-young", NULL),
+	              RPC_STATUS_OK);
+	sql_run(pool,
+	        "UPDATE payments.idempotency_keys SET created_at = now() - interval '24 hours'"
+	        " - interval '1 minute' WHERE key = $1",
+	        "sweep-old");
+	sql_run(pool,
+	        "UPDATE payments.idempotency_keys SET created_at = now() - interval '23 hours'"
+	        " WHERE key = $1",
+	        "sweep-young");
+	long deleted = -1;
+	assert_status(payments_sweep(&svc, &deleted), RPC_STATUS_OK);
+	assert_true(deleted >= 1); /* other tests age keys of their own */
+	assert_int_equal(sql_count("SELECT count(*) FROM payments.idempotency_keys"
+	                           " WHERE user_id = $1 AND key = $2",
+	                           user, "sweep-old"),
+	                 0);
+	assert_int_equal(sql_count("SELECT count(*) FROM payments.idempotency_keys"
+	                           " WHERE user_id = $1 AND key = $2",
+	                           user, "sweep-young"),
+	                 1);
+	assert_int_equal(sql_count("SELECT count(*) FROM payments.idempotency_keys"
+	                           " WHERE created_at <= now() - interval '24 hours'",
+	                           NULL, NULL),
+	                 0);
+	assert_int_equal(payments_of_order(old_order), 1);
+	assert_int_equal(payments_of_order(young_order), 1);
+	assert_status(payments_sweep(&svc, &deleted), RPC_STATUS_OK);
+	assert_int_equal(deleted, 0);
+	assert_status(payments_sweep(NULL, NULL), RPC_STATUS_INVALID_ARGUMENT);
+}
+
 typedef struct create_racer {
 	const char *order, *user;
 	rpc_status st;
@@ -1382,6 +1425,7 @@ int main(void)
 	    cmocka_unit_test(test_bad_input_is_refused_with_the_field),
 	    cmocka_unit_test(test_create_payment_resumes_and_charges),
 	    cmocka_unit_test(test_create_payment_idempotency_key_replays),
+	    cmocka_unit_test(test_sweep_forgets_expired_idempotency_keys_only),
 	    cmocka_unit_test(test_create_payment_same_key_at_once),
 	    cmocka_unit_test(test_create_payment_without_orders_is_unavailable),
 	    cmocka_unit_test(test_order_created_is_charged_once),
