@@ -611,6 +611,7 @@ int main(int argc, char **argv)
 		notifications.orders_events = with_orders ? orders.pool : orders_events;
 		notifications.users = users_ch;
 		notifications.smtp_url = cfg_get(&c, "smtp-url");
+		notifications.from = cfg_get(&c, "mail-from"); /* NULL: the service's default */
 		if ((st = notifications_service_init(&notifications)) == RPC_STATUS_OK)
 			notifications_ready = 1;
 		if (st == RPC_STATUS_OK)
