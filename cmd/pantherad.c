@@ -660,6 +660,8 @@ int main(int argc, char **argv)
 	if (st == RPC_STATUS_OK && with_notifications && with_orders)
 		st = admin_add_consumer(admin, notifications_order_consumer(&notifications),
 		                        notifications.pool, "notifications");
+	if (st == RPC_STATUS_OK && with_notifications) /* the delivery queue's counts */
+		st = admin_add_source(admin, notifications_metrics, &notifications);
 	if (st == RPC_STATUS_OK && with_reviews)
 		st = admin_add_consumer(admin, reviews_rating_consumer(&reviews), reviews.pool,
 		                        "reviews");

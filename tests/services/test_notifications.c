@@ -872,6 +872,72 @@ static void test_delivery_retries_with_backoff_then_gives_up(void **state)
 	rec_clear();
 }
 
+/* The value of the AdminService sample `name` with label state=`state`;
+ * -1 when absent. */
+static double admin_sample(rpc_channel *c, const char *name, const char *state)
+{
+	Panthera__Admin__V1__GetMetricsRequest req = PANTHERA__ADMIN__V1__GET_METRICS_REQUEST__INIT;
+	const Panthera__Admin__V1__GetMetricsResponse *resp;
+	rpc_reply *reply;
+	assert_status(panthera_admin_v1_admin_service_get_metrics(c, &req, NULL, &resp, &reply),
+	              RPC_STATUS_OK);
+	double value = -1;
+	for (size_t i = 0; i < resp->n_metrics; i++) {
+		const Panthera__Admin__V1__Metric *m = resp->metrics[i];
+		for (size_t l = 0; strcmp(m->name, name) == 0 && l < m->n_labels; l++) {
+			if (strcmp(m->labels[l]->key, "state") == 0 &&
+			    strcmp(m->labels[l]->value, state) == 0)
+				value = m->value;
+		}
+	}
+	rpc_reply_free(reply);
+	return value;
+}
+
+/* The delivery queue's counts reach AdminService's GetMetrics (what the
+ * gateway's /metrics shows) through notifications_metrics, added as
+ * pantherad adds it: pending, sent and given up, as they change. */
+static void test_delivery_counts_reach_admin_metrics(void **state)
+{
+	(void)state;
+	rpc_server *asrv;
+	admin_service *admin;
+	rpc_channel *ach;
+	const char *url = "inproc://notifications-test-admin";
+	assert_status(rpc_server_create(&asrv, NULL), RPC_STATUS_OK);
+	assert_status(admin_service_create(&admin, asrv), RPC_STATUS_OK);
+	assert_status(admin_service_register(asrv, admin), RPC_STATUS_OK);
+	assert_status(admin_add_source(admin, notifications_metrics, &svc), RPC_STATUS_OK);
+	assert_status(rpc_server_listen(asrv, url), RPC_STATUS_OK);
+	assert_status(rpc_server_start(asrv), RPC_STATUS_OK);
+	assert_status(rpc_channel_open(&ach, &url, 1, NULL), RPC_STATUS_OK);
+
+	static const char name[] = "panthera_notifications_deliveries";
+	notifications_counts before;
+	assert_status(notifications_delivery_counts(&svc, &before), RPC_STATUS_OK);
+	assert_true(admin_sample(ach, name, "pending") == (double)before.pending);
+	assert_true(admin_sample(ach, name, "sent") == (double)before.sent);
+	assert_true(admin_sample(ach, name, "given_up") == (double)before.given_up);
+	char user[37], order[37], stranger[37], lost[37];
+	new_user(user, "ida@example.com");
+	new_id(order);
+	new_id(stranger);
+	new_id(lost);
+	publish_shipped(order, user);
+	publish_shipped(lost, stranger); /* nobody UserService knows: given up */
+	process_all(&svc);
+	assert_true(admin_sample(ach, name, "pending") == (double)before.pending + 2);
+	deliver_all(&svc);
+	assert_true(admin_sample(ach, name, "pending") == (double)before.pending);
+	assert_true(admin_sample(ach, name, "sent") == (double)before.sent + 1);
+	assert_true(admin_sample(ach, name, "given_up") == (double)before.given_up + 1);
+
+	rpc_channel_close(ach);
+	rpc_server_destroy(asrv);
+	admin_service_destroy(admin);
+	rec_clear();
+}
+
 /* Set one timestamp column of the delivery row of `order` to `age` ago. */
 static void age_delivery(const char *order, const char *column, const char *age)
 {
@@ -1637,6 +1703,7 @@ int main(void)
 	    cmocka_unit_test_teardown(test_delivery_sends_to_the_users_address, clean_up),
 	    cmocka_unit_test_teardown(test_delivery_retries_with_backoff_then_gives_up, clean_up),
 	    cmocka_unit_test_teardown(test_sweep_deletes_old_final_deliveries_only, clean_up),
+	    cmocka_unit_test_teardown(test_delivery_counts_reach_admin_metrics, clean_up),
 	    cmocka_unit_test_teardown(test_send_email_is_sent_and_never_recorded, clean_up),
 	    cmocka_unit_test_teardown(test_log_sink_never_logs_a_secret, clean_up),
 	    cmocka_unit_test_teardown(test_smtp_failures_timeouts_and_cancel, clean_up),
