@@ -116,6 +116,9 @@ rpc_status notif_store_sent(db_conn *c, const char *id, int attempts);
 rpc_status notif_store_retry(db_conn *c, const char *id, int attempts, uint64_t delay_ms,
                              const char *error);
 rpc_status notif_store_give_up(db_conn *c, const char *id, int attempts, const char *error);
+/* Not to be sent at all (the user's account is deactivated): SKIPPED,
+ * final, `why` kept in last_error. */
+rpc_status notif_store_skip(db_conn *c, const char *id, int attempts, const char *why);
 /* Undo a claim that was not attempted (a stop): due now, attempt uncounted. */
 rpc_status notif_store_put_back(db_conn *c, const char *id, int attempts);
 

@@ -81,6 +81,7 @@ static void new_id(char *out)
 static pthread_mutex_t users_lock = PTHREAD_MUTEX_INITIALIZER;
 static struct {
 	char id[37], email[64];
+	int deactivated; /* the account's status: DEACTIVATED, else ACTIVE */
 } users[64];
 static size_t n_users;
 static int users_down;
@@ -93,6 +94,17 @@ static void add_user(const char *id, const char *email)
 		snprintf(users[n_users].id, sizeof(users[n_users].id), "%s", id);
 		snprintf(users[n_users].email, sizeof(users[n_users].email), "%s", email);
 		n_users++;
+	}
+	pthread_mutex_unlock(&users_lock);
+}
+
+/* Deactivate (1) or reactivate (0) the account `id`. */
+static void set_deactivated(const char *id, int deactivated)
+{
+	pthread_mutex_lock(&users_lock);
+	for (size_t k = 0; k < n_users; k++) {
+		if (strcmp(users[k].id, id) == 0)
+			users[k].deactivated = deactivated;
 	}
 	pthread_mutex_unlock(&users_lock);
 }
@@ -129,6 +141,9 @@ static rpc_status batch_get_users(rpc_call *call,
 			panthera__users__v1__user__init(u);
 			u->id = users[k].id;
 			u->email = users[k].email;
+			u->status = users[k].deactivated
+			                ? PANTHERA__USERS__V1__USER_STATUS__DEACTIVATED
+			                : PANTHERA__USERS__V1__USER_STATUS__ACTIVE;
 			resp->users[resp->n_users++] = u;
 		}
 	}
@@ -872,6 +887,95 @@ static void test_delivery_retries_with_backoff_then_gives_up(void **state)
 	rec_clear();
 }
 
+/* How many mails the recording sink took, and the recipients of the first
+ * two (read under its lock, asserted after: a failed assertion must not
+ * leave the lock taken). */
+static void rec_sent(size_t *n, char to[2][256])
+{
+	pthread_mutex_lock(&rec.lock);
+	*n = rec.n;
+	for (size_t i = 0; i < 2; i++)
+		snprintf(to[i], 256, "%s", i < rec.n ? rec.mails[i].to : "");
+	pthread_mutex_unlock(&rec.lock);
+}
+
+/* A user whose account was deactivated (API.md: DELETE /v1/users/{userId})
+ * gets no order email: the notification is recorded (the user's history,
+ * listed as any other) but its delivery is SKIPPED, final and no error,
+ * while another user of the same batch gets theirs. Reactivated, the user
+ * gets the emails of later events; the skipped one stays skipped. */
+static void test_deactivated_user_gets_no_order_email(void **state)
+{
+	(void)state;
+	char active[37], gone[37], order_a[37], order_g[37], later[37], pay[37];
+	new_user(active, "jo@example.com");
+	new_user(gone, "kim@example.com");
+	new_id(order_a);
+	new_id(order_g);
+	new_id(later);
+	new_id(pay);
+	set_deactivated(gone, 1);
+	notifications_counts before, after;
+	assert_status(notifications_delivery_counts(&svc, &before), RPC_STATUS_OK);
+	publish_paid(order_g, gone, pay);
+	publish_paid(order_a, active, pay);
+	process_all(&svc);
+	assert_int_equal(notifications_of_order(order_g), 1);
+	assert_int_equal(notifications_of_order(order_a), 1);
+	unsigned n;
+	assert_status(notifications_deliver_due(&svc, &n), RPC_STATUS_OK);
+	assert_int_equal(n, 2); /* one batch, one BatchGetUsers */
+	size_t mails;
+	char to[2][256];
+	rec_sent(&mails, to);
+	assert_int_equal(mails, 1);
+	assert_string_equal(to[0], "jo@example.com");
+	assert_delivery(order_a, "SENT", 1);
+	assert_delivery(order_g, "SKIPPED", 1);
+	char *why = delivery_field("last_error", order_g);
+	assert_contains(why, "deactivated");
+	free(why);
+	assert_status(notifications_delivery_counts(&svc, &after), RPC_STATUS_OK);
+	assert_int_equal(after.skipped, before.skipped + 1);
+	assert_int_equal(after.given_up, before.given_up);
+	assert_int_equal(after.pending, before.pending);
+	/* final: never due again */
+	assert_status(notifications_deliver_due(&svc, &n), RPC_STATUS_OK);
+	assert_int_equal(n, 0);
+	/* the history still lists it (an admin reads it) */
+	rpc_reply *reply;
+	const list_resp *resp;
+	char admin[37];
+	new_id(admin);
+	assert_status(list(gone, admin, "USER,ADMIN", 1, 20, &reply, &resp), RPC_STATUS_OK);
+	assert_int_equal(resp->total, 1);
+	assert_string_equal(resp->notifications[0]->template_, "order_paid");
+	rpc_reply_free(reply);
+
+	/* reactivated: later events are sent again */
+	set_deactivated(gone, 0);
+	publish_shipped(later, gone);
+	process_all(&svc);
+	deliver_all(&svc);
+	assert_delivery(later, "SENT", 1);
+	assert_delivery(order_g, "SKIPPED", 1);
+	rec_sent(&mails, to);
+	assert_int_equal(mails, 2);
+	assert_string_equal(to[1], "kim@example.com");
+
+	/* skipped rows go with the sent ones, after NOTIFICATIONS_SENT_KEEP_S */
+	sql_ok("UPDATE deliveries d SET updated_at = now() - interval '3 days 1 minute'"
+	       " FROM notifications n WHERE n.id = d.notification_id AND n.order_id = $1",
+	       order_g);
+	long deleted;
+	assert_status(notifications_sweep(&svc, &deleted), RPC_STATUS_OK);
+	assert_true(deleted >= 1); /* earlier tests leave old rows too */
+	why = delivery_field("status", order_g);
+	assert_null(why);
+	assert_int_equal(notifications_of_order(order_g), 1);
+	rec_clear();
+}
+
 /* The value of the AdminService sample `name` with label state=`state`;
  * -1 when absent. */
 static double admin_sample(rpc_channel *c, const char *name, const char *state)
@@ -931,6 +1035,7 @@ static void test_delivery_counts_reach_admin_metrics(void **state)
 	assert_true(admin_sample(ach, name, "pending") == (double)before.pending);
 	assert_true(admin_sample(ach, name, "sent") == (double)before.sent + 1);
 	assert_true(admin_sample(ach, name, "given_up") == (double)before.given_up + 1);
+	assert_true(admin_sample(ach, name, "skipped") == (double)before.skipped);
 
 	rpc_channel_close(ach);
 	rpc_server_destroy(asrv);
@@ -1704,6 +1809,7 @@ int main(void)
 	    cmocka_unit_test_teardown(test_delivery_retries_with_backoff_then_gives_up, clean_up),
 	    cmocka_unit_test_teardown(test_sweep_deletes_old_final_deliveries_only, clean_up),
 	    cmocka_unit_test_teardown(test_delivery_counts_reach_admin_metrics, clean_up),
+	    cmocka_unit_test_teardown(test_deactivated_user_gets_no_order_email, clean_up),
 	    cmocka_unit_test_teardown(test_send_email_is_sent_and_never_recorded, clean_up),
 	    cmocka_unit_test_teardown(test_log_sink_never_logs_a_secret, clean_up),
 	    cmocka_unit_test_teardown(test_smtp_failures_timeouts_and_cancel, clean_up),
