@@ -85,16 +85,23 @@ static void purged(const char *event, const char *what, rpc_status st, long n)
 static void purge_services(sweeper *s)
 {
 	long n = 0;
-	if (s->orders->pool != NULL)
-		purged("orders.sweep", "expired Idempotency-Keys", orders_sweep(s->orders, &n), n);
-	if (s->payments->pool != NULL)
-		purged("payments.sweep", "expired Idempotency-Keys",
-		       payments_sweep(s->payments, &n), n);
-	if (s->cart->pool != NULL)
-		purged("cart.sweep", "old checkouts", cart_sweep(s->cart, &n), n);
-	if (s->notifications->pool != NULL)
-		purged("notifications.sweep", "old delivery rows",
-		       notifications_sweep(s->notifications, &n), n);
+	rpc_status st;
+	if (s->orders->pool != NULL) {
+		st = orders_sweep(s->orders, &n);
+		purged("orders.sweep", "expired Idempotency-Keys", st, n);
+	}
+	if (s->payments->pool != NULL) {
+		st = payments_sweep(s->payments, &n);
+		purged("payments.sweep", "expired Idempotency-Keys", st, n);
+	}
+	if (s->cart->pool != NULL) {
+		st = cart_sweep(s->cart, &n);
+		purged("cart.sweep", "old checkouts", st, n);
+	}
+	if (s->notifications->pool != NULL) {
+		st = notifications_sweep(s->notifications, &n);
+		purged("notifications.sweep", "old delivery rows", st, n);
+	}
 }
 
 /* Every PRUNE_EVERY_S: the services' purges, then the events every reader
