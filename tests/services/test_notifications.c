@@ -36,19 +36,12 @@
 #include <cmocka.h>
 
 #include "../support/pgtest.h"
+#include "../support/svctest.h"
 #include "notifications.h"
 #include "panthera/events/v1/events.pb-c.h"
 #include "panthera/ids.h"
 #include "panthera/log.h"
 #include "panthera/users/v1/users.panthera.h"
-
-#define assert_status(expr, want)                                                     \
-	do {                                                                          \
-		rpc_status got_ = (expr);                                             \
-		if (got_ != (want))                                                   \
-			fail_msg("%s: got %s, want %s", #expr, rpc_status_name(got_), \
-			         rpc_status_name(want));                              \
-	} while (0)
 
 #define NOTIF(x) panthera_notifications_v1_notification_service_##x
 typedef Panthera__Notifications__V1__ListUserNotificationsResponse list_resp;
@@ -69,11 +62,6 @@ static void nap_ms(long ms)
 {
 	struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
 	nanosleep(&ts, NULL);
-}
-
-static void new_id(char *out)
-{
-	assert_status(id_uuid4(out), RPC_STATUS_OK);
 }
 
 /* ---- a UserService double: BatchGetUsers from a table ---- */
@@ -112,7 +100,7 @@ static void set_deactivated(const char *id, int deactivated)
 /* A user with an address, id in out[37]. */
 static void new_user(char *out, const char *email)
 {
-	new_id(out);
+	svctest_new_id(out);
 	add_user(out, email);
 }
 
@@ -436,16 +424,13 @@ static int setup(void **state)
 	init_lines();
 	if (pgtest_start(&pg) != 0)
 		return -1;
-	db_pool_opts o = {.url = pg.url, .size = 8, .schema = NOTIFICATIONS_SCHEMA};
 	db_pool_opts oo = {.url = pg.url, .size = 4};
-	if (db_pool_open(&pool, &o) != RPC_STATUS_OK ||
-	    db_migrate(pool, NOTIFICATIONS_SCHEMA, SRC_DIR "/services/notifications/migrations") !=
-	        RPC_STATUS_OK ||
+	if (svctest_pool(&pool, pg.url, NOTIFICATIONS_SCHEMA, 8, 1) != RPC_STATUS_OK ||
 	    db_pool_open(&orders, &oo) != RPC_STATUS_OK ||
 	    ev_outbox_setup(orders, "orders") != RPC_STATUS_OK)
 		return -1;
 	const char *url = "inproc://notifications-test";
-	if (rpc_channel_open(&ch, &url, 1, NULL) != RPC_STATUS_OK)
+	if (svctest_channel(&ch, url, 0) != RPC_STATUS_OK)
 		return -1;
 	rec.base.send = rec_send;
 	svc = (notifications_service){.pool = pool,
@@ -454,11 +439,10 @@ static int setup(void **state)
 	                              .sink = &rec.base,
 	                              .max_attempts = 3,
 	                              .retry_base_ms = 100};
-	rpc_server_opts so = {.workers = 8, .queue_len = 64};
-	if (rpc_server_create(&srv, &so) != RPC_STATUS_OK ||
+	if (svctest_server(&srv, 8, 0) != RPC_STATUS_OK ||
 	    notifications_service_register(srv, &svc) != RPC_STATUS_OK ||
 	    panthera_users_v1_user_service_register(srv, &users_handlers, NULL) != RPC_STATUS_OK ||
-	    rpc_server_listen(srv, url) != RPC_STATUS_OK || rpc_server_start(srv) != RPC_STATUS_OK)
+	    svctest_start(srv, url, NULL) != RPC_STATUS_OK)
 		return -1;
 	return 0;
 }
@@ -489,9 +473,9 @@ static void test_each_template_recorded_once(void **state)
 	(void)state;
 	char user[37], order[37], pay1[37], pay2[37];
 	new_user(user, "ana@example.com");
-	new_id(order);
-	new_id(pay1);
-	new_id(pay2);
+	svctest_new_id(order);
+	svctest_new_id(pay1);
+	svctest_new_id(pay2);
 	publish_created(order, user);
 	publish_payment_failed(order, user, pay1);
 	publish_paid(order, user, pay2);
@@ -588,7 +572,7 @@ static void test_malformed_events_are_parked(void **state)
 	(void)state;
 	char user[37], order[37];
 	new_user(user, "bo@example.com");
-	new_id(order);
+	svctest_new_id(order);
 	/* bytes that are no OrderPaid */
 	publish_raw("panthera.events.v1.OrderPaid", order, (const uint8_t *)"\x0a\xff\xff", 3);
 	/* an amount of three decimals */
@@ -612,7 +596,7 @@ static void test_malformed_events_are_parked(void **state)
 	assert_int_equal(notifications_of_order(order), 0);
 	/* and the events behind them flow */
 	char order2[37];
-	new_id(order2);
+	svctest_new_id(order2);
 	publish_cancelled(order2, user);
 	process_all(&svc);
 	assert_int_equal(notifications_of_order(order2), 1);
@@ -628,7 +612,7 @@ static void test_list_pages_and_owner(void **state)
 	new_user(other, "dee@example.com");
 	char orders_of[5][37];
 	for (int i = 0; i < 5; i++) {
-		new_id(orders_of[i]);
+		svctest_new_id(orders_of[i]);
 		publish_cancelled(orders_of[i], user);
 	}
 	process_all(&svc);
@@ -715,7 +699,7 @@ static void test_list_pages_and_owner(void **state)
 	assert_int_equal(r->n_notifications, 0);
 	rpc_reply_free(reply);
 	/* refused input */
-	new_id(order);
+	svctest_new_id(order);
 	assert_status(list("nope", user, "USER", 1, 20, &reply, &r), RPC_STATUS_INVALID_ARGUMENT);
 	rpc_reply_free(reply);
 	assert_status(list(user, user, "USER", 1, 101, &reply, &r), RPC_STATUS_INVALID_ARGUMENT);
@@ -762,7 +746,7 @@ static void test_delivery_sends_to_the_users_address(void **state)
 	(void)state;
 	char user[37], order[37];
 	new_user(user, "eve@example.com");
-	new_id(order);
+	svctest_new_id(order);
 	publish_shipped(order, user);
 	process_all(&svc);
 	notifications_counts before, after;
@@ -809,7 +793,7 @@ static void test_delivery_retries_with_backoff_then_gives_up(void **state)
 	(void)state;
 	char user[37], order[37];
 	new_user(user, "fay@example.com");
-	new_id(order);
+	svctest_new_id(order);
 	publish_delivered(order, user);
 	process_all(&svc);
 	notifications_counts before, after;
@@ -846,7 +830,7 @@ static void test_delivery_retries_with_backoff_then_gives_up(void **state)
 
 	/* a refusal for good (an SMTP 5xx) is given up at once */
 	char order2[37];
-	new_id(order2);
+	svctest_new_id(order2);
 	publish_delivered(order2, user);
 	process_all(&svc);
 	rec_set_failure(RPC_STATUS_FAILED_PRECONDITION);
@@ -855,8 +839,8 @@ static void test_delivery_retries_with_backoff_then_gives_up(void **state)
 
 	/* so is a recipient UserService does not know */
 	char stranger[37], order3[37];
-	new_id(stranger);
-	new_id(order3);
+	svctest_new_id(stranger);
+	svctest_new_id(order3);
 	publish_delivered(order3, stranger);
 	process_all(&svc);
 	rec_set_failure(RPC_STATUS_OK);
@@ -868,7 +852,7 @@ static void test_delivery_retries_with_backoff_then_gives_up(void **state)
 
 	/* UserService away: tried again later, then sent */
 	char order4[37];
-	new_id(order4);
+	svctest_new_id(order4);
 	publish_delivered(order4, user);
 	process_all(&svc);
 	pthread_mutex_lock(&users_lock);
@@ -910,10 +894,10 @@ static void test_deactivated_user_gets_no_order_email(void **state)
 	char active[37], gone[37], order_a[37], order_g[37], later[37], pay[37];
 	new_user(active, "jo@example.com");
 	new_user(gone, "kim@example.com");
-	new_id(order_a);
-	new_id(order_g);
-	new_id(later);
-	new_id(pay);
+	svctest_new_id(order_a);
+	svctest_new_id(order_g);
+	svctest_new_id(later);
+	svctest_new_id(pay);
 	set_deactivated(gone, 1);
 	notifications_counts before, after;
 	assert_status(notifications_delivery_counts(&svc, &before), RPC_STATUS_OK);
@@ -946,7 +930,7 @@ static void test_deactivated_user_gets_no_order_email(void **state)
 	rpc_reply *reply;
 	const list_resp *resp;
 	char admin[37];
-	new_id(admin);
+	svctest_new_id(admin);
 	assert_status(list(gone, admin, "USER,ADMIN", 1, 20, &reply, &resp), RPC_STATUS_OK);
 	assert_int_equal(resp->total, 1);
 	assert_string_equal(resp->notifications[0]->template_, "order_paid");
@@ -1007,14 +991,12 @@ static void test_delivery_counts_reach_admin_metrics(void **state)
 	rpc_server *asrv;
 	admin_service *admin;
 	rpc_channel *ach;
-	const char *url = "inproc://notifications-test-admin";
-	assert_status(rpc_server_create(&asrv, NULL), RPC_STATUS_OK);
+	assert_status(svctest_server(&asrv, 2, 0), RPC_STATUS_OK);
 	assert_status(admin_service_create(&admin, asrv), RPC_STATUS_OK);
 	assert_status(admin_service_register(asrv, admin), RPC_STATUS_OK);
 	assert_status(admin_add_source(admin, notifications_metrics, &svc), RPC_STATUS_OK);
-	assert_status(rpc_server_listen(asrv, url), RPC_STATUS_OK);
-	assert_status(rpc_server_start(asrv), RPC_STATUS_OK);
-	assert_status(rpc_channel_open(&ach, &url, 1, NULL), RPC_STATUS_OK);
+	assert_status(svctest_start(asrv, "inproc://notifications-test-admin", &ach),
+	              RPC_STATUS_OK);
 
 	static const char name[] = "panthera_notifications_deliveries";
 	notifications_counts before;
@@ -1024,9 +1006,9 @@ static void test_delivery_counts_reach_admin_metrics(void **state)
 	assert_true(admin_sample(ach, name, "given_up") == (double)before.given_up);
 	char user[37], order[37], stranger[37], lost[37];
 	new_user(user, "ida@example.com");
-	new_id(order);
-	new_id(stranger);
-	new_id(lost);
+	svctest_new_id(order);
+	svctest_new_id(stranger);
+	svctest_new_id(lost);
 	publish_shipped(order, user);
 	publish_shipped(lost, stranger); /* nobody UserService knows: given up */
 	process_all(&svc);
@@ -1065,7 +1047,7 @@ static void test_sweep_deletes_old_final_deliveries_only(void **state)
 	new_user(user, "gus@example.com");
 	char *orders_of[] = {sent_old, sent_young, failed_old, failed_young, pending_old};
 	for (int i = 0; i < 5; i++) {
-		new_id(orders_of[i]);
+		svctest_new_id(orders_of[i]);
 		publish_shipped(orders_of[i], user);
 	}
 	process_all(&svc);
@@ -1661,8 +1643,8 @@ static void test_smtp_down_then_up_is_retried_without_holding_back_recording(voi
 	assert_status(notifications_start(smtp_svc), RPC_STATUS_FAILED_PRECONDITION);
 	char user[37], order[37], pay[37];
 	new_user(user, "jo@example.com");
-	new_id(order);
-	new_id(pay);
+	svctest_new_id(order);
+	svctest_new_id(pay);
 	publish_created(order, user);
 	/* recorded by the background consumer while the mail server is down */
 	uint64_t until = now_ms() + 5000;
@@ -1744,7 +1726,7 @@ static void test_stop_cancels_a_send_and_puts_it_back(void **state)
 	assert_non_null(notifications_order_consumer(&svc));
 	char user[37], order[37];
 	new_user(user, "kim@example.com");
-	new_id(order);
+	svctest_new_id(order);
 	publish_cancelled(order, user);
 	process_all(&svc); /* recorded by the main service */
 	assert_status(notifications_start(slow), RPC_STATUS_OK);

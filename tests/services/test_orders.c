@@ -20,6 +20,7 @@
 #include <cmocka.h>
 
 #include "../support/pgtest.h"
+#include "../support/svctest.h"
 #include "catalog.h"
 #include "inventory.h"
 #include "orders.h"
@@ -30,14 +31,6 @@
 #include "panthera/log.h"
 #include "panthera/payments/v1/payments.panthera.h"
 #include "payments.h"
-
-#define assert_status(expr, want)                                                     \
-	do {                                                                          \
-		rpc_status got_ = (expr);                                             \
-		if (got_ != (want))                                                   \
-			fail_msg("%s: got %s, want %s", #expr, rpc_status_name(got_), \
-			         rpc_status_name(want));                              \
-	} while (0)
 
 #define ORD(x) panthera_orders_v1_order_service_##x
 #define CAT(x) panthera_catalog_v1_catalog_service_##x
@@ -150,17 +143,6 @@ static payments_service pay_svc;
 
 /* ---- setup ---- */
 
-static int open_pool(db_pool **p, const char *schema, int migrate)
-{
-	db_pool_opts o = {.url = pg.url, .size = 8, .schema = schema};
-	char dir[512];
-	snprintf(dir, sizeof(dir), SRC_DIR "/services/%s/migrations", schema);
-	return db_pool_open(p, &o) == RPC_STATUS_OK &&
-	               (!migrate || db_migrate(*p, schema, dir) == RPC_STATUS_OK)
-	           ? 0
-	           : -1;
-}
-
 /* One server per service, as pantherad runs them: a handler that calls
  * another service never waits for a worker of its own pool. */
 static rpc_server *srv_cat, *srv_inv, *srv_dbl, *srv_pay;
@@ -168,25 +150,23 @@ static rpc_channel *cat_ch, *inv_ch, *dbl_ch, *pay_ch;
 
 static int serve(rpc_server **s)
 {
-	rpc_server_opts so = {.workers = 8, .queue_len = 128};
-	return rpc_server_create(s, &so) == RPC_STATUS_OK ? 0 : -1;
+	return svctest_server(s, 8, 128) == RPC_STATUS_OK ? 0 : -1;
 }
 
 static int start(rpc_server *s, const char *url, rpc_channel **c)
 {
-	return rpc_server_listen(s, url) == RPC_STATUS_OK && rpc_server_start(s) == RPC_STATUS_OK &&
-	               rpc_channel_open(c, &url, 1, NULL) == RPC_STATUS_OK
-	           ? 0
-	           : -1;
+	return svctest_start(s, url, c) == RPC_STATUS_OK ? 0 : -1;
 }
 
 static int setup(void **state)
 {
 	(void)state;
 	log_set_level(LOG_ERROR);
-	if (pgtest_start(&pg) != 0 || open_pool(&inv_pool, "inventory", 1) != 0 ||
-	    open_pool(&cat_pool, "catalog", 1) != 0 || open_pool(&ord_pool, "orders", 1) != 0 ||
-	    open_pool(&pay_pool, "payments", 1) != 0 ||
+	if (pgtest_start(&pg) != 0 ||
+	    svctest_pool(&inv_pool, pg.url, "inventory", 8, 1) != RPC_STATUS_OK ||
+	    svctest_pool(&cat_pool, pg.url, "catalog", 8, 1) != RPC_STATUS_OK ||
+	    svctest_pool(&ord_pool, pg.url, "orders", 8, 1) != RPC_STATUS_OK ||
+	    svctest_pool(&pay_pool, pg.url, "payments", 8, 1) != RPC_STATUS_OK ||
 	    ev_outbox_setup(pay_pool, "payments") != RPC_STATUS_OK)
 		return -1;
 	if (serve(&srv) != 0 || serve(&srv_cat) != 0 || serve(&srv_inv) != 0 ||
@@ -278,11 +258,6 @@ static const rpc_call_opts *as(as_caller *a, const char *user_id, int admin, con
 	a->o.n_metadata = n;
 	a->o.timeout_ms = 10000;
 	return &a->o;
-}
-
-static void new_id(char out[37])
-{
-	assert_status(id_uuid4(out), RPC_STATUS_OK);
 }
 
 static void make_product(const char *price, int stock, char id_out[37])
@@ -380,7 +355,7 @@ static Panthera__Orders__V1__OrderStatus status_of(const char *id)
 /* What payments would write: PaymentSucceeded or PaymentFailed. */
 static void payment_event(const char *order_id, const char *user, int ok, char payment_id[37])
 {
-	new_id(payment_id);
+	svctest_new_id(payment_id);
 	db_conn *c;
 	assert_status(db_acquire(pay_pool, 2000, &c), RPC_STATUS_OK);
 	assert_status(db_exec(c, NULL, "BEGIN", 0, NULL, NULL), RPC_STATUS_OK);
@@ -451,7 +426,7 @@ static void test_create_prices_from_catalog_and_reserves(void **state)
 {
 	(void)state;
 	char user[37], p1[37], p2[37], id[37];
-	new_id(user);
+	svctest_new_id(user);
 	make_product("12.50", 10, p1);
 	make_product("0.99", 10, p2);
 	const char *prods[] = {p1, p2, p1};
@@ -502,7 +477,7 @@ static void test_payment_failure_returns_the_stock(void **state)
 {
 	(void)state;
 	char user[37], p[37], id[37], pay[37];
-	new_id(user);
+	svctest_new_id(user);
 	make_product("5.00", 4, p);
 	const char *prods[] = {p};
 	int qty[] = {4};
@@ -524,7 +499,7 @@ static void test_payment_failure_returns_the_stock(void **state)
 	    PANTHERA__ORDERS__V1__RESUME_PAYMENT_REQUEST__INIT;
 	rr.order_id = id;
 	char other[37];
-	new_id(other);
+	svctest_new_id(other);
 	rr.user_id = other;
 	rpc_reply *reply;
 	const order *o;
@@ -550,7 +525,7 @@ static void test_insufficient_stock_creates_nothing(void **state)
 {
 	(void)state;
 	char user[37], p[37], q[37];
-	new_id(user);
+	svctest_new_id(user);
 	make_product("1.00", 2, p);
 	make_product("1.00", 9, q);
 	const char *prods[] = {q, p};
@@ -596,7 +571,7 @@ static void test_twenty_orders_for_five_units(void **state)
 	racer r[20];
 	pthread_t t[20];
 	for (int i = 0; i < 20; i++) {
-		new_id(users[i]);
+		svctest_new_id(users[i]);
 		r[i] = (racer){.user = users[i], .product = p};
 		assert_int_equal(pthread_create(&t[i], NULL, race, &r[i]), 0);
 	}
@@ -620,7 +595,7 @@ static void test_idempotency_key_gives_one_order(void **state)
 {
 	(void)state;
 	char user[37], p[37];
-	new_id(user);
+	svctest_new_id(user);
 	make_product("2.00", 50, p);
 	racer r[8];
 	pthread_t t[8];
@@ -656,7 +631,7 @@ static void test_idempotency_key_gives_one_order(void **state)
 	assert_int_equal(rs, 1);
 	/* another user with the same key gets an order of their own */
 	char other[37], theirs[37];
-	new_id(other);
+	svctest_new_id(other);
 	assert_status(place(other, "checkout-42", prods, qty, 1, "pm_card_visa", theirs, NULL),
 	              RPC_STATUS_OK);
 	assert_string_not_equal(theirs, first);
@@ -679,7 +654,7 @@ static void test_sweep_forgets_expired_idempotency_keys_only(void **state)
 {
 	(void)state;
 	char user[37], p[37], first[37], young[37], again[37];
-	new_id(user);
+	svctest_new_id(user);
 	make_product("1.50", 10, p);
 	const char *prods[] = {p};
 	int qty[] = {1};
@@ -717,7 +692,7 @@ static void test_cancel_releases_and_late_payment_is_refunded(void **state)
 {
 	(void)state;
 	char user[37], p[37], id[37], pay[37];
-	new_id(user);
+	svctest_new_id(user);
 	make_product("8.00", 3, p);
 	const char *prods[] = {p};
 	int qty[] = {2};
@@ -726,7 +701,7 @@ static void test_cancel_releases_and_late_payment_is_refunded(void **state)
 	    PANTHERA__ORDERS__V1__CANCEL_ORDER_REQUEST__INIT;
 	req.order_id = id;
 	char other[37];
-	new_id(other);
+	svctest_new_id(other);
 	as_caller a;
 	const order *o;
 	rpc_reply *reply;
@@ -761,7 +736,7 @@ static void test_cancel_releases_and_late_payment_is_refunded(void **state)
 static rpc_status admin_step(const char *which, const char *id, int admin)
 {
 	char user[37];
-	new_id(user);
+	svctest_new_id(user);
 	as_caller a;
 	const order *o;
 	rpc_reply *reply;
@@ -809,7 +784,7 @@ static void test_fulfilment_and_refunds(void **state)
 {
 	(void)state;
 	char user[37], p[37], a[37], b[37], pay_a[37], pay_b[37];
-	new_id(user);
+	svctest_new_id(user);
 	make_product("4.00", 10, p);
 	paid_order(user, p, 2, a, pay_a);
 	paid_order(user, p, 3, b, pay_b);
@@ -850,8 +825,8 @@ static void test_reads_ownership_and_purchases(void **state)
 {
 	(void)state;
 	char user[37], other[37], p[37], ids[3][37], pay[37];
-	new_id(user);
-	new_id(other);
+	svctest_new_id(user);
+	svctest_new_id(other);
 	make_product("1.50", 20, p);
 	for (int i = 0; i < 3; i++)
 		paid_order(user, p, 1, ids[i], pay);
@@ -862,7 +837,7 @@ static void test_reads_ownership_and_purchases(void **state)
 	assert_status(get(other, 1, ids[0], &o, &reply), RPC_STATUS_OK); /* an admin */
 	rpc_reply_free(reply);
 	char unknown[37];
-	new_id(unknown);
+	svctest_new_id(unknown);
 	assert_status(get(user, 0, unknown, &o, &reply), RPC_STATUS_NOT_FOUND);
 	rpc_reply_free(reply);
 	assert_status(get(user, 0, "not-an-id", &o, &reply), RPC_STATUS_INVALID_ARGUMENT);
@@ -910,7 +885,7 @@ static void test_cart_checkout(void **state)
 {
 	(void)state;
 	char user[37], p[37], q[37], id[37];
-	new_id(user);
+	svctest_new_id(user);
 	make_product("2.25", 10, p);
 	make_product("7.00", 10, q);
 	rpc_reply *reply;
@@ -937,8 +912,8 @@ static void test_bad_input(void **state)
 {
 	(void)state;
 	char user[37], p[37], missing[37];
-	new_id(user);
-	new_id(missing);
+	svctest_new_id(user);
+	svctest_new_id(missing);
 	make_product("1.00", 5, p);
 	const char *prods[] = {p};
 	int qty[] = {1}, zero[] = {0}, many[] = {1001};
@@ -982,7 +957,7 @@ static void test_address_text_is_utf8_counted_in_characters(void **state)
 {
 	(void)state;
 	char user[37], p[37], id[37];
-	new_id(user);
+	svctest_new_id(user);
 	make_product("2.00", 5, p);
 	const char *prods[] = {p};
 	int qty[] = {1};
@@ -1036,7 +1011,7 @@ static void test_resume_payment_takes_its_own_attempt_again(void **state)
 {
 	(void)state;
 	char user[37], p[37], id[37], pay[37];
-	new_id(user);
+	svctest_new_id(user);
 	make_product("3.00", 4, p);
 	const char *prods[] = {p};
 	int qty[] = {3};
@@ -1058,7 +1033,7 @@ static void test_resume_payment_takes_its_own_attempt_again(void **state)
 	assert_status(resume(id, user, NULL), RPC_STATUS_FAILED_PRECONDITION);
 	/* someone else's order stays NOT_FOUND, key or not */
 	char other[37];
-	new_id(other);
+	svctest_new_id(other);
 	assert_status(resume(id, other, "attempt-a"), RPC_STATUS_NOT_FOUND);
 	/* settled by that attempt's payment: not payable by it any more */
 	payment_event(id, user, 1, pay);
@@ -1093,7 +1068,7 @@ static void test_paying_again_after_the_provider_was_down(void **state)
 {
 	(void)state;
 	char user[37], p[37], id[37], pay[37];
-	new_id(user);
+	svctest_new_id(user);
 	make_product("8.00", 5, p);
 	const char *prods[] = {p};
 	int qty[] = {2};
