@@ -50,6 +50,11 @@ typedef struct prune_target {
 typedef struct sweeper {
 	inventory_service *svc;
 	auth_service *auth;
+	/* their purges of what is past its retention (each: when served here) */
+	orders_service *orders;
+	payments_service *payments;
+	cart_service *cart;
+	notifications_service *notifications;
 	unsigned interval_s;
 	uint32_t retention_s; /* 0: never prune */
 	prune_target prune[MAX_PRUNE_TARGETS];
@@ -66,14 +71,50 @@ static void sweeper_add(sweeper *s, db_pool *pool, const char *schema, int outbo
 		s->prune[s->n_prune++] = (prune_target){pool, schema, outbox, processed};
 }
 
-/* Delete the events every reader has passed, and old processed ids, past
- * the retention (see events.h). */
+/* One service's purge: log what it did. */
+static void purged(const char *event, const char *what, rpc_status st, long n)
+{
+	if (st != RPC_STATUS_OK)
+		log_write(LOG_WARN, NULL, event, "purge failed: %s", rpc_status_name(st));
+	else if (n > 0)
+		log_write(LOG_INFO, NULL, event, "deleted %ld %s", n, what);
+}
+
+/* What the services keep only for a while (Idempotency-Keys, checkouts
+ * applied, delivered emails' queue rows), past their retention. */
+static void purge_services(sweeper *s)
+{
+	long n = 0;
+	rpc_status st;
+	if (s->orders->pool != NULL) {
+		st = orders_sweep(s->orders, &n);
+		purged("orders.sweep", "expired Idempotency-Keys", st, n);
+	}
+	if (s->payments->pool != NULL) {
+		st = payments_sweep(s->payments, &n);
+		purged("payments.sweep", "expired Idempotency-Keys", st, n);
+	}
+	if (s->cart->pool != NULL) {
+		st = cart_sweep(s->cart, &n);
+		purged("cart.sweep", "old checkouts", st, n);
+	}
+	if (s->notifications->pool != NULL) {
+		st = notifications_sweep(s->notifications, &n);
+		purged("notifications.sweep", "old delivery rows", st, n);
+	}
+}
+
+/* Every PRUNE_EVERY_S: the services' purges, then the events every reader
+ * has passed and old processed ids, past the retention (see events.h). */
 static void prune_events(sweeper *s)
 {
 	time_t now = time(NULL);
-	if (s->retention_s == 0 || (s->last_prune != 0 && now - s->last_prune < PRUNE_EVERY_S))
+	if (s->last_prune != 0 && now - s->last_prune < PRUNE_EVERY_S)
 		return;
 	s->last_prune = now;
+	purge_services(s);
+	if (s->retention_s == 0)
+		return;
 	for (int i = 0; i < s->n_prune; i++) {
 		prune_target *t = &s->prune[i];
 		long out = 0, done = 0;
@@ -450,6 +491,10 @@ int main(int argc, char **argv)
 	rpc_channel *catalog_ch = NULL, *cart_ch = NULL, *payments_ch = NULL;
 	sweeper sw = {.svc = &inventory,
 	              .auth = &auth,
+	              .orders = &orders,
+	              .payments = &payments,
+	              .cart = &cart,
+	              .notifications = &notifications,
 	              .interval_s = (unsigned)cfg_get_int(&c, "sweep-interval-s")};
 	pthread_t sweep_thread;
 	int sweeping = 0;
@@ -578,6 +623,7 @@ int main(int argc, char **argv)
 		notifications.orders_events = with_orders ? orders.pool : orders_events;
 		notifications.users = users_ch;
 		notifications.smtp_url = cfg_get(&c, "smtp-url");
+		notifications.from = cfg_get(&c, "mail-from"); /* NULL: the service's default */
 		if ((st = notifications_service_init(&notifications)) == RPC_STATUS_OK)
 			notifications_ready = 1;
 		if (st == RPC_STATUS_OK)
@@ -626,6 +672,8 @@ int main(int argc, char **argv)
 	if (st == RPC_STATUS_OK && with_notifications && with_orders)
 		st = admin_add_consumer(admin, notifications_order_consumer(&notifications),
 		                        notifications.pool, "notifications");
+	if (st == RPC_STATUS_OK && with_notifications) /* the delivery queue's counts */
+		st = admin_add_source(admin, notifications_metrics, &notifications);
 	if (st == RPC_STATUS_OK && with_reviews)
 		st = admin_add_consumer(admin, reviews_rating_consumer(&reviews), reviews.pool,
 		                        "reviews");

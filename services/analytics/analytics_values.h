@@ -1,8 +1,8 @@
 /*
  * analytics_values.h - the text forms the analytics service reads and
- * writes (internal): UTC days "YYYY-MM-DD" and product names carried by
- * events (money and currency codes: panthera/money.h). Pure functions; any
- * thread.
+ * writes (internal): UTC days "YYYY-MM-DD" (money and currency codes:
+ * panthera/money.h; product names carried by events: panthera/text.h).
+ * Pure functions; any thread.
  */
 #ifndef PANTHERA_ANALYTICS_VALUES_H
 #define PANTHERA_ANALYTICS_VALUES_H
@@ -21,10 +21,5 @@
  * success, -1 otherwise (*day untouched).
  */
 int analytics_day_parse(const char *s, int64_t *day);
-
-/* 1 when `s` is well-formed UTF-8 (no overlong forms, surrogates or code
- * points past U+10FFFF) of at most max_bytes bytes, without control
- * characters. */
-int analytics_text_valid(const char *s, size_t max_bytes);
 
 #endif /* PANTHERA_ANALYTICS_VALUES_H */

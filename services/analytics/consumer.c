@@ -24,6 +24,7 @@
 #include "panthera/events/v1/events.pb-c.h"
 #include "panthera/ids.h"
 #include "panthera/log.h"
+#include "panthera/text.h"
 
 #define AN_TYPE_PAID     "panthera.events.v1.OrderPaid"
 #define AN_TYPE_REFUNDED "panthera.events.v1.OrderRefunded"
@@ -85,7 +86,7 @@ static const char *check_paid(const Panthera__Events__V1__OrderPaid *m, analytic
 			return "an item's quantity is not 1..1000";
 		if (it->line_total == NULL || money_parse(it->line_total, &cents) != 0)
 			return "an item's line_total is not an amount";
-		if (it->name == NULL || !analytics_text_valid(it->name, AN_MAX_NAME))
+		if (it->name == NULL || text_chars(it->name, AN_MAX_NAME, 0) < 0)
 			return "an item's name is not text of at most 1024 bytes";
 		money_format(totals[i], cents);
 		lines[i] = (analytics_line){it->product_id, it->name, it->quantity, totals[i]};

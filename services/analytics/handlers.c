@@ -10,7 +10,7 @@
 #include "analytics.h"
 #include "analytics_store.h"
 #include "analytics_values.h"
-#include "panthera/ids.h"
+#include "panthera/caller.h"
 
 #define AN_MAX_RANGE_DAYS 366 /* both ends included */
 #define AN_TOP_PRODUCTS   10
@@ -41,29 +41,14 @@ static char *arena_strdup(rpc_call *call, const char *s)
 
 /* ---- the caller ---- */
 
-/* 1 when the comma-separated `roles` ("USER, ADMIN") name ADMIN. */
-static int roles_include_admin(const char *roles)
-{
-	for (const char *p = roles; p != NULL && *p != '\0';) {
-		p += strspn(p, " ,");
-		size_t n = strcspn(p, ",");
-		size_t m = n;
-		while (m > 0 && p[m - 1] == ' ')
-			m--;
-		if (m == 5 && strncmp(p, "ADMIN", 5) == 0)
-			return 1;
-		p += n;
-	}
-	return 0;
-}
-
 /* OK when the call comes from an admin; else the error, set on the call. */
 static rpc_status require_admin(rpc_call *call)
 {
-	const char *id = rpc_call_metadata(call, "x-caller-id");
-	if (id == NULL || !id_is_uuid(id)) /* roles without an identity grant nothing */
+	caller who;
+	caller_get(call, &who);
+	if (who.id == NULL) /* roles without an identity grant nothing */
 		return rpc_call_error(call, RPC_STATUS_UNAUTHENTICATED, "no caller identity");
-	if (!roles_include_admin(rpc_call_metadata(call, "x-caller-roles"))) {
+	if (!who.admin) {
 		rpc_call_set_error_reason(call, "ADMIN_ONLY", NULL);
 		return rpc_call_error(call, RPC_STATUS_PERMISSION_DENIED,
 		                      "only an admin may read sales reports");

@@ -2,8 +2,8 @@
  * auth_check.h - validation of the text the auth service accepts (internal).
  * Each check returns NULL when the value is acceptable, else a short
  * sentence for a field violation ("must be 8 to 128 characters"). Lengths
- * are counted in Unicode code points of valid UTF-8; pure functions,
- * thread-safe.
+ * are counted in Unicode code points of valid UTF-8 (panthera/text.h); pure
+ * functions, thread-safe.
  */
 #ifndef PANTHERA_AUTH_CHECK_H
 #define PANTHERA_AUTH_CHECK_H
@@ -14,13 +14,6 @@
 #define AUTH_PASSWORD_MAX 128
 #define AUTH_EMAIL_MAX    254
 #define AUTH_NAME_MAX     100
-
-/*
- * Code points of `s` when it is valid UTF-8 (no overlong form, surrogate or
- * value past U+10FFFF) of at most max_bytes bytes, and, with `no_controls`,
- * holds no C0 control or DEL; else -1. NULL counts as "".
- */
-long auth_utf8_chars(const char *s, size_t max_bytes, int no_controls);
 
 /* An address: one '@', a local part of 1..64 bytes, a domain of labels
  * joined by dots (at least two), no space or control, at most 254 bytes. */

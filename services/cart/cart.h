@@ -26,7 +26,8 @@
  * Changes of one user's cart are serialised (a transaction-scoped advisory
  * lock on the user id), so concurrent AddCartItem calls add up exactly.
  * CompleteCheckout is idempotent on the order id: applied ids are kept in
- * cart.checkouts, and a repeated call removes nothing more.
+ * cart.checkouts (for CART_CHECKOUT_KEEP_S), and a repeated call removes
+ * nothing more.
  *
  * The service consumes and produces no events.
  *
@@ -65,6 +66,19 @@ typedef struct cart_service {
 	 * caller has left). 0: CART_DEFAULT_CATALOG_TIMEOUT_MS. */
 	uint32_t catalog_timeout_ms;
 } cart_service;
+
+/* How long CompleteCheckout remembers an applied order id: orders repeats
+ * a checkout only while its Idempotency-Key lives (24 h); a week is far
+ * past that. */
+#define CART_CHECKOUT_KEEP_S (7 * 86400)
+
+/*
+ * Delete what is past its retention: the order ids of cart.checkouts older
+ * than CART_CHECKOUT_KEEP_S. In batches (db_purge); *deleted (may be NULL)
+ * gets the rows removed. The service binary's sweeper calls it every few
+ * minutes; safe from any thread.
+ */
+rpc_status cart_sweep(cart_service *svc, long *deleted);
 
 /*
  * Serve CartService on `srv` with `svc`, which must outlive the server.

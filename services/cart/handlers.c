@@ -20,10 +20,9 @@
 #include "cart.h"
 #include "cart_price.h"
 #include "cart_store.h"
+#include "panthera/caller.h"
 #include "panthera/ids.h"
 #include "panthera/log.h"
-
-#define CART_MD_CALLER_ID "x-caller-id"
 
 static const char *str(const char *s)
 {
@@ -59,10 +58,11 @@ static void lower_id(char out[ID_UUID_LEN + 1], const char *id)
  * there is none (or it is not a UUID). */
 static int caller_id(const rpc_call *call, char out[ID_UUID_LEN + 1])
 {
-	const char *id = rpc_call_metadata(call, CART_MD_CALLER_ID);
-	if (id == NULL || !id_is_uuid(id))
+	caller who;
+	caller_get(call, &who);
+	if (who.id == NULL)
 		return 0;
-	lower_id(out, id);
+	lower_id(out, who.id);
 	return 1;
 }
 

@@ -169,3 +169,15 @@ rpc_status cart_store_record_checkout(db_conn *c, const char *order_id, const ch
 	PQclear(r);
 	return RPC_STATUS_OK;
 }
+
+rpc_status cart_sweep(cart_service *svc, long *deleted)
+{
+	if (deleted != NULL)
+		*deleted = 0;
+	if (svc == NULL || svc->pool == NULL)
+		return RPC_STATUS_INVALID_ARGUMENT;
+	return db_purge(svc->pool,
+	                "DELETE FROM checkouts WHERE order_id IN (SELECT order_id FROM checkouts"
+	                " WHERE applied_at < now() - $1::int * interval '1 second' LIMIT $2::int)",
+	                CART_CHECKOUT_KEEP_S, deleted);
+}

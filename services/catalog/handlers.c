@@ -5,6 +5,7 @@
  * in the call's arena, and add the stock that inventory reports.
  */
 #include <inttypes.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -17,6 +18,7 @@
 #include "panthera/inventory/v1/inventory.panthera.h"
 #include "panthera/log.h"
 #include "panthera/money.h"
+#include "panthera/text.h"
 #include "store.h"
 
 #define CAT_MAX_CATEGORY_NAME 100
@@ -87,73 +89,17 @@ static rpc_status checked(const checker *k)
 	                      k->first, k->refused - 1);
 }
 
-/*
- * The number of characters of `s` when it is well-formed UTF-8 (no
- * overlong forms, surrogates or code points past U+10FFFF) without control
- * characters; tab, newline and carriage return pass with `multiline`.
- * -1 otherwise.
- */
-static long utf8_chars(const char *s, int multiline)
-{
-	const unsigned char *p = (const unsigned char *)s;
-	long n = 0;
-	while (*p != '\0') {
-		unsigned c = *p;
-		size_t len;
-		uint32_t cp;
-		if (c < 0x80) {
-			int allowed_ws = multiline && (c == '\t' || c == '\n' || c == '\r');
-			if ((c < 0x20 && !allowed_ws) || c == 0x7f)
-				return -1;
-			len = 1;
-			cp = c;
-		} else if ((c & 0xe0) == 0xc0) {
-			len = 2;
-			cp = c & 0x1f;
-		} else if ((c & 0xf0) == 0xe0) {
-			len = 3;
-			cp = c & 0x0f;
-		} else if ((c & 0xf8) == 0xf0) {
-			len = 4;
-			cp = c & 0x07;
-		} else {
-			return -1;
-		}
-		/* a continuation byte is never NUL: the end of the string stops here */
-		for (size_t i = 1; i < len; i++) {
-			if ((p[i] & 0xc0) != 0x80)
-				return -1;
-			cp = (cp << 6) | (p[i] & 0x3f);
-		}
-		if ((len == 2 && cp < 0x80) || (len == 3 && cp < 0x800) ||
-		    (len == 4 && (cp < 0x10000 || cp > 0x10ffff)) || (cp >= 0xd800 && cp <= 0xdfff))
-			return -1;
-		p += len;
-		n++;
-	}
-	return n;
-}
-
-static int is_blank(const char *s)
-{
-	for (; *s != '\0'; s++) {
-		if (*s != ' ' && *s != '\t' && *s != '\n' && *s != '\r')
-			return 0;
-	}
-	return 1;
-}
-
 /* Text of min..max characters. `required` also refuses blank text. */
 static void check_text(checker *k, const char *field, const char *s, long max, int required,
                        int multiline)
 {
-	long n = utf8_chars(s, multiline);
+	long n = text_chars(s, SIZE_MAX, multiline ? TEXT_MULTILINE : 0);
 	char why[96];
 	if (n < 0) {
 		refuse(k, field,
 		       multiline ? "must be valid UTF-8 without control characters"
 		                 : "must be valid UTF-8 on one line, without control characters");
-	} else if (required && (n == 0 || is_blank(s))) {
+	} else if (required && (n == 0 || text_blank(s))) {
 		snprintf(why, sizeof(why), "must be 1 to %ld characters, not blank", max);
 		refuse(k, field, why);
 	} else if (n > max) {
@@ -164,7 +110,7 @@ static void check_text(checker *k, const char *field, const char *s, long max, i
 
 static void check_sku(checker *k, const char *s)
 {
-	long n = utf8_chars(s, 0);
+	long n = text_chars(s, SIZE_MAX, 0);
 	if (n < 1 || n > CAT_MAX_SKU || strchr(s, ' ') != NULL)
 		refuse(k, "sku", "must be 1 to 64 characters without spaces or control characters");
 }
@@ -606,7 +552,7 @@ static rpc_status list_products(rpc_call *call,
 	}
 	const char *search = str(req->search);
 	check_text(&k, "search", search, CAT_MAX_SEARCH, 0, 0);
-	if (!is_blank(search))
+	if (!text_blank(search))
 		op.q.search = search;
 	char min[MONEY_TEXT], max[MONEY_TEXT];
 	int64_t min_cents = -1, max_cents = -1;
@@ -928,7 +874,7 @@ static rpc_status update_product(rpc_call *call,
 		if (strcmp(path, "stock") == 0)
 			snprintf(why, sizeof(why),
 			         "names stock, which is changed through InventoryService.SetStock");
-		else if (utf8_chars(path, 0) >= 0 && strlen(path) <= 64)
+		else if (text_chars(path, 64, 0) >= 0)
 			snprintf(why, sizeof(why), "names unknown field \"%s\"", path);
 		else
 			snprintf(why, sizeof(why), "names an unknown field");

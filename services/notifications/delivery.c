@@ -1,7 +1,7 @@
 /*
  * delivery.c - the delivery queue's worker: claim due notifications, ask
- * UserService for the recipients' addresses, hand each email to the sink,
- * record the outcome.
+ * UserService for the recipients' addresses (and whether their accounts
+ * are still active), hand each email to the sink, record the outcome.
  *
  * No database connection is held while the network is used: the claim is
  * one statement that counts the attempt and leases the rows (their
@@ -31,6 +31,7 @@ typedef struct claimed {
 	int attempts;
 	const char *subject, *body; /* in the claim's PGresult */
 	const char *email;          /* in the users reply, or NULL */
+	int deactivated;            /* the user's account is DEACTIVATED: send nothing */
 } claimed;
 
 /* How long after attempt `attempts` (1, 2, ...) failed to try again. */
@@ -48,7 +49,7 @@ static unsigned max_attempts(const notifications_service *svc)
 }
 
 /* Run one outcome statement on a connection of its own. */
-typedef enum outcome { OUT_SENT, OUT_RETRY, OUT_GIVE_UP, OUT_PUT_BACK } outcome;
+typedef enum outcome { OUT_SENT, OUT_RETRY, OUT_GIVE_UP, OUT_SKIP, OUT_PUT_BACK } outcome;
 
 static rpc_status record_outcome(notifications_service *svc, const claimed *n, outcome o,
                                  const char *error)
@@ -67,6 +68,9 @@ static rpc_status record_outcome(notifications_service *svc, const claimed *n, o
 		break;
 	case OUT_GIVE_UP:
 		st = notif_store_give_up(c, n->id, n->attempts, error);
+		break;
+	case OUT_SKIP:
+		st = notif_store_skip(c, n->id, n->attempts, error);
 		break;
 	case OUT_PUT_BACK:
 		st = notif_store_put_back(c, n->id, n->attempts);
@@ -96,10 +100,11 @@ static rpc_status failed(notifications_service *svc, const claimed *n, int perma
 }
 
 /*
- * Fill each claimed notification's email from UserService.BatchGetUsers.
- * On a failed call, *error says why and every notification is a transient
- * failure; an id missing from the reply leaves its email NULL. `*reply` is
- * the reply holding the addresses, to free after use.
+ * Fill each claimed notification's email, and whether its user's account
+ * is deactivated, from UserService.BatchGetUsers. On a failed call, *error
+ * says why and every notification is a transient failure; an id missing
+ * from the reply leaves its email NULL. `*reply` is the reply holding the
+ * addresses, to free after use.
  */
 static rpc_status lookup_emails(notifications_service *svc, claimed *list, size_t n,
                                 rpc_reply **reply, char *error, size_t errlen)
@@ -136,8 +141,11 @@ static rpc_status lookup_emails(notifications_service *svc, claimed *list, size_
 		if (user == NULL || user->id == NULL)
 			continue;
 		for (size_t i = 0; i < n; i++) {
-			if (strcasecmp(user->id, list[i].user_id) == 0)
+			if (strcasecmp(user->id, list[i].user_id) == 0) {
 				list[i].email = user->email;
+				list[i].deactivated =
+				    user->status == PANTHERA__USERS__V1__USER_STATUS__DEACTIVATED;
+			}
 		}
 	}
 	return RPC_STATUS_OK;
@@ -181,6 +189,7 @@ rpc_status notif_deliver_batch(notifications_service *svc, unsigned *handled)
 		c->subject = PQgetvalue(rows, (int)i, NOTIF_CLAIM_SUBJECT);
 		c->body = PQgetvalue(rows, (int)i, NOTIF_CLAIM_BODY);
 		c->email = NULL;
+		c->deactivated = 0;
 	}
 	char error[512];
 	rpc_status lst = lookup_emails(svc, list, n, &users, error, sizeof(error));
@@ -194,6 +203,15 @@ rpc_status notif_deliver_batch(notifications_service *svc, unsigned *handled)
 			done++;
 		} else if (c->email == NULL) {
 			ost = failed(svc, c, 1, "the recipient is not a known user");
+			done++;
+		} else if (c->deactivated) {
+			/* a deleted account gets no more email (API.md: DELETE
+			 * /v1/users/{userId} deactivates); its history stays */
+			log_write(LOG_INFO, NULL, "notifications.skipped",
+			          "notification %s to user %s not sent: the account is deactivated",
+			          c->id, c->user_id);
+			ost = record_outcome(svc, c, OUT_SKIP,
+			                     "the recipient's account is deactivated");
 			done++;
 		} else {
 			notifications_mail m = {.to = c->email,

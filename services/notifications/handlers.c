@@ -9,16 +9,16 @@
 #include <strings.h>
 
 #include "notif_internal.h"
+#include "panthera/caller.h"
 #include "panthera/ids.h"
 #include "panthera/log.h"
+#include "panthera/text.h"
 
 #define NOTIF_MAX_PAGE_SIZE     100
 #define NOTIF_DEFAULT_PAGE_SIZE 20
 #define NOTIF_SUBJECT_CHARS     250
 #define NOTIF_SUBJECT_BYTES     900
 #define NOTIF_BODY_BYTES        (64u * 1024)
-#define NOTIF_MD_CALLER_ID      "x-caller-id"
-#define NOTIF_MD_CALLER_ROLES   "x-caller-roles"
 
 /* How long a handler may wait for a database connection: what the caller
  * has left, at most 10 s. */
@@ -47,28 +47,6 @@ static char *arena_strdup(rpc_call *call, const char *s)
 	if (d != NULL)
 		memcpy(d, s, n + 1);
 	return d;
-}
-
-/* The caller the gateway named, and whether it is an ADMIN. NULL id when
- * absent or not a UUID (roles without an identity grant nothing). */
-static const char *caller_of(const rpc_call *call, int *admin)
-{
-	*admin = 0;
-	const char *id = rpc_call_metadata(call, NOTIF_MD_CALLER_ID);
-	if (id == NULL || !id_is_uuid(id))
-		return NULL;
-	const char *roles = rpc_call_metadata(call, NOTIF_MD_CALLER_ROLES);
-	for (const char *p = roles; p != NULL && *p != '\0';) {
-		p += strspn(p, " ,");
-		size_t n = strcspn(p, ",");
-		size_t m = n;
-		while (m > 0 && p[m - 1] == ' ')
-			m--;
-		if (m == 5 && strncmp(p, "ADMIN", 5) == 0)
-			*admin = 1;
-		p += n;
-	}
-	return id;
 }
 
 /* ---- ListUserNotifications ---- */
@@ -141,11 +119,11 @@ static rpc_status list_user_notifications(
 	notifications_service *svc = user;
 	if (!id_is_uuid(req->user_id))
 		return bad_field(call, "user_id", "must be a UUID");
-	int admin;
-	const char *caller = caller_of(call, &admin);
-	if (caller == NULL)
+	caller who;
+	caller_get(call, &who);
+	if (who.id == NULL)
 		return rpc_call_error(call, RPC_STATUS_UNAUTHENTICATED, "no caller identity");
-	if (!admin && strcasecmp(caller, req->user_id) != 0) {
+	if (!caller_may_see(&who, req->user_id)) {
 		/* as if the user did not exist: API.md answers 404, not 403 */
 		rpc_call_set_error_reason(call, "USER_NOT_FOUND", NULL);
 		return rpc_call_error(call, RPC_STATUS_NOT_FOUND, "user %s not found",
@@ -187,7 +165,7 @@ static rpc_status send_email(rpc_call *call,
 		rpc_call_add_field_violation(call, "to", why);
 		first = "to";
 	}
-	long chars = notif_utf8_chars(req->subject, NOTIF_SUBJECT_BYTES, 0);
+	long chars = text_chars(req->subject, NOTIF_SUBJECT_BYTES, 0);
 	if (chars < 1 || chars > NOTIF_SUBJECT_CHARS) {
 		rpc_call_add_field_violation(call, "subject",
 		                             "must be 1 to 250 characters on one line, without "
@@ -195,7 +173,7 @@ static rpc_status send_email(rpc_call *call,
 		first = first ? first : "subject";
 	}
 	if (req->body == NULL || req->body[0] == '\0' ||
-	    notif_utf8_chars(req->body, NOTIF_BODY_BYTES, 1) < 0) {
+	    text_chars(req->body, NOTIF_BODY_BYTES, TEXT_MULTILINE) < 0) {
 		rpc_call_add_field_violation(call, "body",
 		                             "must be UTF-8 text of 1 byte to 64 KiB, without "
 		                             "control characters but line breaks and tabs");

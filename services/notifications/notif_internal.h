@@ -51,11 +51,6 @@ void notif_buf_put_text(notif_buf *b, const char *s, size_t max);
 char *notif_buf_take(notif_buf *b);
 void notif_buf_free(notif_buf *b);
 
-/* Characters of a UTF-8 string of at most max_bytes, or -1 when it is not
- * one, is longer, or holds a control character other than those allowed
- * ("\n\r\t" when multiline). */
-long notif_utf8_chars(const char *s, size_t max_bytes, int multiline);
-
 /* Parse a decimal amount of two places at most ("12.5", "12.50") into
  * cents; -1 when it is not one (at most 10 integer digits). */
 int notif_parse_money(const char *s, int64_t *cents);
@@ -121,6 +116,9 @@ rpc_status notif_store_sent(db_conn *c, const char *id, int attempts);
 rpc_status notif_store_retry(db_conn *c, const char *id, int attempts, uint64_t delay_ms,
                              const char *error);
 rpc_status notif_store_give_up(db_conn *c, const char *id, int attempts, const char *error);
+/* Not to be sent at all (the user's account is deactivated): SKIPPED,
+ * final, `why` kept in last_error. */
+rpc_status notif_store_skip(db_conn *c, const char *id, int attempts, const char *why);
 /* Undo a claim that was not attempted (a stop): due now, attempt uncounted. */
 rpc_status notif_store_put_back(db_conn *c, const char *id, int attempts);
 

@@ -17,7 +17,10 @@
  * Delivery. The queue is worked apart from recording: a due row is claimed
  * (a lease, so replicas never send one twice at once and a crash only
  * delays it), the recipient's address asked of UserService.BatchGetUsers,
- * and the email handed to the sink. A transient failure is retried after
+ * and the email handed to the sink. A user whose account is DEACTIVATED
+ * then gets nothing: the row is SKIPPED (final, not an error); the
+ * notification stays recorded, as every notification is, since recording
+ * never asks UserService. A transient failure is retried after
  * retry_base_ms, doubling (at most an hour), up to max_attempts; then, or at
  * once on a permanent refusal (an SMTP 5xx, an unknown user), the row is
  * given up (FAILED, with its last error, counted by
@@ -202,16 +205,35 @@ rpc_status notifications_start(notifications_service *svc);
  * queue). Harmless when not started. */
 void notifications_stop(notifications_service *svc);
 
-/* The delivery queue: notifications waiting (or retrying), sent, and
- * given up after their last attempt. */
+/* The delivery queue: notifications waiting (or retrying), sent, given up
+ * after their last attempt, and skipped (their user's account was
+ * deactivated). */
 typedef struct notifications_counts {
-	long pending, sent, given_up;
+	long pending, sent, given_up, skipped;
 } notifications_counts;
 
 rpc_status notifications_delivery_counts(notifications_service *svc, notifications_counts *out);
 
+/* How long the delivery queue keeps its final rows: SENT (and SKIPPED)
+ * ones a few days after sending (a trace for support), FAILED ones two
+ * weeks after giving up (for an operator to look into). The notifications themselves are the
+ * users' history (ListUserNotifications) and stay. */
+#define NOTIFICATIONS_SENT_KEEP_S   (3 * 86400)
+#define NOTIFICATIONS_FAILED_KEEP_S (14 * 86400)
+
+/*
+ * Delete what is past its retention: the delivery queue's SENT and SKIPPED
+ * rows older than NOTIFICATIONS_SENT_KEEP_S and FAILED rows older than
+ * NOTIFICATIONS_FAILED_KEEP_S; PENDING rows and every notification stay.
+ * In batches (db_purge); *deleted (may be NULL) gets the rows removed. The
+ * service binary's sweeper calls it every few minutes; safe from any
+ * thread, also while the delivery thread runs.
+ */
+rpc_status notifications_sweep(notifications_service *svc, long *deleted);
+
 /* An admin_source_fn (arg: the service) reporting the counts above as
- * panthera_notifications_deliveries{state="pending"|"sent"|"given_up"}. */
+ * panthera_notifications_deliveries{state="pending"|"sent"|"given_up"|
+ * "skipped"}. */
 void notifications_metrics(admin_metrics *m, void *arg);
 
 /* The consumer of the orders outbox (for admin_add_consumer: backlog and

@@ -292,6 +292,7 @@ void notifications_metrics(admin_metrics *m, void *arg)
 	admin_metric(m, name, 0, help, (double)n.pending, "state", "pending", NULL, NULL);
 	admin_metric(m, name, 0, help, (double)n.sent, "state", "sent", NULL, NULL);
 	admin_metric(m, name, 0, help, (double)n.given_up, "state", "given_up", NULL, NULL);
+	admin_metric(m, name, 0, help, (double)n.skipped, "state", "skipped", NULL, NULL);
 }
 
 ev_consumer *notifications_order_consumer(notifications_service *svc)

@@ -13,6 +13,7 @@
 
 #include "notif_internal.h"
 #include "panthera/log.h"
+#include "panthera/text.h"
 
 uint64_t notifications_now_ms(void)
 {
@@ -47,7 +48,7 @@ const char *notifications_check_address(const char *s)
 
 int notif_parse_from(const char *from, char *name, size_t name_cap, char *addr, size_t addr_cap)
 {
-	if (from == NULL || notif_utf8_chars(from, 512, 0) < 0)
+	if (from == NULL || text_chars(from, 512, 0) < 0)
 		return -1; /* control characters (CR, LF) or not UTF-8 */
 	const char *lt = strchr(from, '<');
 	const char *a = from, *a_end = from + strlen(from);
@@ -86,7 +87,7 @@ static rpc_status log_send(notifications_sink *sink, const notifications_mail *m
 {
 	log_sink *s = (log_sink *)sink;
 	const char *why = notifications_check_address(mail->to);
-	if (why == NULL && notif_utf8_chars(mail->subject, 998, 0) < 0)
+	if (why == NULL && text_chars(mail->subject, 998, 0) < 0)
 		why = "the subject must be one line of UTF-8 without control characters";
 	if (why != NULL) {
 		snprintf(err, errlen, "%s", why);

@@ -38,6 +38,7 @@
 
 #include "notif_internal.h"
 #include "panthera/ids.h"
+#include "panthera/text.h"
 
 #define SMTP_LINE_MAX    2048 /* one reply line, CRLF included */
 #define SMTP_REPLY_LINES 64   /* lines of one multi-line reply */
@@ -427,13 +428,13 @@ static rpc_status smtp_send(notifications_sink *sink, const notifications_mail *
 		snprintf(err, errlen, "recipient %s", why);
 		return RPC_STATUS_INVALID_ARGUMENT;
 	}
-	if (notif_utf8_chars(mail->subject, SMTP_SUBJECT_MAX, 0) < 0) {
+	if (text_chars(mail->subject, SMTP_SUBJECT_MAX, 0) < 0) {
 		snprintf(err, errlen,
 		         "the subject must be one line of UTF-8 without control "
 		         "characters, at most 900 bytes");
 		return RPC_STATUS_INVALID_ARGUMENT;
 	}
-	if (notif_utf8_chars(mail->body, SMTP_BODY_MAX, 1) < 0) {
+	if (text_chars(mail->body, SMTP_BODY_MAX, TEXT_MULTILINE) < 0) {
 		snprintf(err, errlen, "the body must be UTF-8 text of at most 1 MiB");
 		return RPC_STATUS_INVALID_ARGUMENT;
 	}

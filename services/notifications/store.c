@@ -127,6 +127,18 @@ rpc_status notif_store_give_up(db_conn *c, const char *id, int attempts, const c
 	    3, p, NULL);
 }
 
+rpc_status notif_store_skip(db_conn *c, const char *id, int attempts, const char *why)
+{
+	char a[16];
+	snprintf(a, sizeof(a), "%d", attempts);
+	const char *p[3] = {id, a, why};
+	return db_exec(
+	    c, "notif_skip",
+	    "UPDATE deliveries SET status = 'SKIPPED', last_error = $3, updated_at = now()"
+	    " WHERE notification_id = $1 AND attempts = $2::int AND status = 'PENDING'",
+	    3, p, NULL);
+}
+
 rpc_status notif_store_put_back(db_conn *c, const char *id, int attempts)
 {
 	char a[16];
@@ -145,13 +157,41 @@ rpc_status notif_store_counts(db_conn *c, notifications_counts *out)
 	rpc_status st = db_exec(c, "notif_counts",
 	                        "SELECT count(*) FILTER (WHERE status = 'PENDING'),"
 	                        " count(*) FILTER (WHERE status = 'SENT'),"
-	                        " count(*) FILTER (WHERE status = 'FAILED') FROM deliveries",
+	                        " count(*) FILTER (WHERE status = 'FAILED'),"
+	                        " count(*) FILTER (WHERE status = 'SKIPPED') FROM deliveries",
 	                        0, NULL, &r);
 	if (st != RPC_STATUS_OK)
 		return st;
 	out->pending = atol(PQgetvalue(r, 0, 0));
 	out->sent = atol(PQgetvalue(r, 0, 1));
 	out->given_up = atol(PQgetvalue(r, 0, 2));
+	out->skipped = atol(PQgetvalue(r, 0, 3));
 	PQclear(r);
 	return RPC_STATUS_OK;
+}
+
+rpc_status notifications_sweep(notifications_service *svc, long *deleted)
+{
+	if (deleted != NULL)
+		*deleted = 0;
+	if (svc == NULL || svc->pool == NULL)
+		return RPC_STATUS_INVALID_ARGUMENT;
+	long sent = 0, failed = 0;
+	rpc_status st =
+	    db_purge(svc->pool,
+	             "DELETE FROM deliveries WHERE notification_id IN (SELECT notification_id"
+	             " FROM deliveries WHERE (status = 'SENT' AND sent_at < now() - $1::int *"
+	             " interval '1 second') OR (status = 'SKIPPED' AND updated_at < now() -"
+	             " $1::int * interval '1 second') LIMIT $2::int)",
+	             NOTIFICATIONS_SENT_KEEP_S, &sent);
+	if (st == RPC_STATUS_OK)
+		st = db_purge(
+		    svc->pool,
+		    "DELETE FROM deliveries WHERE notification_id IN (SELECT notification_id"
+		    " FROM deliveries WHERE status = 'FAILED'"
+		    " AND updated_at < now() - $1::int * interval '1 second' LIMIT $2::int)",
+		    NOTIFICATIONS_FAILED_KEEP_S, &failed);
+	if (deleted != NULL)
+		*deleted = sent + failed;
+	return st;
 }

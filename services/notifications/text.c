@@ -1,13 +1,14 @@
 /*
  * text.c - the string helpers of the notifications service: a growing
- * buffer for rendering, UTF-8 checks for what comes from the wire, and
- * decimal amounts.
+ * buffer for rendering (text from the wire made safe with panthera/text.h)
+ * and decimal amounts.
  */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "notif_internal.h"
+#include "panthera/text.h"
 
 static int buf_reserve(notif_buf *b, size_t more)
 {
@@ -65,43 +66,12 @@ void notif_buf_printf(notif_buf *b, const char *fmt, ...)
 	b->len += (size_t)n;
 }
 
-/* Length of the UTF-8 sequence at p (1..4), or 0 when there is none. */
-static size_t utf8_seq(const unsigned char *p)
-{
-	unsigned char c = p[0];
-	size_t len;
-	uint32_t cp;
-	if (c < 0x80)
-		return 1;
-	if ((c & 0xe0) == 0xc0) {
-		len = 2;
-		cp = c & 0x1f;
-	} else if ((c & 0xf0) == 0xe0) {
-		len = 3;
-		cp = c & 0x0f;
-	} else if ((c & 0xf8) == 0xf0) {
-		len = 4;
-		cp = c & 0x07;
-	} else {
-		return 0;
-	}
-	for (size_t k = 1; k < len; k++) {
-		if ((p[k] & 0xc0) != 0x80) /* also stops at the NUL */
-			return 0;
-		cp = cp << 6 | (p[k] & 0x3f);
-	}
-	static const uint32_t least[5] = {0, 0, 0x80, 0x800, 0x10000};
-	if (cp < least[len] || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
-		return 0;
-	return len;
-}
-
 void notif_buf_put_text(notif_buf *b, const char *s, size_t max)
 {
 	const unsigned char *p = (const unsigned char *)(s ? s : "");
 	size_t used = 0;
 	while (*p != '\0') {
-		size_t n = utf8_seq(p);
+		size_t n = text_utf8_seq((const char *)p);
 		if (n == 0) {
 			if (used + 1 > max)
 				break;
@@ -140,28 +110,6 @@ void notif_buf_free(notif_buf *b)
 	free(b->s);
 	b->s = NULL;
 	b->len = b->cap = 0;
-}
-
-long notif_utf8_chars(const char *s, size_t max_bytes, int multiline)
-{
-	if (s == NULL)
-		return 0;
-	const unsigned char *p = (const unsigned char *)s;
-	size_t i = 0;
-	long chars = 0;
-	while (p[i] != '\0') {
-		size_t n = utf8_seq(p + i);
-		if (n == 0)
-			return -1;
-		if (n == 1 && (p[i] < 0x20 || p[i] == 0x7f) &&
-		    !(multiline && (p[i] == '\n' || p[i] == '\r' || p[i] == '\t')))
-			return -1;
-		i += n;
-		if (i > max_bytes)
-			return -1;
-		chars++;
-	}
-	return chars;
 }
 
 int notif_parse_money(const char *s, int64_t *cents)

@@ -19,6 +19,7 @@
 #include "panthera/inventory/v1/inventory.panthera.h"
 #include "panthera/log.h"
 #include "panthera/money.h"
+#include "panthera/text.h"
 
 #define ORD_KEY_MAX     255
 #define ORD_KEY_STALE_S 60 /* a key whose request died is taken over after this */
@@ -216,30 +217,26 @@ static rpc_status answer_order(rpc_call *call, orders_service *svc, const caller
 
 /* ---- CreateOrder ---- */
 
-/* Printable, no control characters, 1..max bytes. */
-static int text_ok(const char *s, size_t min, size_t max)
-{
-	size_t n = s != NULL ? strlen(s) : 0;
-	if (n < min || n > max)
-		return 0;
-	for (size_t i = 0; i < n; i++)
-		if ((unsigned char)s[i] < 0x20 || s[i] == 0x7f)
-			return 0;
-	return 1;
-}
-
+/* Every text field below is counted in characters (code points), as the
+ * columns and API.md count them; panthera/text.h refuses what is not
+ * UTF-8 before PostgreSQL would. */
 static rpc_status check_address(rpc_call *call, const Panthera__Orders__V1__ShippingAddress *a)
 {
 	if (a == NULL)
 		return bad_field(call, "shipping_address", "is required");
-	if (!text_ok(a->street, 1, 200))
-		return bad_field(call, "shipping_address.street", "must be 1 to 200 characters");
-	if (!text_ok(a->city, 1, 100))
-		return bad_field(call, "shipping_address.city", "must be 1 to 100 characters");
-	if (!text_ok(a->state, 0, 100))
-		return bad_field(call, "shipping_address.state", "must be at most 100 characters");
-	if (!text_ok(a->zip_code, 1, 20))
-		return bad_field(call, "shipping_address.zip_code", "must be 1 to 20 characters");
+	if (!text_valid(a->street, 1, 200, 0))
+		return bad_field(call, "shipping_address.street",
+		                 "must be 1 to 200 characters of UTF-8 without control characters");
+	if (!text_valid(a->city, 1, 100, 0))
+		return bad_field(call, "shipping_address.city",
+		                 "must be 1 to 100 characters of UTF-8 without control characters");
+	if (!text_valid(a->state, 0, 100, 0))
+		return bad_field(
+		    call, "shipping_address.state",
+		    "must be at most 100 characters of UTF-8 without control characters");
+	if (!text_valid(a->zip_code, 1, 20, 0))
+		return bad_field(call, "shipping_address.zip_code",
+		                 "must be 1 to 20 characters of UTF-8 without control characters");
 	const char *k = str(a->country);
 	if (strlen(k) != 2 || !isupper((unsigned char)k[0]) || !isupper((unsigned char)k[1]))
 		return bad_field(call, "shipping_address.country",
@@ -510,13 +507,15 @@ static rpc_status create_order(rpc_call *call, const Panthera__Orders__V1__Creat
 	rpc_status st = check_address(call, req->shipping_address);
 	if (st != RPC_STATUS_OK)
 		return st;
-	if (!text_ok(req->payment_method_id, 1, 255))
-		return bad_field(call, "payment_method_id", "must be 1 to 255 characters");
+	if (!text_valid(req->payment_method_id, 1, 255, 0))
+		return bad_field(call, "payment_method_id",
+		                 "must be 1 to 255 characters of UTF-8 without control characters");
 	if (req->n_items > ORD_MAX_ITEMS)
 		return bad_field(call, "items", "must hold at most 100 items");
 	const char *key = rpc_call_metadata(call, "idempotency-key");
-	if (key != NULL && !text_ok(key, 1, ORD_KEY_MAX))
-		return bad_field(call, "idempotency-key", "must be 1 to 255 printable characters");
+	if (key != NULL && !text_valid(key, 1, ORD_KEY_MAX, 0))
+		return bad_field(call, "idempotency-key",
+		                 "must be 1 to 255 characters of UTF-8 without control characters");
 
 	want *w = rpc_call_alloc(call, ORD_MAX_ITEMS * sizeof(*w));
 	if (w == NULL)
@@ -740,9 +739,10 @@ typedef struct change_op {
 	rpc_call *call;
 	change_kind kind;
 	const char *id;
-	const caller *who;   /* ownership checked (NULL: admin method) */
-	const char *user_id; /* OP_RESUME: must be the buyer */
-	const char *carrier; /* OP_SHIP */
+	const caller *who;      /* ownership checked (NULL: admin method) */
+	const char *user_id;    /* OP_RESUME: must be the buyer */
+	const char *resume_key; /* OP_RESUME: the attempt (metadata idempotency-key), or NULL */
+	const char *carrier;    /* OP_SHIP */
 	const char *tracking;
 	/* out */
 	rpc_status refusal; /* FAILED_PRECONDITION / NOT_FOUND, with message */
@@ -902,14 +902,21 @@ static rpc_status tx_change(db_conn *c, void *arg)
 		if (st == RPC_STATUS_OK)
 			to = "REFUNDED";
 		break;
-	case OP_RESUME:
-		if (strcmp(status, "PAYMENT_FAILED") != 0) {
+	case OP_RESUME: {
+		/* the same attempt again: it never reached a result (its payment
+		 * was not recorded), so nothing will settle the order but a retry */
+		int again = 0;
+		if (strcmp(status, "PENDING_PAYMENT") == 0 && op->resume_key != NULL &&
+		    (st = ord_store_resume_key(c, op->id, op->resume_key, &again)) != RPC_STATUS_OK)
+			break;
+		if (strcmp(status, "PAYMENT_FAILED") != 0 && !again) {
 			st = refuse(op, RPC_STATUS_FAILED_PRECONDITION, "ORDER_NOT_PAYABLE",
 			            "order %s is %s: only a PAYMENT_FAILED order can be paid again",
 			            status);
 			break;
 		}
-		/* the reservation, released by the failure, is held again */
+		/* the reservation, released by the failure, is held again (or
+		 * still held: Reserve is idempotent on the order) */
 		Panthera__Inventory__V1__ReserveRequest rr =
 		    PANTHERA__INVENTORY__V1__RESERVE_REQUEST__INIT;
 		rr.order_id = (char *)op->id;
@@ -949,12 +956,16 @@ static rpc_status tx_change(db_conn *c, void *arg)
 		}
 		rpc_reply_free(op->downstream); /* kept only to pass a failure on */
 		op->downstream = NULL;
-		to = "PENDING_PAYMENT";
+		if (!again)
+			to = "PENDING_PAYMENT";
 		break;
+	}
 	}
 	if (st == RPC_STATUS_OK && to != NULL) {
 		if (op->kind != OP_SHIP && op->kind != OP_DELIVER)
 			st = ord_store_set_status(c, op->id, status, to, NULL);
+		if (st == RPC_STATUS_OK && op->kind == OP_RESUME)
+			st = ord_store_set_resume_key(c, op->id, op->resume_key);
 		if (st == RPC_STATUS_OK)
 			st = publish_change(c, op, r, restocked);
 	}
@@ -1025,10 +1036,12 @@ static rpc_status ship_order(rpc_call *call, const Panthera__Orders__V1__ShipOrd
 		st = check_id(call, "order_id", req->order_id);
 	if (st != RPC_STATUS_OK)
 		return st;
-	if (!text_ok(req->carrier, 1, 100))
-		return bad_field(call, "carrier", "must be 1 to 100 characters");
-	if (!text_ok(req->tracking_number, 1, 100))
-		return bad_field(call, "tracking_number", "must be 1 to 100 characters");
+	if (!text_valid(req->carrier, 1, 100, 0))
+		return bad_field(call, "carrier",
+		                 "must be 1 to 100 characters of UTF-8 without control characters");
+	if (!text_valid(req->tracking_number, 1, 100, 0))
+		return bad_field(call, "tracking_number",
+		                 "must be 1 to 100 characters of UTF-8 without control characters");
 	change_op op = {.kind = OP_SHIP,
 	                .id = req->order_id,
 	                .carrier = req->carrier,
@@ -1070,7 +1083,12 @@ static rpc_status resume_payment(rpc_call *call,
 		st = check_id(call, "user_id", req->user_id);
 	if (st != RPC_STATUS_OK)
 		return st;
-	change_op op = {.kind = OP_RESUME, .id = req->order_id, .user_id = req->user_id};
+	const char *key = rpc_call_metadata(call, "idempotency-key");
+	if (key != NULL && !text_valid(key, 1, ORD_KEY_MAX, 0))
+		return bad_field(call, "idempotency-key",
+		                 "must be 1 to 255 characters of UTF-8 without control characters");
+	change_op op = {
+	    .kind = OP_RESUME, .id = req->order_id, .user_id = req->user_id, .resume_key = key};
 	return run_change(call, user, &op, resp);
 }
 

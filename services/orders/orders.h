@@ -60,6 +60,19 @@ rpc_status orders_service_register(rpc_server *srv, orders_service *svc);
  * gets the events applied. Tests call it; orders_start runs it in a loop. */
 rpc_status orders_process_events(orders_service *svc, unsigned *handled);
 
+/* How long CreateOrder's Idempotency-Key replays its first order (API.md:
+ * 24 h). */
+#define ORDERS_KEY_KEEP_S 86400
+
+/*
+ * Delete what is past its retention: CreateOrder's Idempotency-Keys older
+ * than ORDERS_KEY_KEEP_S (a request with such a key makes a new order
+ * anyway). Orders and their lines are records and stay. In batches
+ * (db_purge); *deleted (may be NULL) gets the rows removed. The service
+ * binary's sweeper calls it every few minutes; safe from any thread.
+ */
+rpc_status orders_sweep(orders_service *svc, long *deleted);
+
 /* Run orders_process_events on a thread of its own, woken by NOTIFY (at
  * most 1 s apart without one), until orders_stop, which returns within
  * about a second. */

@@ -84,6 +84,11 @@ rpc_status ord_store_insert(db_conn *c, const ord_new *o);
  * must have, else FAILED_PRECONDITION (nothing changed). */
 rpc_status ord_store_set_status(db_conn *c, const char *id, const char *from, const char *to,
                                 const char *payment_id);
+/* *same = 1 when the order was last resumed (ResumePayment) with `key`. */
+rpc_status ord_store_resume_key(db_conn *c, const char *id, const char *key, int *same);
+/* Remember the key of the ResumePayment that made the order payable (NULL:
+ * none). */
+rpc_status ord_store_set_resume_key(db_conn *c, const char *id, const char *key);
 rpc_status ord_store_ship(db_conn *c, const char *id, const char *carrier, const char *tracking);
 rpc_status ord_store_has_purchased(db_conn *c, const char *user_id, const char *product_id,
                                    int *yes);
@@ -104,8 +109,6 @@ rpc_status ord_store_take_key(db_conn *c, const char *user_id, const char *key,
 /* Give the key back after a failed creation, so a retry starts afresh. */
 rpc_status ord_store_drop_key(db_conn *c, const char *user_id, const char *key,
                               const char *order_id);
-/* Delete the keys past their 24 hours; *deleted gets how many. */
-rpc_status ord_store_sweep_keys(db_conn *c, long *deleted);
 
 /* Publish an event of the orders outbox: `msg` packed, about `order_id`. */
 rpc_status ord_publish(db_conn *c, const char *type, const char *order_id,

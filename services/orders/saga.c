@@ -263,7 +263,6 @@ static int stopping(orders_service *svc)
 static void *run(void *arg)
 {
 	orders_service *svc = arg;
-	time_t last_sweep = 0;
 	while (!stopping(svc)) {
 		unsigned n = 0;
 		rpc_status st = orders_process_events(svc, &n);
@@ -275,16 +274,6 @@ static void *run(void *arg)
 		} else if (n == 0) {
 			ev_wait(svc->on_payment,
 			        500); /* woken by NOTIFY; stop waits at most this */
-		}
-		long d;
-		time_t now = time(NULL);
-		if (now - last_sweep > 3600) { /* Idempotency-Keys past their 24 hours */
-			last_sweep = now;
-			db_conn *c;
-			if (db_acquire(svc->pool, 1000, &c) == RPC_STATUS_OK) {
-				ord_store_sweep_keys(c, &d);
-				db_release(svc->pool, c);
-			}
 		}
 	}
 	return NULL;

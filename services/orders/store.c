@@ -109,6 +109,27 @@ rpc_status ord_store_set_status(db_conn *c, const char *id, const char *from, co
 	return one ? RPC_STATUS_OK : RPC_STATUS_FAILED_PRECONDITION;
 }
 
+rpc_status ord_store_resume_key(db_conn *c, const char *id, const char *key, int *same)
+{
+	const char *p[2] = {id, key};
+	PGresult *r;
+	rpc_status st =
+	    db_exec(c, "ord_resume_key_same",
+	            "SELECT coalesce(resume_key = $2, false) FROM orders WHERE id = $1", 2, p, &r);
+	if (st != RPC_STATUS_OK)
+		return st;
+	*same = PQntuples(r) == 1 && strcmp(PQgetvalue(r, 0, 0), "t") == 0;
+	PQclear(r);
+	return RPC_STATUS_OK;
+}
+
+rpc_status ord_store_set_resume_key(db_conn *c, const char *id, const char *key)
+{
+	const char *p[2] = {id, key};
+	return db_exec(c, "ord_resume_key_set", "UPDATE orders SET resume_key = $2 WHERE id = $1",
+	               2, p, NULL);
+}
+
 rpc_status ord_store_ship(db_conn *c, const char *id, const char *carrier, const char *tracking)
 {
 	const char *p[3] = {id, carrier, tracking};
@@ -230,18 +251,18 @@ rpc_status ord_store_drop_key(db_conn *c, const char *user_id, const char *key,
 	    NULL);
 }
 
-rpc_status ord_store_sweep_keys(db_conn *c, long *deleted)
+rpc_status orders_sweep(orders_service *svc, long *deleted)
 {
-	PGresult *r;
-	rpc_status st = db_exec(c, "ord_key_sweep",
-	                        "DELETE FROM idempotency_keys"
-	                        " WHERE created_at < now() - interval '24 hours'",
-	                        0, NULL, &r);
-	if (st == RPC_STATUS_OK) {
-		*deleted = atol(PQcmdTuples(r));
-		PQclear(r);
-	}
-	return st;
+	if (deleted != NULL)
+		*deleted = 0;
+	if (svc == NULL || svc->pool == NULL)
+		return RPC_STATUS_INVALID_ARGUMENT;
+	/* ord_store_take_key treats a key this old as new */
+	return db_purge(svc->pool,
+	                "DELETE FROM idempotency_keys WHERE (user_id, key) IN"
+	                " (SELECT user_id, key FROM idempotency_keys"
+	                " WHERE created_at < now() - $1::int * interval '1 second' LIMIT $2::int)",
+	                ORDERS_KEY_KEEP_S, deleted);
 }
 
 rpc_status ord_publish(db_conn *c, const char *type, const char *order_id,

@@ -28,6 +28,7 @@
 #include "panthera/events.h"
 #include "panthera/events/v1/events.pb-c.h"
 #include "panthera/log.h"
+#include "panthera/text.h"
 #include "payments_internal.h"
 
 #define PAY_CONSUMER_ATTEMPTS   8
@@ -70,7 +71,7 @@ static rpc_status charge_order(db_conn *c, payments_service *svc, const ev_event
 	saga_key(key, oc->order_id);
 	/* a method id we could not store is no method: the provider refuses "" */
 	const char *method =
-	    pay_text_valid(oc->payment_method_id, PAY_KEY_MAX) ? oc->payment_method_id : "";
+	    text_valid(oc->payment_method_id, 1, PAY_KEY_MAX, 0) ? oc->payment_method_id : "";
 	pay_charge_req req = {.order_id = oc->order_id,
 	                      .user_id = oc->user_id,
 	                      .amount_cents = cents,

@@ -6,14 +6,17 @@
  * payment to its payer or an admin only (NOT_FOUND to anyone else, as for a
  * payment that does not exist).
  */
+#include <ctype.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 
+#include "panthera/caller.h"
 #include "panthera/events.h"
 #include "panthera/log.h"
 #include "panthera/orders/v1/orders.panthera.h"
+#include "panthera/text.h"
 #include "payments_internal.h"
 
 #define PAY_ORDERS_TIMEOUT 5000u /* ms: the most ResumePayment may take */
@@ -124,37 +127,11 @@ static void check_currency(checker *k, const char *s)
 
 static void check_text(checker *k, const char *field, const char *s)
 {
-	if (!pay_text_valid(s, PAY_KEY_MAX))
+	if (!text_valid(s, 1, PAY_KEY_MAX, 0))
 		refuse(k, field, "must be 1 to 255 characters without control characters");
 }
 
-/* ---- the caller (docs/wire-protocol.md 4.6) ---- */
-
-typedef struct pay_caller {
-	const char *id; /* a UUID, or NULL when the call names no caller */
-	int admin;
-} pay_caller;
-
-static void caller_get(const rpc_call *call, pay_caller *out)
-{
-	out->id = rpc_call_metadata(call, "x-caller-id");
-	out->admin = 0;
-	if (out->id != NULL && !id_is_uuid(out->id))
-		out->id = NULL;
-	if (out->id == NULL)
-		return; /* roles without an identity grant nothing */
-	const char *roles = rpc_call_metadata(call, "x-caller-roles");
-	for (const char *p = roles; p != NULL && *p != '\0';) {
-		p += strspn(p, " ,");
-		size_t n = strcspn(p, ",");
-		size_t m = n;
-		while (m > 0 && p[m - 1] == ' ')
-			m--;
-		if (m == 5 && strncmp(p, "ADMIN", 5) == 0)
-			out->admin = 1;
-		p += n;
-	}
-}
+/* ---- the caller (panthera/caller.h) ---- */
 
 static rpc_status no_caller(rpc_call *call)
 {
@@ -338,9 +315,9 @@ static rpc_status get_payment(rpc_call *call, const Panthera__Payments__V1__GetP
                               Panthera__Payments__V1__Payment *resp, void *user)
 {
 	payments_service *svc = user;
-	pay_caller caller;
-	caller_get(call, &caller);
-	if (caller.id == NULL)
+	caller who;
+	caller_get(call, &who);
+	if (who.id == NULL)
 		return no_caller(call);
 	checker k = {.call = call};
 	check_uuid(&k, "payment_id", str(req->payment_id));
@@ -353,7 +330,7 @@ static rpc_status get_payment(rpc_call *call, const Panthera__Payments__V1__GetP
 		return payment_not_found(call, req->payment_id);
 	if (st != RPC_STATUS_OK)
 		return db_failed(call, st);
-	if (!caller.admin && strcasecmp(caller.id, op.rec.user_id) != 0)
+	if (!caller_may_see(&who, op.rec.user_id))
 		return payment_not_found(call, req->payment_id); /* not yours: as if absent */
 	return fill_payment(call, resp, &op.rec);
 }
@@ -376,22 +353,23 @@ typedef struct create_op {
 } create_op;
 
 /* Options of the call to OrderService: what the caller has left, at most
- * PAY_ORDERS_TIMEOUT, with the caller's request id. 0 when the deadline
- * has passed. */
-static int orders_opts(rpc_call *call, rpc_call_opts *o, rpc_metadata_entry *md)
+ * PAY_ORDERS_TIMEOUT, with the caller's request id and the attempt's key
+ * (`md` holds two entries). 0 when the deadline has passed. */
+static int orders_opts(rpc_call *call, const char *attempt, rpc_call_opts *o,
+                       rpc_metadata_entry *md)
 {
 	uint32_t left = rpc_call_remaining_ms(call);
 	if (left == 0)
 		return 0;
 	memset(o, 0, sizeof(*o));
 	o->timeout_ms = left < PAY_ORDERS_TIMEOUT ? left : PAY_ORDERS_TIMEOUT;
+	size_t n = 0;
 	const char *request_id = rpc_call_metadata(call, "x-request-id");
-	if (request_id != NULL) {
-		md->key = "x-request-id";
-		md->value = request_id;
-		o->metadata = md;
-		o->n_metadata = 1;
-	}
+	if (request_id != NULL)
+		md[n++] = (rpc_metadata_entry){"x-request-id", request_id};
+	md[n++] = (rpc_metadata_entry){"idempotency-key", attempt};
+	o->metadata = md;
+	o->n_metadata = n;
 	return 1;
 }
 
@@ -404,13 +382,13 @@ static int passes_through(rpc_status st)
 	       st == RPC_STATUS_DEADLINE_EXCEEDED || st == RPC_STATUS_RESOURCE_EXHAUSTED;
 }
 
-/* Ask OrderService to make the order payable again; its total and currency
- * into *cents and currency[4]. */
-static rpc_status resume_order(create_op *op, int64_t *cents, char currency[4])
+/* Ask OrderService to make the order payable again for `attempt`; its
+ * total and currency into *cents and currency[4]. */
+static rpc_status resume_order(create_op *op, const char *attempt, int64_t *cents, char currency[4])
 {
 	rpc_call_opts o;
-	rpc_metadata_entry md;
-	if (!orders_opts(op->call, &o, &md))
+	rpc_metadata_entry md[2];
+	if (!orders_opts(op->call, attempt, &o, md))
 		return RPC_STATUS_DEADLINE_EXCEEDED;
 	Panthera__Orders__V1__ResumePaymentRequest rreq =
 	    PANTHERA__ORDERS__V1__RESUME_PAYMENT_REQUEST__INIT;
@@ -446,6 +424,17 @@ static rpc_status resume_order(create_op *op, int64_t *cents, char currency[4])
  * order, charge it and remember the key. The key's advisory lock makes a
  * second request with the same key wait for the first and replay it. Not
  * run again on a serialization failure (the order was resumed already).
+ *
+ * The attempt: "CreatePayment:<order id>:<payments of the order recorded
+ * so far>", under the order's advisory lock, so attempts on one order take
+ * turns. It is the charge's key and goes to ResumePayment as its
+ * `idempotency-key`. An attempt that recorded nothing (the provider down,
+ * the deadline passed) leaves the count, hence the key, as it was: the
+ * retry resumes the order it left PENDING_PAYMENT (OrderService accepts the
+ * same key again) and charges under the same key, which a provider that
+ * did answer meanwhile replays instead of charging twice. Once a payment
+ * is recorded the next attempt has a new key, and OrderService refuses it
+ * until that payment's event has settled the order.
  */
 static rpc_status tx_create(db_conn *c, void *arg)
 {
@@ -463,15 +452,19 @@ static rpc_status tx_create(db_conn *c, void *arg)
 		if (st != RPC_STATUS_NOT_FOUND)
 			return st;
 	}
+	char order[ID_UUID_LEN + 1];
+	for (size_t i = 0; i <= ID_UUID_LEN; i++) /* a UUID (checked): one spelling */
+		order[i] = (char)tolower((unsigned char)op->order_id[i]);
+	long recorded;
+	if ((st = pay_store_lock(c, "order", order)) != RPC_STATUS_OK ||
+	    (st = pay_store_count_order(c, order, &recorded)) != RPC_STATUS_OK)
+		return st;
+	char charge_key[sizeof("CreatePayment::") + ID_UUID_LEN + 20];
+	snprintf(charge_key, sizeof(charge_key), "CreatePayment:%s:%ld", order, recorded);
 	int64_t cents;
 	char currency[4];
-	if ((st = resume_order(op, &cents, currency)) != RPC_STATUS_OK)
+	if ((st = resume_order(op, charge_key, &cents, currency)) != RPC_STATUS_OK)
 		return st;
-	/* every attempt is a charge of its own, under a key of its own */
-	char attempt[ID_UUID_LEN + 1], charge_key[sizeof("CreatePayment:") + ID_UUID_LEN];
-	if ((st = id_uuid4(attempt)) != RPC_STATUS_OK)
-		return st;
-	snprintf(charge_key, sizeof(charge_key), "CreatePayment:%s", attempt);
 	pay_charge_req req = {.order_id = op->order_id,
 	                      .user_id = op->user_id,
 	                      .amount_cents = cents,
@@ -491,15 +484,15 @@ static rpc_status create_payment(rpc_call *call,
                                  Panthera__Payments__V1__Payment *resp, void *user)
 {
 	payments_service *svc = user;
-	pay_caller caller;
-	caller_get(call, &caller);
-	if (caller.id == NULL)
+	caller who;
+	caller_get(call, &who);
+	if (who.id == NULL)
 		return no_caller(call);
 	const char *key = rpc_call_metadata(call, "idempotency-key");
 	checker k = {.call = call};
 	check_uuid(&k, "order_id", str(req->order_id));
 	check_text(&k, "payment_method_id", str(req->payment_method_id));
-	if (key != NULL && !pay_text_valid(key, PAY_KEY_MAX))
+	if (key != NULL && !text_valid(key, 1, PAY_KEY_MAX, 0))
 		refuse(&k, "Idempotency-Key",
 		       "must be 1 to 255 characters without control characters");
 	rpc_status st = checked(&k);
@@ -510,7 +503,7 @@ static rpc_status create_payment(rpc_call *call,
 		                      "payments cannot reach OrderService");
 	create_op op = {.svc = svc,
 	                .call = call,
-	                .user_id = caller.id,
+	                .user_id = who.id,
 	                .order_id = req->order_id,
 	                .payment_method_id = req->payment_method_id,
 	                .key = key};

@@ -13,8 +13,11 @@
  * handed to the provider; a charge whose key exists returns the payment
  * made first and charges nothing. Charge takes the key from its caller; the
  * saga consumer uses "OrderCreated:<order id>"; CreatePayment one per
- * attempt, and its Idempotency-Key (metadata `idempotency-key`) replays the
- * first payment for 24 hours per user and key.
+ * attempt, "CreatePayment:<order id>:<payments of the order so far>", also
+ * given to OrderService.ResumePayment, so that a retry after an attempt
+ * that recorded nothing (provider down) is the same attempt
+ * (docs/payments.md); its Idempotency-Key (metadata `idempotency-key`)
+ * replays the first payment for 24 hours per user and key.
  *
  * The saga (proto/panthera/events/v1/events.proto): the consumer
  * "payments.on_order_created" reads the orders outbox and, for each
@@ -92,6 +95,19 @@ rpc_status payments_start(payments_service *svc);
 /* Stop the consumer thread, within about a second, and free what
  * payments_start() made. Harmless when not started. */
 void payments_stop(payments_service *svc);
+
+/* How long CreatePayment's Idempotency-Key replays its first payment
+ * (API.md: 24 h). */
+#define PAYMENTS_KEY_KEEP_S 86400
+
+/*
+ * Delete what is past its retention: CreatePayment's Idempotency-Keys
+ * older than PAYMENTS_KEY_KEEP_S, which replay nothing any more (payments
+ * themselves are records and stay). In batches (db_purge); *deleted (may
+ * be NULL) gets the rows removed. The service binary's sweeper calls it
+ * every few minutes; safe from any thread and process at once.
+ */
+rpc_status payments_sweep(payments_service *svc, long *deleted);
 
 /*
  * Open a consumer object of payments.on_order_created for the caller's own

@@ -23,12 +23,6 @@
 #define PAY_KEY_MAX       255    /* characters: idempotency keys, payment method ids */
 #define PAY_PROVIDER_WAIT 10000u /* ms: the most a provider call may take */
 
-/* ---- text (money.c; amounts and currencies: panthera/money.h) ---- */
-
-/* 1 when `s` is 1..max characters of valid UTF-8 without control
- * characters (C0, DEL); NULL is refused. */
-int pay_text_valid(const char *s, size_t max);
-
 /* ---- a payment row ---- */
 
 typedef struct pay_record {
@@ -65,6 +59,9 @@ rpc_status pay_store_insert(db_conn *c, pay_record *rec, const char *payment_met
 
 /* Mark the payment REFUNDED in full; `rec` gets the row as it is now. */
 rpc_status pay_store_set_refunded(db_conn *c, const char *id, pay_record *rec);
+
+/* How many payments of `order_id` are recorded (any status) into *n. */
+rpc_status pay_store_count_order(db_conn *c, const char *order_id, long *n);
 
 /* CreatePayment's Idempotency-Key: the payment of (user, key) recorded less
  * than 24 hours ago into payment_id[37]; NOT_FOUND. */

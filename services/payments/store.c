@@ -109,6 +109,19 @@ rpc_status pay_store_set_refunded(db_conn *c, const char *id, pay_record *rec)
 	                   1, p, rec);
 }
 
+rpc_status pay_store_count_order(db_conn *c, const char *order_id, long *n)
+{
+	const char *p[1] = {order_id};
+	PGresult *r;
+	rpc_status st = db_exec(c, "pay_count_order",
+	                        "SELECT count(*) FROM payments WHERE order_id = $1", 1, p, &r);
+	if (st != RPC_STATUS_OK)
+		return st;
+	*n = atol(PQgetvalue(r, 0, 0));
+	PQclear(r);
+	return RPC_STATUS_OK;
+}
+
 rpc_status pay_store_find_key(db_conn *c, const char *user_id, const char *key,
                               char payment_id[ID_UUID_LEN + 1])
 {
@@ -192,4 +205,18 @@ rpc_status pay_store_publish(db_conn *c, const pay_record *rec)
 		return RPC_STATUS_INTERNAL;
 	protobuf_c_message_pack(msg, buf);
 	return ev_publish(c, PAYMENTS_SCHEMA, type, rec->id, buf, len, NULL);
+}
+
+rpc_status payments_sweep(payments_service *svc, long *deleted)
+{
+	if (deleted != NULL)
+		*deleted = 0;
+	if (svc == NULL || svc->pool == NULL)
+		return RPC_STATUS_INVALID_ARGUMENT;
+	/* pay_store_find_key replays only keys younger than this */
+	return db_purge(svc->pool,
+	                "DELETE FROM idempotency_keys WHERE (user_id, key) IN"
+	                " (SELECT user_id, key FROM idempotency_keys"
+	                " WHERE created_at <= now() - $1::int * interval '1 second' LIMIT $2::int)",
+	                PAYMENTS_KEY_KEEP_S, deleted);
 }

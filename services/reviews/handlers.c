@@ -5,13 +5,16 @@
  * run the store's SQL and the review's event in one transaction and build
  * the reply in the call's arena.
  */
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 
+#include "panthera/caller.h"
 #include "panthera/ids.h"
 #include "panthera/log.h"
+#include "panthera/text.h"
 #include "reviews.h"
 #include "reviews_remote.h"
 #include "reviews_store.h"
@@ -68,35 +71,7 @@ static rpc_status review_not_found(rpc_call *call, const char *review_id)
 	return rpc_call_error(call, RPC_STATUS_NOT_FOUND, "review %s not found", review_id);
 }
 
-/* ---- the caller ---- */
-
-/* The caller the gateway names (docs/wire-protocol.md §4.6): an id only
- * when it is a UUID; roles without an id grant nothing. */
-typedef struct caller {
-	const char *id;
-	int admin;
-} caller;
-
-static void caller_get(const rpc_call *call, caller *out)
-{
-	out->id = rpc_call_metadata(call, "x-caller-id");
-	out->admin = 0;
-	if (out->id != NULL && !id_is_uuid(out->id))
-		out->id = NULL;
-	if (out->id == NULL)
-		return;
-	const char *roles = rpc_call_metadata(call, "x-caller-roles");
-	for (const char *p = roles; p != NULL && *p != '\0';) {
-		p += strspn(p, " ,");
-		size_t n = strcspn(p, ",");
-		size_t m = n;
-		while (m > 0 && p[m - 1] == ' ')
-			m--;
-		if (m == 5 && strncmp(p, "ADMIN", 5) == 0)
-			out->admin = 1;
-		p += n;
-	}
-}
+/* ---- the caller (panthera/caller.h) ---- */
 
 static rpc_status no_caller(rpc_call *call)
 {
@@ -128,59 +103,6 @@ static rpc_status checked(const checker *k)
 		return rpc_call_error(k->call, RPC_STATUS_INVALID_ARGUMENT, "%s", k->first);
 	return rpc_call_error(k->call, RPC_STATUS_INVALID_ARGUMENT, "%s (and %d more problems)",
 	                      k->first, k->refused - 1);
-}
-
-/*
- * Characters (code points) of `s` when it is well-formed UTF-8 (shortest
- * forms, no surrogates, nothing past U+10FFFF) without control characters
- * but, with `multiline`, tab, line feed and carriage return; -1 otherwise.
- */
-static long text_chars(const char *s, int multiline)
-{
-	const unsigned char *p = (const unsigned char *)s;
-	long n = 0;
-	while (*p != '\0') {
-		unsigned c = *p;
-		size_t len;
-		uint32_t cp;
-		if (c < 0x80) {
-			int ws = multiline && (c == '\t' || c == '\n' || c == '\r');
-			if ((c < 0x20 && !ws) || c == 0x7f)
-				return -1;
-			p++;
-			n++;
-			continue;
-		}
-		if ((c & 0xe0) == 0xc0) {
-			len = 2;
-			cp = c & 0x1f;
-		} else if ((c & 0xf0) == 0xe0) {
-			len = 3;
-			cp = c & 0x0f;
-		} else if ((c & 0xf8) == 0xf0) {
-			len = 4;
-			cp = c & 0x07;
-		} else {
-			return -1;
-		}
-		/* a continuation byte is never NUL, so the end stops this loop */
-		for (size_t i = 1; i < len; i++) {
-			if ((p[i] & 0xc0) != 0x80)
-				return -1;
-			cp = cp << 6 | (p[i] & 0x3f);
-		}
-		static const uint32_t least[5] = {0, 0, 0x80, 0x800, 0x10000};
-		if (cp < least[len] || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
-			return -1;
-		p += len;
-		n++;
-	}
-	return n;
-}
-
-static int is_blank(const char *s)
-{
-	return s[strspn(s, " \t\r\n")] == '\0';
 }
 
 static void check_uuid(checker *k, const char *field, const char *s)
@@ -376,12 +298,12 @@ static rpc_status create_review(rpc_call *call,
 	check_uuid(&k, "product_id", op.r.product_id);
 	if (req->rating < 1 || req->rating > 5)
 		refuse(&k, "rating", "must be between 1 and 5");
-	long n = text_chars(op.r.title, 0);
+	long n = text_chars(op.r.title, SIZE_MAX, 0);
 	if (n < 0)
 		refuse(&k, "title", "must be valid UTF-8 on one line, without control characters");
-	else if (n == 0 || n > RV_MAX_TITLE || is_blank(op.r.title))
+	else if (n == 0 || n > RV_MAX_TITLE || text_blank(op.r.title))
 		refuse(&k, "title", "must be 1 to 200 characters, not blank");
-	n = text_chars(op.r.body, 1);
+	n = text_chars(op.r.body, SIZE_MAX, TEXT_MULTILINE);
 	if (n < 0)
 		refuse(&k, "body", "must be valid UTF-8 without control characters");
 	else if (n > RV_MAX_BODY)
@@ -450,7 +372,7 @@ static rpc_status tx_delete(db_conn *c, void *arg)
 	if (st != RPC_STATUS_OK)
 		return st;
 	/* someone else's review does not exist, as far as the caller knows */
-	if (!op->who.admin && strcasecmp(PQgetvalue(row, 0, RV_C_USER_ID), op->who.id) != 0)
+	if (!caller_may_see(&op->who, PQgetvalue(row, 0, RV_C_USER_ID)))
 		st = RPC_STATUS_NOT_FOUND;
 	if (st == RPC_STATUS_OK)
 		st = reviews_store_delete(c, op->review_id);

@@ -14,17 +14,10 @@
 #include <cmocka.h>
 
 #include "../support/pgtest.h"
+#include "../support/svctest.h"
 #include "grpc/health/v1/health.panthera.h"
 #include "panthera/admin.h"
 #include "panthera/log.h"
-
-#define assert_status(expr, want)                                                     \
-	do {                                                                          \
-		rpc_status got_ = (expr);                                             \
-		if (got_ != (want))                                                   \
-			fail_msg("%s: got %s, want %s", #expr, rpc_status_name(got_), \
-			         rpc_status_name(want));                              \
-	} while (0)
 
 static int fail_bad = 1;
 
@@ -101,10 +94,8 @@ static void test_metrics_and_replay(void **state)
 	assert_status(admin_service_register(srv, admin), RPC_STATUS_OK);
 	assert_status(admin_add_pool(admin, "orders", pool), RPC_STATUS_OK);
 	assert_status(admin_add_consumer(admin, consumer, pool, "sink"), RPC_STATUS_OK);
-	assert_status(rpc_server_listen(srv, url), RPC_STATUS_OK);
-	assert_status(rpc_server_start(srv), RPC_STATUS_OK);
 	rpc_channel *ch;
-	assert_status(rpc_channel_open(&ch, &url, 1, NULL), RPC_STATUS_OK);
+	assert_status(svctest_start(srv, url, &ch), RPC_STATUS_OK);
 
 	/* the RPC counters */
 	Grpc__Health__V1__HealthCheckRequest h = GRPC__HEALTH__V1__HEALTH_CHECK_REQUEST__INIT;

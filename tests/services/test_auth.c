@@ -31,20 +31,13 @@
 #include <openssl/pem.h>
 
 #include "../support/pgtest.h"
+#include "../support/svctest.h"
 #include "auth.h"
 #include "panthera/events/v1/events.pb-c.h"
 #include "panthera/ids.h"
 #include "panthera/log.h"
 #include "panthera/notifications/v1/notifications.panthera.h"
 #include "panthera/rpc/v1/rpc.pb-c.h"
-
-#define assert_status(expr, want)                                                     \
-	do {                                                                          \
-		rpc_status got_ = (expr);                                             \
-		if (got_ != (want))                                                   \
-			fail_msg("%s: got %s, want %s", #expr, rpc_status_name(got_), \
-			         rpc_status_name(want));                              \
-	} while (0)
 
 #define AUTH(x)  panthera_auth_v1_auth_service_##x
 #define USERS(x) panthera_users_v1_user_service_##x
@@ -149,9 +142,7 @@ static int setup(void **state)
 	snprintf(data_dir, sizeof(data_dir), "/tmp/panthera-auth-XXXXXX");
 	if (mkdtemp(data_dir) == NULL)
 		return -1;
-	db_pool_opts o = {.url = pg.url, .size = 8, .schema = "auth"};
-	if (db_pool_open(&pool, &o) != RPC_STATUS_OK ||
-	    db_migrate(pool, "auth", SRC_DIR "/services/auth/migrations") != RPC_STATUS_OK)
+	if (svctest_pool(&pool, pg.url, "auth", 8, 1) != RPC_STATUS_OK)
 		return -1;
 	svc = (auth_service){.pool = pool,
 	                     .data_dir = data_dir,
@@ -159,15 +150,11 @@ static int setup(void **state)
 	                     .reset_token_sink = capture_token};
 	if (auth_service_init(&svc) != RPC_STATUS_OK)
 		return -1;
-	const char *url = "inproc://auth-test";
-	rpc_server_opts so = {.workers = 8, .queue_len = 64};
-	if (rpc_server_create(&srv, &so) != RPC_STATUS_OK ||
+	if (svctest_server(&srv, 8, 0) != RPC_STATUS_OK ||
 	    auth_service_register(srv, &svc) != RPC_STATUS_OK ||
 	    panthera_notifications_v1_notification_service_register(srv, &fake_mailer, NULL) !=
 	        RPC_STATUS_OK ||
-	    rpc_server_listen(srv, url) != RPC_STATUS_OK ||
-	    rpc_server_start(srv) != RPC_STATUS_OK ||
-	    rpc_channel_open(&ch, &url, 1, NULL) != RPC_STATUS_OK)
+	    svctest_start(srv, "inproc://auth-test", &ch) != RPC_STATUS_OK)
 		return -1;
 	if (auth_bootstrap_admin(&svc, "root@example.com", "root password 1") != RPC_STATUS_OK)
 		return -1;
@@ -226,9 +213,7 @@ static void serve(auth_service *s, const char *url, rpc_server **server, rpc_cha
 {
 	assert_status(rpc_server_create(server, NULL), RPC_STATUS_OK);
 	assert_status(auth_service_register(*server, s), RPC_STATUS_OK);
-	assert_status(rpc_server_listen(*server, url), RPC_STATUS_OK);
-	assert_status(rpc_server_start(*server), RPC_STATUS_OK);
-	assert_status(rpc_channel_open(channel, &url, 1, NULL), RPC_STATUS_OK);
+	assert_status(svctest_start(*server, url, channel), RPC_STATUS_OK);
 }
 
 /* Call options carrying a caller identity, as the gateway sends it. */

@@ -21,20 +21,13 @@
 #include <cmocka.h>
 
 #include "../support/pgtest.h"
+#include "../support/svctest.h"
 #include "cart.h"
 #include "catalog.h"
 #include "inventory.h"
 #include "panthera/ids.h"
 #include "panthera/log.h"
 #include "panthera/rpc/v1/rpc.pb-c.h"
-
-#define assert_status(expr, want)                                                     \
-	do {                                                                          \
-		rpc_status got_ = (expr);                                             \
-		if (got_ != (want))                                                   \
-			fail_msg("%s: got %s, want %s", #expr, rpc_status_name(got_), \
-			         rpc_status_name(want));                              \
-	} while (0)
 
 #define CART(x) panthera_cart_v1_cart_service_##x
 #define CAT(x)  panthera_catalog_v1_catalog_service_##x
@@ -57,21 +50,6 @@ static cart_service svc, svc_down;
 static rpc_server *srv, *srv_down;
 static rpc_channel *ch, *down_ch, *self_ch, *dead_ch;
 static char admin_id[37], category_id[37];
-
-static rpc_status open_channel(rpc_channel **c, const char *url, uint32_t connect_wait_ms)
-{
-	rpc_channel_opts o = {.connect_wait_ms = connect_wait_ms};
-	return rpc_channel_open(c, &url, 1, &o);
-}
-
-static rpc_status open_pool(db_pool **p, const char *schema)
-{
-	db_pool_opts o = {.url = pg.url, .size = 8, .schema = schema};
-	char dir[512];
-	snprintf(dir, sizeof(dir), "%s/services/%s/migrations", SRC_DIR, schema);
-	rpc_status st = db_pool_open(p, &o);
-	return st == RPC_STATUS_OK ? db_migrate(*p, schema, dir) : st;
-}
 
 /* ---- who calls ---- */
 
@@ -101,11 +79,6 @@ static const rpc_call_opts *as_admin(who *w)
 	return as(w, admin_id, "USER,ADMIN");
 }
 
-static void new_id(char out[37])
-{
-	assert_status(id_uuid4(out), RPC_STATUS_OK);
-}
-
 /* Hand the reply to the caller, or free it. */
 static rpc_status keep(rpc_status st, rpc_reply *reply, rpc_reply **out)
 {
@@ -124,9 +97,9 @@ static int setup(void **state)
 	log_set_level(LOG_ERROR);
 	if (pgtest_start(&pg) != 0)
 		return -1;
-	if (open_pool(&inv_pool, "inventory") != RPC_STATUS_OK ||
-	    open_pool(&cat_pool, "catalog") != RPC_STATUS_OK ||
-	    open_pool(&owner_pool, "cart") != RPC_STATUS_OK ||
+	if (svctest_pool(&inv_pool, pg.url, "inventory", 8, 1) != RPC_STATUS_OK ||
+	    svctest_pool(&cat_pool, pg.url, "catalog", 8, 1) != RPC_STATUS_OK ||
+	    svctest_pool(&owner_pool, pg.url, "cart", 8, 1) != RPC_STATUS_OK ||
 	    db_grant_service_role(owner_pool, "panthera_cart", "cart") != RPC_STATUS_OK)
 		return -1;
 	db_pool_opts co = {.url = pg.url, .size = 8, .schema = "cart", .role = "panthera_cart"};
@@ -134,8 +107,8 @@ static int setup(void **state)
 		return -1;
 	/* the catalog calls inventory, and the cart the catalog, on the
 	 * server all three live on */
-	if (open_channel(&self_ch, URL_MAIN, 0) != RPC_STATUS_OK ||
-	    open_channel(&dead_ch, URL_NOWHERE, 100) != RPC_STATUS_OK)
+	if (svctest_channel(&self_ch, URL_MAIN, 0) != RPC_STATUS_OK ||
+	    svctest_channel(&dead_ch, URL_NOWHERE, 100) != RPC_STATUS_OK)
 		return -1;
 	inv_svc.pool = inv_pool;
 	cat_svc = (catalog_service){.pool = cat_pool, .inventory = self_ch};
@@ -143,20 +116,15 @@ static int setup(void **state)
 	svc_down = (cart_service){.pool = cart_pool, .catalog = dead_ch, .catalog_timeout_ms = 500};
 	/* A cart call waits for the catalog, which waits for inventory, on
 	 * the same server: enough workers for 8 concurrent carts, 3 deep. */
-	rpc_server_opts so = {.workers = 32, .queue_len = 64};
 	if (catalog_service_init(&cat_svc) != RPC_STATUS_OK ||
-	    rpc_server_create(&srv, &so) != RPC_STATUS_OK ||
+	    svctest_server(&srv, 32, 0) != RPC_STATUS_OK ||
 	    inventory_service_register(srv, &inv_svc) != RPC_STATUS_OK ||
 	    catalog_service_register(srv, &cat_svc) != RPC_STATUS_OK ||
 	    cart_service_register(srv, &svc) != RPC_STATUS_OK ||
-	    rpc_server_listen(srv, URL_MAIN) != RPC_STATUS_OK ||
-	    rpc_server_start(srv) != RPC_STATUS_OK ||
-	    rpc_server_create(&srv_down, &so) != RPC_STATUS_OK ||
+	    svctest_start(srv, URL_MAIN, &ch) != RPC_STATUS_OK ||
+	    svctest_server(&srv_down, 32, 0) != RPC_STATUS_OK ||
 	    cart_service_register(srv_down, &svc_down) != RPC_STATUS_OK ||
-	    rpc_server_listen(srv_down, URL_DOWN) != RPC_STATUS_OK ||
-	    rpc_server_start(srv_down) != RPC_STATUS_OK ||
-	    open_channel(&ch, URL_MAIN, 0) != RPC_STATUS_OK ||
-	    open_channel(&down_ch, URL_DOWN, 0) != RPC_STATUS_OK)
+	    svctest_start(srv_down, URL_DOWN, &down_ch) != RPC_STATUS_OK)
 		return -1;
 	if (id_uuid4(admin_id) != RPC_STATUS_OK)
 		return -1;
@@ -456,7 +424,7 @@ static void test_a_new_cart_is_empty_and_needs_a_caller(void **state)
 {
 	(void)state;
 	char user[37], product[37];
-	new_id(user);
+	svctest_new_id(user);
 	new_product("Empty Test", "1.00", "USD", product);
 	rpc_reply *reply;
 	assert_status(get_cart(ch, user, &reply), RPC_STATUS_OK);
@@ -486,7 +454,7 @@ static void test_add_adds_to_a_line_and_keeps_the_order(void **state)
 {
 	(void)state;
 	char user[37], a[37], b[37];
-	new_id(user);
+	svctest_new_id(user);
 	new_product("Lantern", "12.50", "USD", a);
 	new_product("Matches", "3.99", "USD", b);
 	rpc_reply *reply;
@@ -533,8 +501,8 @@ static void test_add_refuses_bad_input_and_the_line_limit(void **state)
 {
 	(void)state;
 	char user[37], a[37], unknown[37];
-	new_id(user);
-	new_id(unknown);
+	svctest_new_id(user);
+	svctest_new_id(unknown);
 	new_product("Rope", "7.00", "USD", a);
 	rpc_reply *reply;
 	add_item(ch, user, "not-a-uuid", 1, &reply);
@@ -573,8 +541,8 @@ static void test_a_cart_holds_one_currency(void **state)
 {
 	(void)state;
 	char user[37], other[37], usd[37], eur[37];
-	new_id(user);
-	new_id(other);
+	svctest_new_id(user);
+	svctest_new_id(other);
 	new_product("Dollar Thing", "2.00", "USD", usd);
 	new_product("Euro Thing", "3.00", "EUR", eur);
 	assert_status(add_item(ch, user, usd, 1, NULL), RPC_STATUS_OK);
@@ -600,7 +568,7 @@ static void test_update_sets_units_and_zero_removes(void **state)
 {
 	(void)state;
 	char user[37], a[37], b[37], c[37], absent[37];
-	new_id(user);
+	svctest_new_id(user);
 	new_product("Tent", "150.00", "USD", a);
 	new_product("Stove", "45.50", "USD", b);
 	new_product("Pot", "9.95", "USD", c);
@@ -650,8 +618,8 @@ static void test_remove_and_clear(void **state)
 {
 	(void)state;
 	char user[37], a[37], b[37], never[37];
-	new_id(user);
-	new_id(never);
+	svctest_new_id(user);
+	svctest_new_id(never);
 	new_product("Map", "4.00", "USD", a);
 	new_product("Compass", "19.00", "USD", b);
 	assert_status(add_item(ch, user, a, 1, NULL), RPC_STATUS_OK);
@@ -683,7 +651,7 @@ static void test_prices_come_from_the_catalog_at_every_read(void **state)
 {
 	(void)state;
 	char user[37], a[37];
-	new_id(user);
+	svctest_new_id(user);
 	new_product("Headlamp", "10.00", "USD", a);
 	assert_status(add_item(ch, user, a, 3, NULL), RPC_STATUS_OK);
 	want_line before[] = {{a, 3, "10.00", "30.00"}};
@@ -710,7 +678,7 @@ static void test_a_deleted_product_leaves_the_priced_cart(void **state)
 {
 	(void)state;
 	char user[37], a[37], b[37];
-	new_id(user);
+	svctest_new_id(user);
 	new_product("Keeps", "5.00", "USD", a);
 	new_product("Goes", "8.00", "USD", b);
 	assert_status(add_item(ch, user, a, 1, NULL), RPC_STATUS_OK);
@@ -748,8 +716,8 @@ static void test_a_user_never_sees_another_users_cart(void **state)
 {
 	(void)state;
 	char alice[37], bob[37], a[37];
-	new_id(alice);
-	new_id(bob);
+	svctest_new_id(alice);
+	svctest_new_id(bob);
 	new_product("Alice's", "1.50", "USD", a);
 	assert_status(add_item(ch, alice, a, 2, NULL), RPC_STATUS_OK);
 	assert_empty(bob);
@@ -776,8 +744,8 @@ static void test_get_user_cart_is_the_users_cart(void **state)
 {
 	(void)state;
 	char user[37], a[37], fresh[37];
-	new_id(user);
-	new_id(fresh);
+	svctest_new_id(user);
+	svctest_new_id(fresh);
 	new_product("Internal", "2.25", "USD", a);
 	assert_status(add_item(ch, user, a, 4, NULL), RPC_STATUS_OK);
 	rpc_reply *reply;
@@ -799,9 +767,9 @@ static void test_complete_checkout_once_per_order_keeping_new_lines(void **state
 {
 	(void)state;
 	char user[37], order[37], a[37], b[37], c[37], elsewhere[37];
-	new_id(user);
-	new_id(order);
-	new_id(elsewhere);
+	svctest_new_id(user);
+	svctest_new_id(order);
+	svctest_new_id(elsewhere);
 	new_product("Boots", "80.00", "USD", a);
 	new_product("Socks", "6.00", "USD", b);
 	new_product("Laces", "2.00", "USD", c);
@@ -838,7 +806,7 @@ static void test_complete_checkout_once_per_order_keeping_new_lines(void **state
 	assert_stored(user, "162.00", "USD", left, 2);
 	/* a second order takes more than a line holds: the line goes */
 	char order2[37];
-	new_id(order2);
+	svctest_new_id(order2);
 	const char *boots[] = {a};
 	const int many[] = {5};
 	assert_status(complete_checkout(ch, user, order2, boots, many, 1, &reply), RPC_STATUS_OK);
@@ -848,7 +816,7 @@ static void test_complete_checkout_once_per_order_keeping_new_lines(void **state
 
 	/* an order applied to one user's cart is not another's */
 	char other[37];
-	new_id(other);
+	svctest_new_id(other);
 	assert_status(add_item(ch, other, a, 3, NULL), RPC_STATUS_OK);
 	assert_status(complete_checkout(ch, other, order, taken, units, 3, &reply),
 	              RPC_STATUS_FAILED_PRECONDITION);
@@ -858,7 +826,7 @@ static void test_complete_checkout_once_per_order_keeping_new_lines(void **state
 
 	/* refused input */
 	char order3[37];
-	new_id(order3);
+	svctest_new_id(order3);
 	complete_checkout(ch, "x", order3, taken, units, 1, &reply);
 	assert_violation(reply, "user_id");
 	complete_checkout(ch, user, "", taken, units, 1, &reply);
@@ -900,7 +868,7 @@ static void test_concurrent_adds_sum_exactly(void **state)
 {
 	(void)state;
 	char user[37], a[37];
-	new_id(user);
+	svctest_new_id(user);
 	new_product("Energy Bar", "1.25", "USD", a);
 	enum { THREADS = 8, ROUNDS = 4 };
 	pthread_t t[THREADS];
@@ -921,7 +889,7 @@ static void test_a_cart_holds_at_most_100_lines(void **state)
 {
 	(void)state;
 	char user[37], ids[CART_MAX_LINES + 1][37];
-	new_id(user);
+	svctest_new_id(user);
 	for (int i = 0; i <= CART_MAX_LINES; i++) {
 		char name[32];
 		snprintf(name, sizeof(name), "Bulk %d", i);
@@ -947,9 +915,9 @@ static void test_without_the_catalog_nothing_is_priced_or_changed(void **state)
 {
 	(void)state;
 	char user[37], empty[37], a[37], order[37];
-	new_id(user);
-	new_id(empty);
-	new_id(order);
+	svctest_new_id(user);
+	svctest_new_id(empty);
+	svctest_new_id(order);
 	new_product("Offline", "3.00", "USD", a);
 	assert_status(add_item(ch, user, a, 2, NULL), RPC_STATUS_OK);
 	want_line two[] = {{a, 2, "3.00", "6.00"}};
@@ -991,7 +959,7 @@ static void test_arena_exhaustion_is_a_clean_error(void **state)
 	 * call arenas: each call fails cleanly until it fits */
 	enum { N = 12 };
 	char user[37], p[N][37], name[220];
-	new_id(user);
+	svctest_new_id(user);
 	for (int i = 0; i < N; i++) {
 		snprintf(name, sizeof(name), "Arena product %d", i);
 		while (strlen(name) < 190)
@@ -1007,10 +975,8 @@ static void test_arena_exhaustion_is_a_clean_error(void **state)
 		rpc_server_opts so = {.workers = 2, .max_call_memory = budget};
 		assert_status(rpc_server_create(&s, &so), RPC_STATUS_OK);
 		assert_status(cart_service_register(s, &svc), RPC_STATUS_OK);
-		assert_status(rpc_server_listen(s, url), RPC_STATUS_OK);
-		assert_status(rpc_server_start(s), RPC_STATUS_OK);
 		rpc_channel *c;
-		assert_status(open_channel(&c, url, 0), RPC_STATUS_OK);
+		assert_status(svctest_start(s, url, &c), RPC_STATUS_OK);
 		rpc_status got[3];
 		got[0] = get_cart(c, user, NULL);
 		got[1] = update_item(c, user, p[0], 1, NULL);
@@ -1032,6 +998,51 @@ static void test_arena_exhaustion_is_a_clean_error(void **state)
 	assert_true(exhausted);
 	assert_true(ok_at_last);
 	assert_int_equal(query_long("SELECT count(*) FROM cart_lines WHERE user_id = $1", user), N);
+}
+
+/* cart_sweep deletes the applied order ids past CART_CHECKOUT_KEEP_S and
+ * keeps younger ones (and every cart). */
+static void test_sweep_forgets_old_checkouts_only(void **state)
+{
+	(void)state;
+	char user[37], old_order[37], young_order[37], p[37];
+	svctest_new_id(user);
+	svctest_new_id(old_order);
+	svctest_new_id(young_order);
+	new_product("Compass", "15.00", "USD", p);
+	assert_status(add_item(ch, user, p, 5, NULL), RPC_STATUS_OK);
+	const char *taken[] = {p};
+	const int one[] = {1};
+	assert_status(complete_checkout(ch, user, old_order, taken, one, 1, NULL), RPC_STATUS_OK);
+	assert_status(complete_checkout(ch, user, young_order, taken, one, 1, NULL), RPC_STATUS_OK);
+	/* one just past the retention, one just inside it */
+	db_conn *c;
+	assert_status(db_acquire(cart_pool, 5000, &c), RPC_STATUS_OK);
+	const char *q[1] = {old_order};
+	assert_status(db_exec(c, NULL,
+	                      "UPDATE checkouts SET applied_at = now() - interval '7 days 1 minute'"
+	                      " WHERE order_id = $1",
+	                      1, q, NULL),
+	              RPC_STATUS_OK);
+	q[0] = young_order;
+	assert_status(db_exec(c, NULL,
+	                      "UPDATE checkouts SET applied_at = now() - interval '6 days 23 hours'"
+	                      " WHERE order_id = $1",
+	                      1, q, NULL),
+	              RPC_STATUS_OK);
+	db_release(cart_pool, c);
+	long deleted = -1;
+	assert_status(cart_sweep(&svc, &deleted), RPC_STATUS_OK);
+	assert_int_equal(deleted, 1);
+	assert_int_equal(
+	    query_long("SELECT count(*) FROM checkouts WHERE order_id = $1", old_order), 0);
+	assert_int_equal(
+	    query_long("SELECT count(*) FROM checkouts WHERE order_id = $1", young_order), 1);
+	assert_int_equal(query_long("SELECT count(*) FROM cart_lines WHERE user_id = $1", user), 1);
+	/* nothing more to do: a second sweep deletes nothing */
+	assert_status(cart_sweep(&svc, &deleted), RPC_STATUS_OK);
+	assert_int_equal(deleted, 0);
+	assert_status(cart_sweep(NULL, NULL), RPC_STATUS_INVALID_ARGUMENT);
 }
 
 static void test_register_wants_a_pool_and_a_catalog(void **state)
@@ -1061,6 +1072,7 @@ int main(void)
 	    cmocka_unit_test(test_a_user_never_sees_another_users_cart),
 	    cmocka_unit_test(test_get_user_cart_is_the_users_cart),
 	    cmocka_unit_test(test_complete_checkout_once_per_order_keeping_new_lines),
+	    cmocka_unit_test(test_sweep_forgets_old_checkouts_only),
 	    cmocka_unit_test(test_concurrent_adds_sum_exactly),
 	    cmocka_unit_test(test_a_cart_holds_at_most_100_lines),
 	    cmocka_unit_test(test_without_the_catalog_nothing_is_priced_or_changed),

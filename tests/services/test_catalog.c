@@ -20,20 +20,13 @@
 #include <cmocka.h>
 
 #include "../support/pgtest.h"
+#include "../support/svctest.h"
 #include "catalog.h"
 #include "inventory.h"
 #include "panthera/events/v1/events.pb-c.h"
 #include "panthera/ids.h"
 #include "panthera/log.h"
 #include "panthera/rpc/v1/rpc.pb-c.h"
-
-#define assert_status(expr, want)                                                     \
-	do {                                                                          \
-		rpc_status got_ = (expr);                                             \
-		if (got_ != (want))                                                   \
-			fail_msg("%s: got %s, want %s", #expr, rpc_status_name(got_), \
-			         rpc_status_name(want));                              \
-	} while (0)
 
 #define CAT(x) panthera_catalog_v1_catalog_service_##x
 #define INV(x) panthera_inventory_v1_inventory_service_##x
@@ -56,23 +49,12 @@ static rpc_channel *ch, *inv_ch, *dead_ch, *down_ch, *noinv_ch;
 
 static rpc_status serve(rpc_server **s, const char *url, catalog_service *cs, int with_inventory)
 {
-	rpc_server_opts so = {.workers = 8, .queue_len = 64};
-	rpc_status st = rpc_server_create(s, &so);
+	rpc_status st = svctest_server(s, 8, 0);
 	if (st == RPC_STATUS_OK && with_inventory)
 		st = inventory_service_register(*s, &inv_svc);
 	if (st == RPC_STATUS_OK)
 		st = catalog_service_register(*s, cs);
-	if (st == RPC_STATUS_OK)
-		st = rpc_server_listen(*s, url);
-	if (st == RPC_STATUS_OK)
-		st = rpc_server_start(*s);
-	return st;
-}
-
-static rpc_status open_channel(rpc_channel **c, const char *url, uint32_t connect_wait_ms)
-{
-	rpc_channel_opts o = {.connect_wait_ms = connect_wait_ms};
-	return rpc_channel_open(c, &url, 1, &o);
+	return st == RPC_STATUS_OK ? svctest_start(*s, url, NULL) : st;
 }
 
 static int setup(void **state)
@@ -81,19 +63,13 @@ static int setup(void **state)
 	log_set_level(LOG_ERROR);
 	if (pgtest_start(&pg) != 0)
 		return -1;
-	db_pool_opts io = {.url = pg.url, .size = 8, .schema = "inventory"};
-	db_pool_opts co = {.url = pg.url, .size = 8, .schema = "catalog"};
-	if (db_pool_open(&inv_pool, &io) != RPC_STATUS_OK ||
-	    db_migrate(inv_pool, "inventory", SRC_DIR "/services/inventory/migrations") !=
-	        RPC_STATUS_OK ||
-	    db_pool_open(&cat_pool, &co) != RPC_STATUS_OK ||
-	    db_migrate(cat_pool, "catalog", SRC_DIR "/services/catalog/migrations") !=
-	        RPC_STATUS_OK)
+	if (svctest_pool(&inv_pool, pg.url, "inventory", 8, 1) != RPC_STATUS_OK ||
+	    svctest_pool(&cat_pool, pg.url, "catalog", 8, 1) != RPC_STATUS_OK)
 		return -1;
 	inv_svc.pool = inv_pool;
 	/* the catalog calls inventory on the server both live on */
-	if (open_channel(&inv_ch, URL_MAIN, 0) != RPC_STATUS_OK ||
-	    open_channel(&dead_ch, URL_NOWHERE, 100) != RPC_STATUS_OK)
+	if (svctest_channel(&inv_ch, URL_MAIN, 0) != RPC_STATUS_OK ||
+	    svctest_channel(&dead_ch, URL_NOWHERE, 100) != RPC_STATUS_OK)
 		return -1;
 	svc = (catalog_service){.pool = cat_pool, .inventory = inv_ch};
 	svc_down = (catalog_service){.pool = cat_pool, .inventory = dead_ch};
@@ -102,9 +78,9 @@ static int setup(void **state)
 	    serve(&srv, URL_MAIN, &svc, 1) != RPC_STATUS_OK ||
 	    serve(&srv_down, URL_DOWN, &svc_down, 0) != RPC_STATUS_OK ||
 	    serve(&srv_noinv, URL_NOINV, &svc_noinv, 0) != RPC_STATUS_OK ||
-	    open_channel(&ch, URL_MAIN, 0) != RPC_STATUS_OK ||
-	    open_channel(&down_ch, URL_DOWN, 0) != RPC_STATUS_OK ||
-	    open_channel(&noinv_ch, URL_NOINV, 0) != RPC_STATUS_OK)
+	    svctest_channel(&ch, URL_MAIN, 0) != RPC_STATUS_OK ||
+	    svctest_channel(&down_ch, URL_DOWN, 0) != RPC_STATUS_OK ||
+	    svctest_channel(&noinv_ch, URL_NOINV, 0) != RPC_STATUS_OK)
 		return -1;
 	return 0;
 }
@@ -1249,10 +1225,8 @@ static void test_arena_exhaustion_is_a_clean_error(void **state)
 		rpc_server_opts so = {.workers = 2, .max_call_memory = budget};
 		assert_status(rpc_server_create(&s, &so), RPC_STATUS_OK);
 		assert_status(catalog_service_register(s, &svc), RPC_STATUS_OK);
-		assert_status(rpc_server_listen(s, url), RPC_STATUS_OK);
-		assert_status(rpc_server_start(s), RPC_STATUS_OK);
 		rpc_channel *c;
-		assert_status(open_channel(&c, url, 0), RPC_STATUS_OK);
+		assert_status(svctest_start(s, url, &c), RPC_STATUS_OK);
 		rpc_status got[4];
 		rpc_reply *reply;
 		got[0] = list_on(c, &(list_args){.category = cat}, &reply);
@@ -1316,10 +1290,7 @@ static void test_demo_seed_loads_once(void **state)
 	        strlen(db + strlen("///panthera")) + 1);
 	memcpy(db, to, strlen(to));
 	db_pool *pool;
-	db_pool_opts o = {.url = url, .size = 4, .schema = "catalog"};
-	assert_status(db_pool_open(&pool, &o), RPC_STATUS_OK);
-	assert_status(db_migrate(pool, "catalog", SRC_DIR "/services/catalog/migrations"),
-	              RPC_STATUS_OK);
+	assert_status(svctest_pool(&pool, url, "catalog", 4, 1), RPC_STATUS_OK);
 	catalog_service seed_svc = {.pool = pool, .inventory = inv_ch};
 	assert_status(catalog_service_init(&seed_svc), RPC_STATUS_OK);
 	assert_status(catalog_service_init(&seed_svc), RPC_STATUS_OK); /* again: harmless */

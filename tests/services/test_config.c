@@ -83,6 +83,28 @@ static void test_refusals_say_why(void **state)
 	cfg_free(&c);
 }
 
+/* The From address of emails: unset by default (the notifications
+ * service's own), from PANTHERA_MAIL_FROM or --mail-from. */
+static void test_mail_from(void **state)
+{
+	(void)state;
+	cfg c;
+	char err[256];
+	unsetenv("PANTHERA_MAIL_FROM");
+	assert_int_equal(load(&c, err, sizeof(err), 1), RPC_STATUS_OK);
+	assert_null(cfg_get(&c, "mail-from"));
+	cfg_free(&c);
+	setenv("PANTHERA_MAIL_FROM", "Shop <shop@example.com>", 1);
+	assert_int_equal(load(&c, err, sizeof(err), 1), RPC_STATUS_OK);
+	assert_string_equal(cfg_get(&c, "mail-from"), "Shop <shop@example.com>");
+	cfg_free(&c);
+	assert_int_equal(load(&c, err, sizeof(err), 2, "--mail-from=orders@example.com"),
+	                 RPC_STATUS_OK);
+	assert_string_equal(cfg_get(&c, "mail-from"), "orders@example.com");
+	cfg_free(&c);
+	unsetenv("PANTHERA_MAIL_FROM");
+}
+
 static void test_database_per_service(void **state)
 {
 	(void)state;
@@ -124,6 +146,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_precedence_flag_env_default),
 	    cmocka_unit_test(test_refusals_say_why),
+	    cmocka_unit_test(test_mail_from),
 	    cmocka_unit_test(test_database_per_service),
 	    cmocka_unit_test(test_help_and_docs_list_every_setting),
 	};

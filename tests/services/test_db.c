@@ -21,17 +21,10 @@
 #include <cmocka.h>
 
 #include "../support/pgtest.h"
+#include "../support/svctest.h"
 #include "panthera/db.h"
 #include "panthera/ids.h"
 #include "panthera/log.h"
-
-#define assert_status(expr, want)                                                     \
-	do {                                                                          \
-		rpc_status got_ = (expr);                                             \
-		if (got_ != (want))                                                   \
-			fail_msg("%s: got %s, want %s", #expr, rpc_status_name(got_), \
-			         rpc_status_name(want));                              \
-	} while (0)
 
 static pgtest pg;
 
@@ -157,6 +150,51 @@ static void test_transaction_commits_or_rolls_back(void **state)
 	assert_string_equal(PQgetvalue(r, 0, 0), "1");
 	PQclear(r);
 	exec_ok(c, "DROP TABLE txt");
+	db_release(p, c);
+	db_pool_close(p);
+}
+
+/* db_purge: more old rows than one batch go in several batches of one
+ * call, young rows stay, a failing statement answers its status. */
+static void test_purge_deletes_old_rows_in_batches(void **state)
+{
+	(void)state;
+	db_pool *p = open_pool(2, 0);
+	db_conn *c;
+	assert_status(db_acquire(p, 1000, &c), RPC_STATUS_OK);
+	exec_ok(c, "CREATE TABLE purged (id bigint PRIMARY KEY, at timestamptz NOT NULL)");
+	char sql[256];
+	snprintf(sql, sizeof(sql),
+	         "INSERT INTO purged SELECT g, now() - interval '2 hours' FROM"
+	         " generate_series(1, %d) g",
+	         2 * DB_PURGE_BATCH + 7);
+	exec_ok(c, sql);
+	exec_ok(c, "INSERT INTO purged SELECT g, now() - interval '59 minutes'"
+	           " FROM generate_series(-9, 0) g");
+	db_release(p, c);
+	static const char del[] =
+	    "DELETE FROM purged WHERE id IN (SELECT id FROM purged"
+	    " WHERE at < now() - $1::int * interval '1 second' LIMIT $2::int)";
+	long n = -1;
+	assert_status(db_purge(p, del, 3600, &n), RPC_STATUS_OK);
+	assert_int_equal(n, 2 * DB_PURGE_BATCH + 7);
+	assert_status(db_acquire(p, 1000, &c), RPC_STATUS_OK);
+	PGresult *r;
+	assert_status(db_exec(c, NULL, "SELECT count(*), min(id) FROM purged", 0, NULL, &r),
+	              RPC_STATUS_OK);
+	assert_string_equal(PQgetvalue(r, 0, 0), "10");
+	assert_string_equal(PQgetvalue(r, 0, 1), "-9");
+	PQclear(r);
+	db_release(p, c);
+	assert_status(db_purge(p, del, 3600, &n), RPC_STATUS_OK);
+	assert_int_equal(n, 0);
+	/* a statement that fails: its status, nothing counted */
+	assert_status(db_purge(p, "DELETE FROM no_such_table WHERE $1::int > $2::int", 1, &n),
+	              RPC_STATUS_INTERNAL);
+	assert_int_equal(n, 0);
+	assert_status(db_purge(NULL, del, 1, &n), RPC_STATUS_INVALID_ARGUMENT);
+	assert_status(db_acquire(p, 1000, &c), RPC_STATUS_OK);
+	exec_ok(c, "DROP TABLE purged");
 	db_release(p, c);
 	db_pool_close(p);
 }
@@ -412,6 +450,7 @@ int main(void)
 	    cmocka_unit_test(test_hostile_text_round_trips),
 	    cmocka_unit_test(test_pool_bounds_and_timeouts),
 	    cmocka_unit_test(test_transaction_commits_or_rolls_back),
+	    cmocka_unit_test(test_purge_deletes_old_rows_in_batches),
 	    cmocka_unit_test(test_serializable_conflicts_are_retried),
 	    cmocka_unit_test(test_migrations),
 	    cmocka_unit_test(test_service_roles_keep_to_their_schema),

@@ -17,19 +17,12 @@
 #include <cmocka.h>
 
 #include "../support/pgtest.h"
+#include "../support/svctest.h"
 #include "inventory.h"
 #include "panthera/ids.h"
 #include "panthera/events/v1/events.pb-c.h"
 #include "panthera/log.h"
 #include "panthera/rpc/v1/rpc.pb-c.h"
-
-#define assert_status(expr, want)                                                     \
-	do {                                                                          \
-		rpc_status got_ = (expr);                                             \
-		if (got_ != (want))                                                   \
-			fail_msg("%s: got %s, want %s", #expr, rpc_status_name(got_), \
-			         rpc_status_name(want));                              \
-	} while (0)
 
 #define INV(x) panthera_inventory_v1_inventory_service_##x
 
@@ -45,19 +38,12 @@ static int setup(void **state)
 	log_set_level(LOG_ERROR);
 	if (pgtest_start(&pg) != 0)
 		return -1;
-	db_pool_opts o = {.url = pg.url, .size = 8, .schema = "inventory"};
-	if (db_pool_open(&pool, &o) != RPC_STATUS_OK ||
-	    db_migrate(pool, "inventory", SRC_DIR "/services/inventory/migrations") !=
-	        RPC_STATUS_OK)
+	if (svctest_pool(&pool, pg.url, "inventory", 8, 1) != RPC_STATUS_OK)
 		return -1;
 	svc.pool = pool;
-	const char *url = "inproc://inventory-test";
-	rpc_server_opts so = {.workers = 8, .queue_len = 64};
-	if (rpc_server_create(&srv, &so) != RPC_STATUS_OK ||
+	if (svctest_server(&srv, 8, 0) != RPC_STATUS_OK ||
 	    inventory_service_register(srv, &svc) != RPC_STATUS_OK ||
-	    rpc_server_listen(srv, url) != RPC_STATUS_OK ||
-	    rpc_server_start(srv) != RPC_STATUS_OK ||
-	    rpc_channel_open(&ch, &url, 1, NULL) != RPC_STATUS_OK)
+	    svctest_start(srv, "inproc://inventory-test", &ch) != RPC_STATUS_OK)
 		return -1;
 	return 0;
 }
@@ -70,11 +56,6 @@ static int teardown(void **state)
 	db_pool_close(pool);
 	pgtest_destroy(&pg);
 	return 0;
-}
-
-static void new_id(char *out)
-{
-	assert_status(id_uuid4(out), RPC_STATUS_OK);
 }
 
 static void set_stock(const char *product, int available)
@@ -157,8 +138,8 @@ static void test_stock_and_reservation_life_cycle(void **state)
 {
 	(void)state;
 	char p[37], order[37];
-	new_id(p);
-	new_id(order);
+	svctest_new_id(p);
+	svctest_new_id(order);
 	set_stock(p, 10);
 	int a, r;
 	get_stock(p, &a, &r);
@@ -190,7 +171,7 @@ static void test_stock_and_reservation_life_cycle(void **state)
 	assert_int_equal(a, 10);
 	/* release returns held units, and a released order can reserve again */
 	char order2[37];
-	new_id(order2);
+	svctest_new_id(order2);
 	assert_status(reserve(order2, prods, three, 1, 0, NULL), RPC_STATUS_OK);
 	assert_status(transition(RELEASE, order2), RPC_STATUS_OK);
 	assert_status(transition(RELEASE, order2), RPC_STATUS_OK);
@@ -203,7 +184,7 @@ static void test_stock_and_reservation_life_cycle(void **state)
 	assert_int_equal(a, 7);
 	assert_status(transition(RELEASE, order2), RPC_STATUS_OK);
 	char unknown[37];
-	new_id(unknown);
+	svctest_new_id(unknown);
 	assert_status(transition(COMMIT, unknown), RPC_STATUS_NOT_FOUND);
 }
 
@@ -211,9 +192,9 @@ static void test_reserve_is_all_or_nothing(void **state)
 {
 	(void)state;
 	char p1[37], p2[37], order[37];
-	new_id(p1);
-	new_id(p2);
-	new_id(order);
+	svctest_new_id(p1);
+	svctest_new_id(p2);
+	svctest_new_id(order);
 	set_stock(p1, 5);
 	set_stock(p2, 1);
 	const char *prods[] = {p1, p2};
@@ -251,7 +232,7 @@ static void test_twenty_concurrent_reservations_of_five_units(void **state)
 {
 	(void)state;
 	char p[37];
-	new_id(p);
+	svctest_new_id(p);
 	set_stock(p, 5);
 	racer rs[20];
 	pthread_t t[20];
@@ -293,8 +274,8 @@ static void test_concurrent_reserves_of_one_order_hold_once(void **state)
 {
 	(void)state;
 	char p[37], order[37];
-	new_id(p);
-	new_id(order);
+	svctest_new_id(p);
+	svctest_new_id(order);
 	set_stock(p, 10);
 	same_order rs[8];
 	pthread_t t[8];
@@ -316,8 +297,8 @@ static void test_sweeper_releases_expired_holds(void **state)
 {
 	(void)state;
 	char p[37], order[37];
-	new_id(p);
-	new_id(order);
+	svctest_new_id(p);
+	svctest_new_id(order);
 	set_stock(p, 4);
 	const char *prods[] = {p};
 	int two[] = {2};
@@ -349,8 +330,8 @@ static void test_bad_input_is_refused_with_the_field(void **state)
 {
 	(void)state;
 	char p[37], order[37];
-	new_id(p);
-	new_id(order);
+	svctest_new_id(p);
+	svctest_new_id(order);
 	Panthera__Inventory__V1__SetStockRequest req =
 	    PANTHERA__INVENTORY__V1__SET_STOCK_REQUEST__INIT;
 	req.product_id = "'); DROP TABLE stock; --";
@@ -391,8 +372,8 @@ static void test_every_stock_change_is_an_event(void **state)
 {
 	(void)state;
 	char p[37], order[37];
-	new_id(p);
-	new_id(order);
+	svctest_new_id(p);
+	svctest_new_id(order);
 	set_stock(p, 6);
 	const char *prods[] = {p};
 	int two[] = {2};

@@ -36,19 +36,12 @@
 #include <cmocka.h>
 
 #include "../support/pgtest.h"
+#include "../support/svctest.h"
 #include "notifications.h"
 #include "panthera/events/v1/events.pb-c.h"
 #include "panthera/ids.h"
 #include "panthera/log.h"
 #include "panthera/users/v1/users.panthera.h"
-
-#define assert_status(expr, want)                                                     \
-	do {                                                                          \
-		rpc_status got_ = (expr);                                             \
-		if (got_ != (want))                                                   \
-			fail_msg("%s: got %s, want %s", #expr, rpc_status_name(got_), \
-			         rpc_status_name(want));                              \
-	} while (0)
 
 #define NOTIF(x) panthera_notifications_v1_notification_service_##x
 typedef Panthera__Notifications__V1__ListUserNotificationsResponse list_resp;
@@ -71,16 +64,12 @@ static void nap_ms(long ms)
 	nanosleep(&ts, NULL);
 }
 
-static void new_id(char *out)
-{
-	assert_status(id_uuid4(out), RPC_STATUS_OK);
-}
-
 /* ---- a UserService double: BatchGetUsers from a table ---- */
 
 static pthread_mutex_t users_lock = PTHREAD_MUTEX_INITIALIZER;
 static struct {
 	char id[37], email[64];
+	int deactivated; /* the account's status: DEACTIVATED, else ACTIVE */
 } users[64];
 static size_t n_users;
 static int users_down;
@@ -97,10 +86,21 @@ static void add_user(const char *id, const char *email)
 	pthread_mutex_unlock(&users_lock);
 }
 
+/* Deactivate (1) or reactivate (0) the account `id`. */
+static void set_deactivated(const char *id, int deactivated)
+{
+	pthread_mutex_lock(&users_lock);
+	for (size_t k = 0; k < n_users; k++) {
+		if (strcmp(users[k].id, id) == 0)
+			users[k].deactivated = deactivated;
+	}
+	pthread_mutex_unlock(&users_lock);
+}
+
 /* A user with an address, id in out[37]. */
 static void new_user(char *out, const char *email)
 {
-	new_id(out);
+	svctest_new_id(out);
 	add_user(out, email);
 }
 
@@ -129,6 +129,9 @@ static rpc_status batch_get_users(rpc_call *call,
 			panthera__users__v1__user__init(u);
 			u->id = users[k].id;
 			u->email = users[k].email;
+			u->status = users[k].deactivated
+			                ? PANTHERA__USERS__V1__USER_STATUS__DEACTIVATED
+			                : PANTHERA__USERS__V1__USER_STATUS__ACTIVE;
 			resp->users[resp->n_users++] = u;
 		}
 	}
@@ -421,16 +424,13 @@ static int setup(void **state)
 	init_lines();
 	if (pgtest_start(&pg) != 0)
 		return -1;
-	db_pool_opts o = {.url = pg.url, .size = 8, .schema = NOTIFICATIONS_SCHEMA};
 	db_pool_opts oo = {.url = pg.url, .size = 4};
-	if (db_pool_open(&pool, &o) != RPC_STATUS_OK ||
-	    db_migrate(pool, NOTIFICATIONS_SCHEMA, SRC_DIR "/services/notifications/migrations") !=
-	        RPC_STATUS_OK ||
+	if (svctest_pool(&pool, pg.url, NOTIFICATIONS_SCHEMA, 8, 1) != RPC_STATUS_OK ||
 	    db_pool_open(&orders, &oo) != RPC_STATUS_OK ||
 	    ev_outbox_setup(orders, "orders") != RPC_STATUS_OK)
 		return -1;
 	const char *url = "inproc://notifications-test";
-	if (rpc_channel_open(&ch, &url, 1, NULL) != RPC_STATUS_OK)
+	if (svctest_channel(&ch, url, 0) != RPC_STATUS_OK)
 		return -1;
 	rec.base.send = rec_send;
 	svc = (notifications_service){.pool = pool,
@@ -439,11 +439,10 @@ static int setup(void **state)
 	                              .sink = &rec.base,
 	                              .max_attempts = 3,
 	                              .retry_base_ms = 100};
-	rpc_server_opts so = {.workers = 8, .queue_len = 64};
-	if (rpc_server_create(&srv, &so) != RPC_STATUS_OK ||
+	if (svctest_server(&srv, 8, 0) != RPC_STATUS_OK ||
 	    notifications_service_register(srv, &svc) != RPC_STATUS_OK ||
 	    panthera_users_v1_user_service_register(srv, &users_handlers, NULL) != RPC_STATUS_OK ||
-	    rpc_server_listen(srv, url) != RPC_STATUS_OK || rpc_server_start(srv) != RPC_STATUS_OK)
+	    svctest_start(srv, url, NULL) != RPC_STATUS_OK)
 		return -1;
 	return 0;
 }
@@ -474,9 +473,9 @@ static void test_each_template_recorded_once(void **state)
 	(void)state;
 	char user[37], order[37], pay1[37], pay2[37];
 	new_user(user, "ana@example.com");
-	new_id(order);
-	new_id(pay1);
-	new_id(pay2);
+	svctest_new_id(order);
+	svctest_new_id(pay1);
+	svctest_new_id(pay2);
 	publish_created(order, user);
 	publish_payment_failed(order, user, pay1);
 	publish_paid(order, user, pay2);
@@ -573,7 +572,7 @@ static void test_malformed_events_are_parked(void **state)
 	(void)state;
 	char user[37], order[37];
 	new_user(user, "bo@example.com");
-	new_id(order);
+	svctest_new_id(order);
 	/* bytes that are no OrderPaid */
 	publish_raw("panthera.events.v1.OrderPaid", order, (const uint8_t *)"\x0a\xff\xff", 3);
 	/* an amount of three decimals */
@@ -597,7 +596,7 @@ static void test_malformed_events_are_parked(void **state)
 	assert_int_equal(notifications_of_order(order), 0);
 	/* and the events behind them flow */
 	char order2[37];
-	new_id(order2);
+	svctest_new_id(order2);
 	publish_cancelled(order2, user);
 	process_all(&svc);
 	assert_int_equal(notifications_of_order(order2), 1);
@@ -613,7 +612,7 @@ static void test_list_pages_and_owner(void **state)
 	new_user(other, "dee@example.com");
 	char orders_of[5][37];
 	for (int i = 0; i < 5; i++) {
-		new_id(orders_of[i]);
+		svctest_new_id(orders_of[i]);
 		publish_cancelled(orders_of[i], user);
 	}
 	process_all(&svc);
@@ -700,7 +699,7 @@ static void test_list_pages_and_owner(void **state)
 	assert_int_equal(r->n_notifications, 0);
 	rpc_reply_free(reply);
 	/* refused input */
-	new_id(order);
+	svctest_new_id(order);
 	assert_status(list("nope", user, "USER", 1, 20, &reply, &r), RPC_STATUS_INVALID_ARGUMENT);
 	rpc_reply_free(reply);
 	assert_status(list(user, user, "USER", 1, 101, &reply, &r), RPC_STATUS_INVALID_ARGUMENT);
@@ -747,7 +746,7 @@ static void test_delivery_sends_to_the_users_address(void **state)
 	(void)state;
 	char user[37], order[37];
 	new_user(user, "eve@example.com");
-	new_id(order);
+	svctest_new_id(order);
 	publish_shipped(order, user);
 	process_all(&svc);
 	notifications_counts before, after;
@@ -794,7 +793,7 @@ static void test_delivery_retries_with_backoff_then_gives_up(void **state)
 	(void)state;
 	char user[37], order[37];
 	new_user(user, "fay@example.com");
-	new_id(order);
+	svctest_new_id(order);
 	publish_delivered(order, user);
 	process_all(&svc);
 	notifications_counts before, after;
@@ -831,7 +830,7 @@ static void test_delivery_retries_with_backoff_then_gives_up(void **state)
 
 	/* a refusal for good (an SMTP 5xx) is given up at once */
 	char order2[37];
-	new_id(order2);
+	svctest_new_id(order2);
 	publish_delivered(order2, user);
 	process_all(&svc);
 	rec_set_failure(RPC_STATUS_FAILED_PRECONDITION);
@@ -840,8 +839,8 @@ static void test_delivery_retries_with_backoff_then_gives_up(void **state)
 
 	/* so is a recipient UserService does not know */
 	char stranger[37], order3[37];
-	new_id(stranger);
-	new_id(order3);
+	svctest_new_id(stranger);
+	svctest_new_id(order3);
 	publish_delivered(order3, stranger);
 	process_all(&svc);
 	rec_set_failure(RPC_STATUS_OK);
@@ -853,7 +852,7 @@ static void test_delivery_retries_with_backoff_then_gives_up(void **state)
 
 	/* UserService away: tried again later, then sent */
 	char order4[37];
-	new_id(order4);
+	svctest_new_id(order4);
 	publish_delivered(order4, user);
 	process_all(&svc);
 	pthread_mutex_lock(&users_lock);
@@ -869,6 +868,239 @@ static void test_delivery_retries_with_backoff_then_gives_up(void **state)
 	pthread_mutex_unlock(&users_lock);
 	deliver_until_attempts(order4, 2, 3000);
 	assert_delivery(order4, "SENT", 2);
+	rec_clear();
+}
+
+/* How many mails the recording sink took, and the recipients of the first
+ * two (read under its lock, asserted after: a failed assertion must not
+ * leave the lock taken). */
+static void rec_sent(size_t *n, char to[2][256])
+{
+	pthread_mutex_lock(&rec.lock);
+	*n = rec.n;
+	for (size_t i = 0; i < 2; i++)
+		snprintf(to[i], 256, "%s", i < rec.n ? rec.mails[i].to : "");
+	pthread_mutex_unlock(&rec.lock);
+}
+
+/* A user whose account was deactivated (API.md: DELETE /v1/users/{userId})
+ * gets no order email: the notification is recorded (the user's history,
+ * listed as any other) but its delivery is SKIPPED, final and no error,
+ * while another user of the same batch gets theirs. Reactivated, the user
+ * gets the emails of later events; the skipped one stays skipped. */
+static void test_deactivated_user_gets_no_order_email(void **state)
+{
+	(void)state;
+	char active[37], gone[37], order_a[37], order_g[37], later[37], pay[37];
+	new_user(active, "jo@example.com");
+	new_user(gone, "kim@example.com");
+	svctest_new_id(order_a);
+	svctest_new_id(order_g);
+	svctest_new_id(later);
+	svctest_new_id(pay);
+	set_deactivated(gone, 1);
+	notifications_counts before, after;
+	assert_status(notifications_delivery_counts(&svc, &before), RPC_STATUS_OK);
+	publish_paid(order_g, gone, pay);
+	publish_paid(order_a, active, pay);
+	process_all(&svc);
+	assert_int_equal(notifications_of_order(order_g), 1);
+	assert_int_equal(notifications_of_order(order_a), 1);
+	unsigned n;
+	assert_status(notifications_deliver_due(&svc, &n), RPC_STATUS_OK);
+	assert_int_equal(n, 2); /* one batch, one BatchGetUsers */
+	size_t mails;
+	char to[2][256];
+	rec_sent(&mails, to);
+	assert_int_equal(mails, 1);
+	assert_string_equal(to[0], "jo@example.com");
+	assert_delivery(order_a, "SENT", 1);
+	assert_delivery(order_g, "SKIPPED", 1);
+	char *why = delivery_field("last_error", order_g);
+	assert_contains(why, "deactivated");
+	free(why);
+	assert_status(notifications_delivery_counts(&svc, &after), RPC_STATUS_OK);
+	assert_int_equal(after.skipped, before.skipped + 1);
+	assert_int_equal(after.given_up, before.given_up);
+	assert_int_equal(after.pending, before.pending);
+	/* final: never due again */
+	assert_status(notifications_deliver_due(&svc, &n), RPC_STATUS_OK);
+	assert_int_equal(n, 0);
+	/* the history still lists it (an admin reads it) */
+	rpc_reply *reply;
+	const list_resp *resp;
+	char admin[37];
+	svctest_new_id(admin);
+	assert_status(list(gone, admin, "USER,ADMIN", 1, 20, &reply, &resp), RPC_STATUS_OK);
+	assert_int_equal(resp->total, 1);
+	assert_string_equal(resp->notifications[0]->template_, "order_paid");
+	rpc_reply_free(reply);
+
+	/* reactivated: later events are sent again */
+	set_deactivated(gone, 0);
+	publish_shipped(later, gone);
+	process_all(&svc);
+	deliver_all(&svc);
+	assert_delivery(later, "SENT", 1);
+	assert_delivery(order_g, "SKIPPED", 1);
+	rec_sent(&mails, to);
+	assert_int_equal(mails, 2);
+	assert_string_equal(to[1], "kim@example.com");
+
+	/* skipped rows go with the sent ones, after NOTIFICATIONS_SENT_KEEP_S */
+	sql_ok("UPDATE deliveries d SET updated_at = now() - interval '3 days 1 minute'"
+	       " FROM notifications n WHERE n.id = d.notification_id AND n.order_id = $1",
+	       order_g);
+	long deleted;
+	assert_status(notifications_sweep(&svc, &deleted), RPC_STATUS_OK);
+	assert_true(deleted >= 1); /* earlier tests leave old rows too */
+	why = delivery_field("status", order_g);
+	assert_null(why);
+	assert_int_equal(notifications_of_order(order_g), 1);
+	rec_clear();
+}
+
+/* The value of the AdminService sample `name` with label state=`state`;
+ * -1 when absent. */
+static double admin_sample(rpc_channel *c, const char *name, const char *state)
+{
+	Panthera__Admin__V1__GetMetricsRequest req = PANTHERA__ADMIN__V1__GET_METRICS_REQUEST__INIT;
+	const Panthera__Admin__V1__GetMetricsResponse *resp;
+	rpc_reply *reply;
+	assert_status(panthera_admin_v1_admin_service_get_metrics(c, &req, NULL, &resp, &reply),
+	              RPC_STATUS_OK);
+	double value = -1;
+	for (size_t i = 0; i < resp->n_metrics; i++) {
+		const Panthera__Admin__V1__Metric *m = resp->metrics[i];
+		for (size_t l = 0; strcmp(m->name, name) == 0 && l < m->n_labels; l++) {
+			if (strcmp(m->labels[l]->key, "state") == 0 &&
+			    strcmp(m->labels[l]->value, state) == 0)
+				value = m->value;
+		}
+	}
+	rpc_reply_free(reply);
+	return value;
+}
+
+/* The delivery queue's counts reach AdminService's GetMetrics (what the
+ * gateway's /metrics shows) through notifications_metrics, added as
+ * pantherad adds it: pending, sent and given up, as they change. */
+static void test_delivery_counts_reach_admin_metrics(void **state)
+{
+	(void)state;
+	rpc_server *asrv;
+	admin_service *admin;
+	rpc_channel *ach;
+	assert_status(svctest_server(&asrv, 2, 0), RPC_STATUS_OK);
+	assert_status(admin_service_create(&admin, asrv), RPC_STATUS_OK);
+	assert_status(admin_service_register(asrv, admin), RPC_STATUS_OK);
+	assert_status(admin_add_source(admin, notifications_metrics, &svc), RPC_STATUS_OK);
+	assert_status(svctest_start(asrv, "inproc://notifications-test-admin", &ach),
+	              RPC_STATUS_OK);
+
+	static const char name[] = "panthera_notifications_deliveries";
+	notifications_counts before;
+	assert_status(notifications_delivery_counts(&svc, &before), RPC_STATUS_OK);
+	assert_true(admin_sample(ach, name, "pending") == (double)before.pending);
+	assert_true(admin_sample(ach, name, "sent") == (double)before.sent);
+	assert_true(admin_sample(ach, name, "given_up") == (double)before.given_up);
+	char user[37], order[37], stranger[37], lost[37];
+	new_user(user, "ida@example.com");
+	svctest_new_id(order);
+	svctest_new_id(stranger);
+	svctest_new_id(lost);
+	publish_shipped(order, user);
+	publish_shipped(lost, stranger); /* nobody UserService knows: given up */
+	process_all(&svc);
+	assert_true(admin_sample(ach, name, "pending") == (double)before.pending + 2);
+	deliver_all(&svc);
+	assert_true(admin_sample(ach, name, "pending") == (double)before.pending);
+	assert_true(admin_sample(ach, name, "sent") == (double)before.sent + 1);
+	assert_true(admin_sample(ach, name, "given_up") == (double)before.given_up + 1);
+	assert_true(admin_sample(ach, name, "skipped") == (double)before.skipped);
+
+	rpc_channel_close(ach);
+	rpc_server_destroy(asrv);
+	admin_service_destroy(admin);
+	rec_clear();
+}
+
+/* Set one timestamp column of the delivery row of `order` to `age` ago. */
+static void age_delivery(const char *order, const char *column, const char *age)
+{
+	char sql[256];
+	snprintf(sql, sizeof(sql),
+	         "UPDATE deliveries d SET %s = now() - interval '%s' FROM notifications n"
+	         " WHERE n.id = d.notification_id AND n.order_id = $1",
+	         column, age);
+	sql_ok(sql, order);
+}
+
+/* notifications_sweep deletes the delivery rows SENT more than 3 days ago
+ * and FAILED more than 14 days ago; younger final rows, PENDING rows
+ * however old, and every notification (the user's history) stay. */
+static void test_sweep_deletes_old_final_deliveries_only(void **state)
+{
+	(void)state;
+	char user[37], sent_old[37], sent_young[37], failed_old[37], failed_young[37],
+	    pending_old[37];
+	new_user(user, "gus@example.com");
+	char *orders_of[] = {sent_old, sent_young, failed_old, failed_young, pending_old};
+	for (int i = 0; i < 5; i++) {
+		svctest_new_id(orders_of[i]);
+		publish_shipped(orders_of[i], user);
+	}
+	process_all(&svc);
+	/* three sent; the rest refused for good: FAILED */
+	sql_ok("UPDATE deliveries d SET next_attempt_at = now() + interval '1 hour'"
+	       " FROM notifications n WHERE n.id = d.notification_id AND n.order_id = $1",
+	       pending_old);
+	for (int i = 2; i < 4; i++)
+		sql_ok("UPDATE deliveries d SET next_attempt_at = now() + interval '1 hour'"
+		       " FROM notifications n WHERE n.id = d.notification_id AND n.order_id = $1",
+		       orders_of[i]);
+	deliver_all(&svc);
+	assert_delivery(sent_old, "SENT", 1);
+	assert_delivery(sent_young, "SENT", 1);
+	rec_set_failure(RPC_STATUS_FAILED_PRECONDITION);
+	for (int i = 2; i < 4; i++)
+		sql_ok("UPDATE deliveries d SET next_attempt_at = now() FROM notifications n"
+		       " WHERE n.id = d.notification_id AND n.order_id = $1",
+		       orders_of[i]);
+	deliver_all(&svc);
+	rec_set_failure(RPC_STATUS_OK);
+	assert_delivery(failed_old, "FAILED", 1);
+	assert_delivery(failed_young, "FAILED", 1);
+	assert_delivery(pending_old, "PENDING", 0);
+	age_delivery(sent_old, "sent_at", "3 days 1 minute");
+	age_delivery(sent_young, "sent_at", "2 days 23 hours");
+	age_delivery(failed_old, "updated_at", "14 days 1 minute");
+	age_delivery(failed_young, "updated_at", "13 days 23 hours");
+	age_delivery(pending_old, "updated_at", "30 days");
+	age_delivery(pending_old, "created_at", "30 days");
+
+	long deleted = -1;
+	assert_status(notifications_sweep(&svc, &deleted), RPC_STATUS_OK);
+	assert_int_equal(deleted, 2);
+	char *gone = delivery_field("status", sent_old);
+	assert_null(gone);
+	gone = delivery_field("status", failed_old);
+	assert_null(gone);
+	assert_delivery(sent_young, "SENT", 1);
+	assert_delivery(failed_young, "FAILED", 1);
+	assert_delivery(pending_old, "PENDING", 0);
+	/* the history is whole */
+	for (int i = 0; i < 5; i++)
+		assert_int_equal(notifications_of_order(orders_of[i]), 1);
+	rpc_reply *reply;
+	const list_resp *resp;
+	assert_status(list(user, user, "USER", 1, 20, &reply, &resp), RPC_STATUS_OK);
+	assert_int_equal(resp->total, 5);
+	assert_int_equal(resp->n_notifications, 5);
+	rpc_reply_free(reply);
+	assert_status(notifications_sweep(&svc, &deleted), RPC_STATUS_OK);
+	assert_int_equal(deleted, 0);
+	assert_status(notifications_sweep(NULL, NULL), RPC_STATUS_INVALID_ARGUMENT);
 	rec_clear();
 }
 
@@ -1411,8 +1643,8 @@ static void test_smtp_down_then_up_is_retried_without_holding_back_recording(voi
 	assert_status(notifications_start(smtp_svc), RPC_STATUS_FAILED_PRECONDITION);
 	char user[37], order[37], pay[37];
 	new_user(user, "jo@example.com");
-	new_id(order);
-	new_id(pay);
+	svctest_new_id(order);
+	svctest_new_id(pay);
 	publish_created(order, user);
 	/* recorded by the background consumer while the mail server is down */
 	uint64_t until = now_ms() + 5000;
@@ -1494,7 +1726,7 @@ static void test_stop_cancels_a_send_and_puts_it_back(void **state)
 	assert_non_null(notifications_order_consumer(&svc));
 	char user[37], order[37];
 	new_user(user, "kim@example.com");
-	new_id(order);
+	svctest_new_id(order);
 	publish_cancelled(order, user);
 	process_all(&svc); /* recorded by the main service */
 	assert_status(notifications_start(slow), RPC_STATUS_OK);
@@ -1557,6 +1789,9 @@ int main(void)
 	    cmocka_unit_test_teardown(test_list_pages_and_owner, clean_up),
 	    cmocka_unit_test_teardown(test_delivery_sends_to_the_users_address, clean_up),
 	    cmocka_unit_test_teardown(test_delivery_retries_with_backoff_then_gives_up, clean_up),
+	    cmocka_unit_test_teardown(test_sweep_deletes_old_final_deliveries_only, clean_up),
+	    cmocka_unit_test_teardown(test_delivery_counts_reach_admin_metrics, clean_up),
+	    cmocka_unit_test_teardown(test_deactivated_user_gets_no_order_email, clean_up),
 	    cmocka_unit_test_teardown(test_send_email_is_sent_and_never_recorded, clean_up),
 	    cmocka_unit_test_teardown(test_log_sink_never_logs_a_secret, clean_up),
 	    cmocka_unit_test_teardown(test_smtp_failures_timeouts_and_cancel, clean_up),

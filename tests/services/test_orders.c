@@ -10,6 +10,7 @@
 #include <pthread.h>
 #include <setjmp.h>
 #include <stdarg.h>
+#include <stdatomic.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -19,6 +20,7 @@
 #include <cmocka.h>
 
 #include "../support/pgtest.h"
+#include "../support/svctest.h"
 #include "catalog.h"
 #include "inventory.h"
 #include "orders.h"
@@ -28,14 +30,7 @@
 #include "panthera/ids.h"
 #include "panthera/log.h"
 #include "panthera/payments/v1/payments.panthera.h"
-
-#define assert_status(expr, want)                                                     \
-	do {                                                                          \
-		rpc_status got_ = (expr);                                             \
-		if (got_ != (want))                                                   \
-			fail_msg("%s: got %s, want %s", #expr, rpc_status_name(got_), \
-			         rpc_status_name(want));                              \
-	} while (0)
+#include "payments.h"
 
 #define ORD(x) panthera_orders_v1_order_service_##x
 #define CAT(x) panthera_catalog_v1_catalog_service_##x
@@ -114,45 +109,64 @@ static rpc_status dbl_checkout(rpc_call *call,
 static const panthera_cart_v1_cart_service_handlers cart_handlers = {
     .get_user_cart = dbl_get_cart, .complete_checkout = dbl_checkout};
 
-/* ---- setup ---- */
+/* ---- the real PaymentService, with a provider that can be down ---- */
 
-static int open_pool(db_pool **p, const char *schema, int migrate)
+static atomic_int provider_down;
+
+static rpc_status flaky_charge(void *ctx, int64_t amount_cents, const char *currency,
+                               const char *payment_method_id, const char *idempotency_key,
+                               uint32_t timeout_ms, payments_charge_result *out)
 {
-	db_pool_opts o = {.url = pg.url, .size = 8, .schema = schema};
-	char dir[512];
-	snprintf(dir, sizeof(dir), SRC_DIR "/services/%s/migrations", schema);
-	return db_pool_open(p, &o) == RPC_STATUS_OK &&
-	               (!migrate || db_migrate(*p, schema, dir) == RPC_STATUS_OK)
-	           ? 0
-	           : -1;
+	(void)ctx;
+	if (atomic_load(&provider_down))
+		return RPC_STATUS_UNAVAILABLE;
+	const payments_provider *t = payments_test_provider();
+	return t->charge(t->ctx, amount_cents, currency, payment_method_id, idempotency_key,
+	                 timeout_ms, out);
 }
+
+static rpc_status flaky_refund(void *ctx, const char *provider_ref, int64_t amount_cents,
+                               const char *currency, const char *idempotency_key,
+                               uint32_t timeout_ms)
+{
+	(void)ctx;
+	if (atomic_load(&provider_down))
+		return RPC_STATUS_UNAVAILABLE;
+	const payments_provider *t = payments_test_provider();
+	return t->refund(t->ctx, provider_ref, amount_cents, currency, idempotency_key, timeout_ms);
+}
+
+static const payments_provider flaky_provider = {
+    .name = "flaky-test", .charge = flaky_charge, .refund = flaky_refund};
+
+static payments_service pay_svc;
+
+/* ---- setup ---- */
 
 /* One server per service, as pantherad runs them: a handler that calls
  * another service never waits for a worker of its own pool. */
-static rpc_server *srv_cat, *srv_inv, *srv_dbl;
-static rpc_channel *cat_ch, *inv_ch, *dbl_ch;
+static rpc_server *srv_cat, *srv_inv, *srv_dbl, *srv_pay;
+static rpc_channel *cat_ch, *inv_ch, *dbl_ch, *pay_ch;
 
 static int serve(rpc_server **s)
 {
-	rpc_server_opts so = {.workers = 8, .queue_len = 128};
-	return rpc_server_create(s, &so) == RPC_STATUS_OK ? 0 : -1;
+	return svctest_server(s, 8, 128) == RPC_STATUS_OK ? 0 : -1;
 }
 
 static int start(rpc_server *s, const char *url, rpc_channel **c)
 {
-	return rpc_server_listen(s, url) == RPC_STATUS_OK && rpc_server_start(s) == RPC_STATUS_OK &&
-	               rpc_channel_open(c, &url, 1, NULL) == RPC_STATUS_OK
-	           ? 0
-	           : -1;
+	return svctest_start(s, url, c) == RPC_STATUS_OK ? 0 : -1;
 }
 
 static int setup(void **state)
 {
 	(void)state;
 	log_set_level(LOG_ERROR);
-	if (pgtest_start(&pg) != 0 || open_pool(&inv_pool, "inventory", 1) != 0 ||
-	    open_pool(&cat_pool, "catalog", 1) != 0 || open_pool(&ord_pool, "orders", 1) != 0 ||
-	    open_pool(&pay_pool, "payments", 0) != 0 ||
+	if (pgtest_start(&pg) != 0 ||
+	    svctest_pool(&inv_pool, pg.url, "inventory", 8, 1) != RPC_STATUS_OK ||
+	    svctest_pool(&cat_pool, pg.url, "catalog", 8, 1) != RPC_STATUS_OK ||
+	    svctest_pool(&ord_pool, pg.url, "orders", 8, 1) != RPC_STATUS_OK ||
+	    svctest_pool(&pay_pool, pg.url, "payments", 8, 1) != RPC_STATUS_OK ||
 	    ev_outbox_setup(pay_pool, "payments") != RPC_STATUS_OK)
 		return -1;
 	if (serve(&srv) != 0 || serve(&srv_cat) != 0 || serve(&srv_inv) != 0 ||
@@ -184,6 +198,11 @@ static int setup(void **state)
 	    inventory_service_register(srv, &inv_svc) != RPC_STATUS_OK ||
 	    catalog_service_register(srv, &cat_svc) != RPC_STATUS_OK || start(srv, URL, &ch) != 0)
 		return -1;
+	/* the real payments service, for CreatePayment (it calls orders) */
+	pay_svc = (payments_service){.pool = pay_pool, .orders = ch, .provider = &flaky_provider};
+	if (serve(&srv_pay) != 0 || payments_service_register(srv_pay, &pay_svc) != RPC_STATUS_OK ||
+	    start(srv_pay, URL "-payments", &pay_ch) != 0)
+		return -1;
 	Panthera__Catalog__V1__CreateCategoryRequest cr =
 	    PANTHERA__CATALOG__V1__CREATE_CATEGORY_REQUEST__INIT;
 	cr.name = "Orders test";
@@ -200,6 +219,8 @@ static int setup(void **state)
 static int teardown(void **state)
 {
 	(void)state;
+	rpc_server_destroy(srv_pay);
+	rpc_channel_close(pay_ch);
 	rpc_server_destroy(srv);
 	orders_service_fini(&svc);
 	rpc_channel_close(ch);
@@ -237,11 +258,6 @@ static const rpc_call_opts *as(as_caller *a, const char *user_id, int admin, con
 	a->o.n_metadata = n;
 	a->o.timeout_ms = 10000;
 	return &a->o;
-}
-
-static void new_id(char out[37])
-{
-	assert_status(id_uuid4(out), RPC_STATUS_OK);
 }
 
 static void make_product(const char *price, int stock, char id_out[37])
@@ -339,7 +355,7 @@ static Panthera__Orders__V1__OrderStatus status_of(const char *id)
 /* What payments would write: PaymentSucceeded or PaymentFailed. */
 static void payment_event(const char *order_id, const char *user, int ok, char payment_id[37])
 {
-	new_id(payment_id);
+	svctest_new_id(payment_id);
 	db_conn *c;
 	assert_status(db_acquire(pay_pool, 2000, &c), RPC_STATUS_OK);
 	assert_status(db_exec(c, NULL, "BEGIN", 0, NULL, NULL), RPC_STATUS_OK);
@@ -410,7 +426,7 @@ static void test_create_prices_from_catalog_and_reserves(void **state)
 {
 	(void)state;
 	char user[37], p1[37], p2[37], id[37];
-	new_id(user);
+	svctest_new_id(user);
 	make_product("12.50", 10, p1);
 	make_product("0.99", 10, p2);
 	const char *prods[] = {p1, p2, p1};
@@ -461,7 +477,7 @@ static void test_payment_failure_returns_the_stock(void **state)
 {
 	(void)state;
 	char user[37], p[37], id[37], pay[37];
-	new_id(user);
+	svctest_new_id(user);
 	make_product("5.00", 4, p);
 	const char *prods[] = {p};
 	int qty[] = {4};
@@ -483,7 +499,7 @@ static void test_payment_failure_returns_the_stock(void **state)
 	    PANTHERA__ORDERS__V1__RESUME_PAYMENT_REQUEST__INIT;
 	rr.order_id = id;
 	char other[37];
-	new_id(other);
+	svctest_new_id(other);
 	rr.user_id = other;
 	rpc_reply *reply;
 	const order *o;
@@ -509,7 +525,7 @@ static void test_insufficient_stock_creates_nothing(void **state)
 {
 	(void)state;
 	char user[37], p[37], q[37];
-	new_id(user);
+	svctest_new_id(user);
 	make_product("1.00", 2, p);
 	make_product("1.00", 9, q);
 	const char *prods[] = {q, p};
@@ -555,7 +571,7 @@ static void test_twenty_orders_for_five_units(void **state)
 	racer r[20];
 	pthread_t t[20];
 	for (int i = 0; i < 20; i++) {
-		new_id(users[i]);
+		svctest_new_id(users[i]);
 		r[i] = (racer){.user = users[i], .product = p};
 		assert_int_equal(pthread_create(&t[i], NULL, race, &r[i]), 0);
 	}
@@ -579,7 +595,7 @@ static void test_idempotency_key_gives_one_order(void **state)
 {
 	(void)state;
 	char user[37], p[37];
-	new_id(user);
+	svctest_new_id(user);
 	make_product("2.00", 50, p);
 	racer r[8];
 	pthread_t t[8];
@@ -615,17 +631,68 @@ static void test_idempotency_key_gives_one_order(void **state)
 	assert_int_equal(rs, 1);
 	/* another user with the same key gets an order of their own */
 	char other[37], theirs[37];
-	new_id(other);
+	svctest_new_id(other);
 	assert_status(place(other, "checkout-42", prods, qty, 1, "pm_card_visa", theirs, NULL),
 	              RPC_STATUS_OK);
 	assert_string_not_equal(theirs, first);
+}
+
+/* An UPDATE of the orders database with one parameter. */
+static void run_sql(const char *sql, const char *param)
+{
+	db_conn *c;
+	const char *p[1] = {param};
+	assert_status(db_acquire(ord_pool, 2000, &c), RPC_STATUS_OK);
+	assert_status(db_exec(c, NULL, sql, 1, p, NULL), RPC_STATUS_OK);
+	db_release(ord_pool, c);
+}
+
+/* orders_sweep deletes CreateOrder's Idempotency-Keys past their 24 hours,
+ * keeps younger ones and every order; a request with the swept key makes a
+ * new order, as it would have before the sweep. */
+static void test_sweep_forgets_expired_idempotency_keys_only(void **state)
+{
+	(void)state;
+	char user[37], p[37], first[37], young[37], again[37];
+	svctest_new_id(user);
+	make_product("1.50", 10, p);
+	const char *prods[] = {p};
+	int qty[] = {1};
+	assert_status(place(user, "sweep-old", prods, qty, 1, "pm_card_visa", first, NULL),
+	              RPC_STATUS_OK);
+	assert_status(place(user, "sweep-young", prods, qty, 1, "pm_card_visa", young, NULL),
+	              RPC_STATUS_OK);
+	run_sql("UPDATE orders.idempotency_keys SET created_at = now() - interval '24 hours'"
+	        " - interval '1 minute' WHERE key = $1",
+	        "sweep-old");
+	run_sql("UPDATE orders.idempotency_keys SET created_at = now() - interval '23 hours'"
+	        " WHERE key = $1",
+	        "sweep-young");
+	long deleted = -1;
+	assert_status(orders_sweep(&svc, &deleted), RPC_STATUS_OK);
+	assert_int_equal(deleted, 1);
+	assert_int_equal(
+	    count("SELECT count(*) FROM orders.idempotency_keys WHERE key = $1", "sweep-old"), 0);
+	assert_int_equal(
+	    count("SELECT count(*) FROM orders.idempotency_keys WHERE key = $1", "sweep-young"), 1);
+	assert_int_equal(count("SELECT count(*) FROM orders.orders WHERE user_id = $1", user), 2);
+	/* the young key still replays; the swept one makes a new order */
+	assert_status(place(user, "sweep-young", prods, qty, 1, "pm_card_visa", again, NULL),
+	              RPC_STATUS_OK);
+	assert_string_equal(again, young);
+	assert_status(place(user, "sweep-old", prods, qty, 1, "pm_card_visa", again, NULL),
+	              RPC_STATUS_OK);
+	assert_string_not_equal(again, first);
+	assert_status(orders_sweep(&svc, &deleted), RPC_STATUS_OK);
+	assert_int_equal(deleted, 0);
+	assert_status(orders_sweep(NULL, NULL), RPC_STATUS_INVALID_ARGUMENT);
 }
 
 static void test_cancel_releases_and_late_payment_is_refunded(void **state)
 {
 	(void)state;
 	char user[37], p[37], id[37], pay[37];
-	new_id(user);
+	svctest_new_id(user);
 	make_product("8.00", 3, p);
 	const char *prods[] = {p};
 	int qty[] = {2};
@@ -634,7 +701,7 @@ static void test_cancel_releases_and_late_payment_is_refunded(void **state)
 	    PANTHERA__ORDERS__V1__CANCEL_ORDER_REQUEST__INIT;
 	req.order_id = id;
 	char other[37];
-	new_id(other);
+	svctest_new_id(other);
 	as_caller a;
 	const order *o;
 	rpc_reply *reply;
@@ -669,7 +736,7 @@ static void test_cancel_releases_and_late_payment_is_refunded(void **state)
 static rpc_status admin_step(const char *which, const char *id, int admin)
 {
 	char user[37];
-	new_id(user);
+	svctest_new_id(user);
 	as_caller a;
 	const order *o;
 	rpc_reply *reply;
@@ -717,7 +784,7 @@ static void test_fulfilment_and_refunds(void **state)
 {
 	(void)state;
 	char user[37], p[37], a[37], b[37], pay_a[37], pay_b[37];
-	new_id(user);
+	svctest_new_id(user);
 	make_product("4.00", 10, p);
 	paid_order(user, p, 2, a, pay_a);
 	paid_order(user, p, 3, b, pay_b);
@@ -758,8 +825,8 @@ static void test_reads_ownership_and_purchases(void **state)
 {
 	(void)state;
 	char user[37], other[37], p[37], ids[3][37], pay[37];
-	new_id(user);
-	new_id(other);
+	svctest_new_id(user);
+	svctest_new_id(other);
 	make_product("1.50", 20, p);
 	for (int i = 0; i < 3; i++)
 		paid_order(user, p, 1, ids[i], pay);
@@ -770,7 +837,7 @@ static void test_reads_ownership_and_purchases(void **state)
 	assert_status(get(other, 1, ids[0], &o, &reply), RPC_STATUS_OK); /* an admin */
 	rpc_reply_free(reply);
 	char unknown[37];
-	new_id(unknown);
+	svctest_new_id(unknown);
 	assert_status(get(user, 0, unknown, &o, &reply), RPC_STATUS_NOT_FOUND);
 	rpc_reply_free(reply);
 	assert_status(get(user, 0, "not-an-id", &o, &reply), RPC_STATUS_INVALID_ARGUMENT);
@@ -818,7 +885,7 @@ static void test_cart_checkout(void **state)
 {
 	(void)state;
 	char user[37], p[37], q[37], id[37];
-	new_id(user);
+	svctest_new_id(user);
 	make_product("2.25", 10, p);
 	make_product("7.00", 10, q);
 	rpc_reply *reply;
@@ -845,8 +912,8 @@ static void test_bad_input(void **state)
 {
 	(void)state;
 	char user[37], p[37], missing[37];
-	new_id(user);
-	new_id(missing);
+	svctest_new_id(user);
+	svctest_new_id(missing);
 	make_product("1.00", 5, p);
 	const char *prods[] = {p};
 	int qty[] = {1}, zero[] = {0}, many[] = {1001};
@@ -883,6 +950,162 @@ static void test_bad_input(void **state)
 	rpc_reply_free(reply);
 }
 
+/* Address text is counted in characters, not bytes, and must be UTF-8:
+ * a street of 200 two-byte letters fits its 200 characters, a byte that is
+ * not UTF-8 is refused naming the field (it never reaches PostgreSQL). */
+static void test_address_text_is_utf8_counted_in_characters(void **state)
+{
+	(void)state;
+	char user[37], p[37], id[37];
+	svctest_new_id(user);
+	make_product("2.00", 5, p);
+	const char *prods[] = {p};
+	int qty[] = {1};
+	char street[2 * 200 + 1];
+	for (int i = 0; i < 200; i++)
+		memcpy(street + 2 * i, "\xc3\xa9", 2);
+	street[400] = '\0';
+	Panthera__Orders__V1__ShippingAddress saved = address;
+	address.street = street;
+	assert_status(place(user, NULL, prods, qty, 1, "pm_card_visa", id, NULL), RPC_STATUS_OK);
+	street[398] = '\0'; /* 199 characters and a cut sequence */
+	street[397] = '\xc3';
+	rpc_reply *reply;
+	assert_status(place(user, NULL, prods, qty, 1, "pm_card_visa", NULL, &reply),
+	              RPC_STATUS_INVALID_ARGUMENT);
+	assert_non_null(strstr(rpc_reply_message(reply), "shipping_address.street"));
+	rpc_reply_free(reply);
+	address.street = "1 Main St";
+	char city[] = "Spring-field";
+	city[6] = (char)0x85; /* a Latin-1 byte */
+	address.city = city;
+	assert_status(place(user, NULL, prods, qty, 1, "pm_card_visa", NULL, &reply),
+	              RPC_STATUS_INVALID_ARGUMENT);
+	assert_non_null(strstr(rpc_reply_message(reply), "shipping_address.city"));
+	rpc_reply_free(reply);
+	address = saved;
+}
+
+/* OrderService.ResumePayment as the real payments service calls it: with
+ * the attempt in `idempotency-key` (NULL: none). */
+static rpc_status resume(const char *id, const char *user, const char *attempt)
+{
+	Panthera__Orders__V1__ResumePaymentRequest req =
+	    PANTHERA__ORDERS__V1__RESUME_PAYMENT_REQUEST__INIT;
+	req.order_id = (char *)id;
+	req.user_id = (char *)user;
+	rpc_metadata_entry md[1] = {{"idempotency-key", attempt}};
+	rpc_call_opts o = {.metadata = md, .n_metadata = attempt != NULL, .timeout_ms = 10000};
+	rpc_reply *reply;
+	rpc_status st = ORD(resume_payment)(ch, &req, &o, NULL, &reply);
+	if (st == RPC_STATUS_FAILED_PRECONDITION)
+		assert_string_equal(rpc_reply_error_reason(reply), "ORDER_NOT_PAYABLE");
+	rpc_reply_free(reply);
+	return st;
+}
+
+/* A PAYMENT_FAILED order becomes payable with an attempt's key; the same
+ * attempt may resume it again while it is still PENDING_PAYMENT from it
+ * (its stock stays reserved once), any other attempt, or none, may not. */
+static void test_resume_payment_takes_its_own_attempt_again(void **state)
+{
+	(void)state;
+	char user[37], p[37], id[37], pay[37];
+	svctest_new_id(user);
+	make_product("3.00", 4, p);
+	const char *prods[] = {p};
+	int qty[] = {3};
+	assert_status(place(user, NULL, prods, qty, 1, "pm_card_declined", id, NULL),
+	              RPC_STATUS_OK);
+	/* fresh from CreateOrder: its charge is under way */
+	assert_status(resume(id, user, "attempt-a"), RPC_STATUS_FAILED_PRECONDITION);
+	payment_event(id, user, 0, pay);
+	settle();
+	assert_int_equal(status_of(id), PANTHERA__ORDERS__V1__ORDER_STATUS__PAYMENT_FAILED);
+	assert_status(resume(id, user, "attempt-a"), RPC_STATUS_OK);
+	assert_int_equal(status_of(id), PANTHERA__ORDERS__V1__ORDER_STATUS__PENDING_PAYMENT);
+	assert_status(resume(id, user, "attempt-a"), RPC_STATUS_OK);
+	int available, reserved;
+	stock_of(p, &available, &reserved);
+	assert_int_equal(available, 1);
+	assert_int_equal(reserved, 3);
+	assert_status(resume(id, user, "attempt-b"), RPC_STATUS_FAILED_PRECONDITION);
+	assert_status(resume(id, user, NULL), RPC_STATUS_FAILED_PRECONDITION);
+	/* someone else's order stays NOT_FOUND, key or not */
+	char other[37];
+	svctest_new_id(other);
+	assert_status(resume(id, other, "attempt-a"), RPC_STATUS_NOT_FOUND);
+	/* settled by that attempt's payment: not payable by it any more */
+	payment_event(id, user, 1, pay);
+	settle();
+	assert_int_equal(status_of(id), PANTHERA__ORDERS__V1__ORDER_STATUS__PAID);
+	assert_status(resume(id, user, "attempt-a"), RPC_STATUS_FAILED_PRECONDITION);
+}
+
+static rpc_status create_payment(const char *user, const char *order_id, const char *method,
+                                 rpc_reply **reply)
+{
+	Panthera__Payments__V1__CreatePaymentRequest req =
+	    PANTHERA__PAYMENTS__V1__CREATE_PAYMENT_REQUEST__INIT;
+	req.order_id = (char *)order_id;
+	req.payment_method_id = (char *)method;
+	as_caller a;
+	return panthera_payments_v1_payment_service_create_payment(
+	    pay_ch, &req, as(&a, user, 0, NULL), NULL, reply);
+}
+
+static int provider_up(void **state)
+{
+	(void)state;
+	atomic_store(&provider_down, 0); /* also after a failed assertion */
+	return 0;
+}
+
+/* API.md's POST /v1/payments after a failure, with the provider down on the
+ * first try: the real PaymentService over this OrderService. The retry
+ * after UNAVAILABLE pays, and the order settles PAID. */
+static void test_paying_again_after_the_provider_was_down(void **state)
+{
+	(void)state;
+	char user[37], p[37], id[37], pay[37];
+	svctest_new_id(user);
+	make_product("8.00", 5, p);
+	const char *prods[] = {p};
+	int qty[] = {2};
+	assert_status(place(user, NULL, prods, qty, 1, "pm_card_declined", id, NULL),
+	              RPC_STATUS_OK);
+	payment_event(id, user, 0, pay); /* the first charge was declined */
+	settle();
+	assert_int_equal(status_of(id), PANTHERA__ORDERS__V1__ORDER_STATUS__PAYMENT_FAILED);
+	atomic_store(&provider_down, 1);
+	rpc_reply *reply;
+	assert_status(create_payment(user, id, "pm_card_visa", &reply), RPC_STATUS_UNAVAILABLE);
+	assert_string_equal(rpc_reply_error_reason(reply), "PAYMENT_PROVIDER_UNAVAILABLE");
+	rpc_reply_free(reply);
+	/* the attempt left the order pending, its stock held */
+	assert_int_equal(status_of(id), PANTHERA__ORDERS__V1__ORDER_STATUS__PENDING_PAYMENT);
+	int available, reserved;
+	stock_of(p, &available, &reserved);
+	assert_int_equal(available, 3);
+	assert_int_equal(reserved, 2);
+	atomic_store(&provider_down, 0);
+	assert_status(create_payment(user, id, "pm_card_visa", &reply), RPC_STATUS_OK);
+	const Panthera__Payments__V1__Payment *pm =
+	    panthera_payments_v1_payment_service_create_payment_response(reply);
+	assert_int_equal(pm->status, PANTHERA__PAYMENTS__V1__PAYMENT_STATUS__SUCCEEDED);
+	assert_string_equal(pm->amount, "16.00");
+	rpc_reply_free(reply);
+	settle(); /* the real PaymentSucceeded, from the payments outbox */
+	assert_int_equal(status_of(id), PANTHERA__ORDERS__V1__ORDER_STATUS__PAID);
+	stock_of(p, &available, &reserved);
+	assert_int_equal(available, 3);
+	assert_int_equal(reserved, 0);
+	assert_status(create_payment(user, id, "pm_card_visa", &reply),
+	              RPC_STATUS_FAILED_PRECONDITION);
+	assert_string_equal(rpc_reply_error_reason(reply), "ORDER_NOT_PAYABLE");
+	rpc_reply_free(reply);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -891,11 +1114,15 @@ int main(void)
 	    cmocka_unit_test(test_insufficient_stock_creates_nothing),
 	    cmocka_unit_test(test_twenty_orders_for_five_units),
 	    cmocka_unit_test(test_idempotency_key_gives_one_order),
+	    cmocka_unit_test(test_sweep_forgets_expired_idempotency_keys_only),
 	    cmocka_unit_test(test_cancel_releases_and_late_payment_is_refunded),
 	    cmocka_unit_test(test_fulfilment_and_refunds),
 	    cmocka_unit_test(test_reads_ownership_and_purchases),
 	    cmocka_unit_test(test_cart_checkout),
 	    cmocka_unit_test(test_bad_input),
+	    cmocka_unit_test(test_address_text_is_utf8_counted_in_characters),
+	    cmocka_unit_test(test_resume_payment_takes_its_own_attempt_again),
+	    cmocka_unit_test_teardown(test_paying_again_after_the_provider_was_down, provider_up),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -22,6 +22,7 @@
 #include <cmocka.h>
 
 #include "../support/pgtest.h"
+#include "../support/svctest.h"
 #include "panthera/events.h"
 #include "panthera/events/v1/events.pb-c.h"
 #include "panthera/ids.h"
@@ -29,14 +30,6 @@
 #include "panthera/orders/v1/orders.panthera.h"
 #include "panthera/rpc/v1/rpc.pb-c.h"
 #include "payments.h"
-
-#define assert_status(expr, want)                                                     \
-	do {                                                                          \
-		rpc_status got_ = (expr);                                             \
-		if (got_ != (want))                                                   \
-			fail_msg("%s: got %s, want %s", #expr, rpc_status_name(got_), \
-			         rpc_status_name(want));                              \
-	} while (0)
 
 #define PAY(x) panthera_payments_v1_payment_service_##x
 #define ST(x)  PANTHERA__PAYMENTS__V1__PAYMENT_STATUS__##x
@@ -84,13 +77,15 @@ typedef struct fake_order {
 	char id[37], user_id[37];
 	Panthera__Orders__V1__OrderStatus status;
 	const char *total, *currency;
-	int short_stock; /* ResumePayment answers INSUFFICIENT_STOCK */
+	int short_stock;      /* ResumePayment answers INSUFFICIENT_STOCK */
+	char resume_key[128]; /* the idempotency-key of the resume that made it pending */
 } fake_order;
 
 static pthread_mutex_t orders_lock = PTHREAD_MUTEX_INITIALIZER;
 static fake_order orders[32];
 static int n_orders;
 static atomic_int resumes;
+static char last_resume_key[128]; /* under orders_lock */
 
 static char *arena_str(rpc_call *call, const char *s)
 {
@@ -106,7 +101,9 @@ static rpc_status fake_resume_payment(rpc_call *call,
 {
 	(void)user;
 	atomic_fetch_add(&resumes, 1);
+	const char *key = rpc_call_metadata(call, "idempotency-key");
 	pthread_mutex_lock(&orders_lock);
+	snprintf(last_resume_key, sizeof(last_resume_key), "%s", key != NULL ? key : "");
 	fake_order *o = NULL;
 	for (int i = 0; i < n_orders; i++) {
 		if (strcmp(orders[i].id, req->order_id) == 0 &&
@@ -118,7 +115,11 @@ static rpc_status fake_resume_payment(rpc_call *call,
 		rpc_call_set_error_reason(call, "ORDER_NOT_FOUND", NULL);
 		st =
 		    rpc_call_error(call, RPC_STATUS_NOT_FOUND, "order %s not found", req->order_id);
-	} else if (o->status != PANTHERA__ORDERS__V1__ORDER_STATUS__PAYMENT_FAILED) {
+	} else if (o->status != PANTHERA__ORDERS__V1__ORDER_STATUS__PAYMENT_FAILED &&
+	           !(o->status == PANTHERA__ORDERS__V1__ORDER_STATUS__PENDING_PAYMENT &&
+	             key != NULL && strcmp(key, o->resume_key) == 0)) {
+		/* as OrderService: PAYMENT_FAILED, or still pending from the same
+		 * attempt (orders.md) */
 		rpc_call_set_error_reason(call, "ORDER_NOT_PAYABLE", NULL);
 		st = rpc_call_error(call, RPC_STATUS_FAILED_PRECONDITION,
 		                    "order %s is not PAYMENT_FAILED", o->id);
@@ -127,6 +128,7 @@ static rpc_status fake_resume_payment(rpc_call *call,
 		st = rpc_call_error(call, RPC_STATUS_FAILED_PRECONDITION, "not enough stock");
 	} else {
 		o->status = PANTHERA__ORDERS__V1__ORDER_STATUS__PENDING_PAYMENT;
+		snprintf(o->resume_key, sizeof(o->resume_key), "%s", key != NULL ? key : "");
 		resp->id = arena_str(call, o->id);
 		resp->user_id = arena_str(call, o->user_id);
 		resp->status = o->status;
@@ -161,6 +163,19 @@ static void add_failed_order(char id[37], const char *user, const char *total, i
 	pthread_mutex_unlock(&orders_lock);
 }
 
+static void order_status(const char *id, Panthera__Orders__V1__OrderStatus *status,
+                         char resume_key[128])
+{
+	pthread_mutex_lock(&orders_lock);
+	for (int i = 0; i < n_orders; i++) {
+		if (strcmp(orders[i].id, id) == 0) {
+			*status = orders[i].status;
+			snprintf(resume_key, 128, "%s", orders[i].resume_key);
+		}
+	}
+	pthread_mutex_unlock(&orders_lock);
+}
+
 static void set_order_failed_again(const char *id)
 {
 	pthread_mutex_lock(&orders_lock);
@@ -185,33 +200,22 @@ static int setup(void **state)
 	log_set_level(LOG_ERROR);
 	if (pgtest_start(&pg) != 0)
 		return -1;
-	db_pool_opts o = {.url = pg.url, .size = 12, .schema = "payments"};
-	db_pool_opts oo = {.url = pg.url, .size = 4, .schema = "orders"};
-	if (db_pool_open(&pool, &o) != RPC_STATUS_OK ||
-	    db_migrate(pool, "payments", SRC_DIR "/services/payments/migrations") !=
-	        RPC_STATUS_OK ||
-	    db_pool_open(&orders_pool, &oo) != RPC_STATUS_OK ||
+	if (svctest_pool(&pool, pg.url, "payments", 12, 1) != RPC_STATUS_OK ||
+	    svctest_pool(&orders_pool, pg.url, "orders", 4, 0) != RPC_STATUS_OK ||
 	    ev_outbox_setup(orders_pool, "orders") != RPC_STATUS_OK)
 		return -1;
-	const char *orders_url = "inproc://payments-test-orders";
-	const char *url = "inproc://payments-test";
-	rpc_server_opts so = {.workers = 10, .queue_len = 64};
-	if (rpc_server_create(&orders_srv, &so) != RPC_STATUS_OK ||
+	if (svctest_server(&orders_srv, 10, 0) != RPC_STATUS_OK ||
 	    panthera_orders_v1_order_service_register(orders_srv, &fake_orders, NULL) !=
 	        RPC_STATUS_OK ||
-	    rpc_server_listen(orders_srv, orders_url) != RPC_STATUS_OK ||
-	    rpc_server_start(orders_srv) != RPC_STATUS_OK ||
-	    rpc_channel_open(&orders_ch, &orders_url, 1, NULL) != RPC_STATUS_OK)
+	    svctest_start(orders_srv, "inproc://payments-test-orders", &orders_ch) != RPC_STATUS_OK)
 		return -1;
 	svc.pool = pool;
 	svc.orders_events = orders_pool;
 	svc.orders = orders_ch;
 	svc.provider = &counting_provider;
-	if (rpc_server_create(&srv, &so) != RPC_STATUS_OK ||
+	if (svctest_server(&srv, 10, 0) != RPC_STATUS_OK ||
 	    payments_service_register(srv, &svc) != RPC_STATUS_OK ||
-	    rpc_server_listen(srv, url) != RPC_STATUS_OK ||
-	    rpc_server_start(srv) != RPC_STATUS_OK ||
-	    rpc_channel_open(&ch, &url, 1, NULL) != RPC_STATUS_OK)
+	    svctest_start(srv, "inproc://payments-test", &ch) != RPC_STATUS_OK)
 		return -1;
 	return 0;
 }
@@ -231,11 +235,6 @@ static int teardown(void **state)
 }
 
 /* ---- helpers ---- */
-
-static void new_id(char *out)
-{
-	assert_status(id_uuid4(out), RPC_STATUS_OK);
-}
 
 static rpc_status charge(const char *order, const char *user, const char *amount,
                          const char *currency, const char *method, const char *key,
@@ -261,8 +260,8 @@ static rpc_status charge(const char *order, const char *user, const char *amount
 static void charge_ok(const char *user, const char *method, char id[37])
 {
 	char order[37], key[37];
-	new_id(order);
-	new_id(key);
+	svctest_new_id(order);
+	svctest_new_id(key);
 	rpc_reply *reply;
 	assert_status(charge(order, user, "20.00", "USD", method, key, &reply), RPC_STATUS_OK);
 	snprintf(id, 37, "%s", PAY(charge_response)(reply)->id);
@@ -433,7 +432,7 @@ static void publish_order_created(const char *order, const char *user, const cha
 	Panthera__Events__V1__OrderLine line = PANTHERA__EVENTS__V1__ORDER_LINE__INIT;
 	Panthera__Events__V1__OrderLine *lines[1] = {&line};
 	char product[37];
-	new_id(product);
+	svctest_new_id(product);
 	line.product_id = product;
 	line.sku = "TENT-1";
 	line.name = "Tent";
@@ -472,9 +471,9 @@ static void test_charge_succeeds_with_its_event(void **state)
 {
 	(void)state;
 	char order[37], user[37], key[37];
-	new_id(order);
-	new_id(user);
-	new_id(key);
+	svctest_new_id(order);
+	svctest_new_id(user);
+	svctest_new_id(key);
 	int before = atomic_load(&provider_charges);
 	rpc_reply *reply;
 	assert_status(charge(order, user, "12.5", "USD", "pm_card_visa", key, &reply),
@@ -533,9 +532,9 @@ static void test_declined_charges_are_failed_payments(void **state)
 	};
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
 		char order[37], user[37], key[37];
-		new_id(order);
-		new_id(user);
-		new_id(key);
+		svctest_new_id(order);
+		svctest_new_id(user);
+		svctest_new_id(key);
 		rpc_reply *reply;
 		assert_status(charge(order, user, "99.99", "EUR", cases[i].method, key, &reply),
 		              RPC_STATUS_OK);
@@ -560,7 +559,7 @@ static void test_declined_charges_are_failed_payments(void **state)
 	}
 	/* the second test card succeeds too */
 	char user[37], id[37];
-	new_id(user);
+	svctest_new_id(user);
 	charge_ok(user, "pm_card_mastercard", id);
 	rpc_reply *reply;
 	assert_status(get_payment(id, user, NULL, &reply), RPC_STATUS_OK);
@@ -572,8 +571,8 @@ static void test_charge_is_idempotent_on_its_key(void **state)
 {
 	(void)state;
 	char order[37], user[37], key[64];
-	new_id(order);
-	new_id(user);
+	svctest_new_id(order);
+	svctest_new_id(user);
 	snprintf(key, sizeof(key), "order-created-%s", order);
 	int before = atomic_load(&provider_charges);
 	rpc_reply *reply;
@@ -617,9 +616,9 @@ static void test_concurrent_charges_with_one_key_charge_once(void **state)
 {
 	(void)state;
 	char order[37], user[37], key[37];
-	new_id(order);
-	new_id(user);
-	new_id(key);
+	svctest_new_id(order);
+	svctest_new_id(user);
+	svctest_new_id(key);
 	int before = atomic_load(&provider_charges);
 	racer rs[8];
 	pthread_t t[8];
@@ -642,9 +641,9 @@ static void test_provider_down_is_unavailable_not_failed(void **state)
 {
 	(void)state;
 	char order[37], user[37], key[37];
-	new_id(order);
-	new_id(user);
-	new_id(key);
+	svctest_new_id(order);
+	svctest_new_id(user);
+	svctest_new_id(key);
 	atomic_store(&provider_down, 1);
 	rpc_reply *reply;
 	assert_status(charge(order, user, "10.00", "USD", "pm_card_visa", key, &reply),
@@ -671,7 +670,7 @@ static void test_refund_whole_amount_once(void **state)
 {
 	(void)state;
 	char user[37], id[37];
-	new_id(user);
+	svctest_new_id(user);
 	charge_ok(user, "pm_card_visa", id);
 	int before = atomic_load(&provider_refunds);
 	rpc_reply *reply;
@@ -709,8 +708,8 @@ static void test_refund_refusals(void **state)
 {
 	(void)state;
 	char user[37], failed[37], ok[37], unknown[37];
-	new_id(user);
-	new_id(unknown);
+	svctest_new_id(user);
+	svctest_new_id(unknown);
 	charge_ok(user, "pm_card_declined", failed);
 	charge_ok(user, "pm_card_visa", ok);
 	rpc_reply *reply;
@@ -755,9 +754,9 @@ static void test_get_payment_owner_or_admin_only(void **state)
 {
 	(void)state;
 	char owner[37], other[37], id[37], unknown[37];
-	new_id(owner);
-	new_id(other);
-	new_id(unknown);
+	svctest_new_id(owner);
+	svctest_new_id(other);
+	svctest_new_id(unknown);
 	charge_ok(owner, "pm_card_visa", id);
 	rpc_reply *reply;
 	assert_status(get_payment(id, owner, "USER", &reply), RPC_STATUS_OK);
@@ -803,9 +802,9 @@ static void test_bad_input_is_refused_with_the_field(void **state)
 {
 	(void)state;
 	char order[37], user[37], key[37];
-	new_id(order);
-	new_id(user);
-	new_id(key);
+	svctest_new_id(order);
+	svctest_new_id(user);
+	svctest_new_id(key);
 	int before = atomic_load(&provider_charges);
 	rpc_reply *r;
 	rpc_status st;
@@ -847,8 +846,8 @@ static void test_bad_input_is_refused_with_the_field(void **state)
 	assert_int_equal(payments_of_order(order), 1);
 	/* the largest amount numeric(12,2) holds */
 	char order2[37], key2[37];
-	new_id(order2);
-	new_id(key2);
+	svctest_new_id(order2);
+	svctest_new_id(key2);
 	assert_status(charge(order2, user, "9999999999.99", "USD", "pm_card_visa", key2, &r),
 	              RPC_STATUS_OK);
 	assert_string_equal(PAY(charge_response)(r)->amount, "9999999999.99");
@@ -874,7 +873,7 @@ static void test_create_payment_resumes_and_charges(void **state)
 {
 	(void)state;
 	char user[37], order[37];
-	new_id(user);
+	svctest_new_id(user);
 	add_failed_order(order, user, "45.00", 0);
 	int resumed = atomic_load(&resumes), charged = atomic_load(&provider_charges);
 	rpc_reply *reply;
@@ -901,7 +900,7 @@ static void test_create_payment_resumes_and_charges(void **state)
 	assert_int_equal(payments_of_order(order), 1);
 	/* someone else's order: NOT_FOUND, passed on */
 	char other[37];
-	new_id(other);
+	svctest_new_id(other);
 	set_order_failed_again(order);
 	assert_status(create_payment(order, "pm_card_visa", other, NULL, &reply),
 	              RPC_STATUS_NOT_FOUND);
@@ -932,8 +931,8 @@ static void test_create_payment_idempotency_key_replays(void **state)
 {
 	(void)state;
 	char user[37], order[37], other_user[37], other_order[37];
-	new_id(user);
-	new_id(other_user);
+	svctest_new_id(user);
+	svctest_new_id(other_user);
 	add_failed_order(order, user, "19.99", 0);
 	add_failed_order(other_order, other_user, "5.00", 0);
 	int resumed = atomic_load(&resumes), charged = atomic_load(&provider_charges);
@@ -968,7 +967,7 @@ static void test_create_payment_idempotency_key_replays(void **state)
 	assert_status(create_payment(later, "pm_card_visa", user, "key-2", &reply), RPC_STATUS_OK);
 	rpc_reply_free(reply);
 	char unknown[37];
-	new_id(unknown);
+	svctest_new_id(unknown);
 	assert_status(create_payment(unknown, "pm_card_visa", user, "key-3", NULL),
 	              RPC_STATUS_NOT_FOUND);
 	assert_status(create_payment(order, "pm_card_visa", user, "key-3", &reply), RPC_STATUS_OK);
@@ -983,6 +982,114 @@ static void test_create_payment_idempotency_key_replays(void **state)
 	assert_status(create_payment(order, "pm_card_visa", user, "key-1", &reply), RPC_STATUS_OK);
 	assert_string_not_equal(PAY(create_payment_response)(reply)->id, first);
 	rpc_reply_free(reply);
+}
+
+/* The provider down during CreatePayment: UNAVAILABLE, nothing recorded,
+ * and the order was left PENDING_PAYMENT by ResumePayment. The retry is the
+ * same attempt (the same key to OrderService, which takes it again, and to
+ * the provider), so the buyer can pay; once a payment is recorded, the
+ * next attempt has a key of its own and the still pending order refuses
+ * it. */
+static int provider_up(void **state)
+{
+	(void)state;
+	atomic_store(&provider_down, 0); /* also after a failed assertion */
+	return 0;
+}
+
+static void test_create_payment_after_provider_down_pays_on_retry(void **state)
+{
+	(void)state;
+	char user[37], order[37], key[128], first[128];
+	svctest_new_id(user);
+	add_failed_order(order, user, "12.00", 0);
+	int charged = atomic_load(&provider_charges);
+	atomic_store(&provider_down, 1);
+	rpc_reply *reply;
+	assert_status(create_payment(order, "pm_card_visa", user, NULL, &reply),
+	              RPC_STATUS_UNAVAILABLE);
+	assert_string_equal(rpc_reply_error_reason(reply), "PAYMENT_PROVIDER_UNAVAILABLE");
+	rpc_reply_free(reply);
+	assert_int_equal(payments_of_order(order), 0);
+	Panthera__Orders__V1__OrderStatus st;
+	order_status(order, &st, first);
+	assert_int_equal(st, PANTHERA__ORDERS__V1__ORDER_STATUS__PENDING_PAYMENT);
+	char want[128];
+	snprintf(want, sizeof(want), "CreatePayment:%s:0", order);
+	assert_string_equal(first, want);
+	/* still down: the same attempt, still UNAVAILABLE (not ORDER_NOT_PAYABLE) */
+	assert_status(create_payment(order, "pm_card_visa", user, NULL, NULL),
+	              RPC_STATUS_UNAVAILABLE);
+	atomic_store(&provider_down, 0);
+	/* back: the retry pays, under the first attempt's key */
+	assert_status(create_payment(order, "pm_card_mastercard", user, "retry-key", &reply),
+	              RPC_STATUS_OK);
+	const Panthera__Payments__V1__Payment *p = PAY(create_payment_response)(reply);
+	assert_int_equal(p->status, ST(SUCCEEDED));
+	assert_string_equal(p->amount, "12.00");
+	rpc_reply_free(reply);
+	assert_int_equal(atomic_load(&provider_charges), charged + 1);
+	assert_int_equal(payments_of_order(order), 1);
+	assert_int_equal(sql_count("SELECT count(*) FROM payments.payments WHERE order_id = $1"
+	                           " AND idempotency_key = $2",
+	                           order, first),
+	                 1);
+	/* the order waits for that payment's event: another attempt (a new
+	 * key) is refused, and nothing is charged */
+	assert_status(create_payment(order, "pm_card_visa", user, NULL, &reply),
+	              RPC_STATUS_FAILED_PRECONDITION);
+	assert_string_equal(rpc_reply_error_reason(reply), "ORDER_NOT_PAYABLE");
+	rpc_reply_free(reply);
+	pthread_mutex_lock(&orders_lock);
+	snprintf(key, sizeof(key), "%s", last_resume_key);
+	pthread_mutex_unlock(&orders_lock);
+	snprintf(want, sizeof(want), "CreatePayment:%s:1", order);
+	assert_string_equal(key, want);
+	assert_int_equal(atomic_load(&provider_charges), charged + 1);
+	assert_int_equal(payments_of_order(order), 1);
+}
+
+/* payments_sweep deletes CreatePayment's Idempotency-Keys past their 24
+ * hours, keeps younger ones and every payment. */
+static void test_sweep_forgets_expired_idempotency_keys_only(void **state)
+{
+	(void)state;
+	char user[37], old_order[37], young_order[37];
+	svctest_new_id(user);
+	add_failed_order(old_order, user, "4.00", 0);
+	add_failed_order(young_order, user, "5.00", 0);
+	assert_status(create_payment(old_order, "pm_card_visa", user, "sweep-old", NULL),
+	              RPC_STATUS_OK);
+	assert_status(create_payment(young_order, "pm_card_visa", user, "sweep-young", NULL),
+	              RPC_STATUS_OK);
+	sql_run(pool,
+	        "UPDATE payments.idempotency_keys SET created_at = now() - interval '24 hours'"
+	        " - interval '1 minute' WHERE key = $1",
+	        "sweep-old");
+	sql_run(pool,
+	        "UPDATE payments.idempotency_keys SET created_at = now() - interval '23 hours'"
+	        " WHERE key = $1",
+	        "sweep-young");
+	long deleted = -1;
+	assert_status(payments_sweep(&svc, &deleted), RPC_STATUS_OK);
+	assert_true(deleted >= 1); /* other tests age keys of their own */
+	assert_int_equal(sql_count("SELECT count(*) FROM payments.idempotency_keys"
+	                           " WHERE user_id = $1 AND key = $2",
+	                           user, "sweep-old"),
+	                 0);
+	assert_int_equal(sql_count("SELECT count(*) FROM payments.idempotency_keys"
+	                           " WHERE user_id = $1 AND key = $2",
+	                           user, "sweep-young"),
+	                 1);
+	assert_int_equal(sql_count("SELECT count(*) FROM payments.idempotency_keys"
+	                           " WHERE created_at <= now() - interval '24 hours'",
+	                           NULL, NULL),
+	                 0);
+	assert_int_equal(payments_of_order(old_order), 1);
+	assert_int_equal(payments_of_order(young_order), 1);
+	assert_status(payments_sweep(&svc, &deleted), RPC_STATUS_OK);
+	assert_int_equal(deleted, 0);
+	assert_status(payments_sweep(NULL, NULL), RPC_STATUS_INVALID_ARGUMENT);
 }
 
 typedef struct create_racer {
@@ -1007,7 +1114,7 @@ static void test_create_payment_same_key_at_once(void **state)
 {
 	(void)state;
 	char user[37], order[37];
-	new_id(user);
+	svctest_new_id(user);
 	add_failed_order(order, user, "3.00", 0);
 	create_racer rs[4];
 	pthread_t t[4];
@@ -1028,7 +1135,7 @@ static void test_create_payment_without_orders_is_unavailable(void **state)
 {
 	(void)state;
 	char user[37], order[37];
-	new_id(user);
+	svctest_new_id(user);
 	add_failed_order(order, user, "3.00", 0);
 	svc.orders = NULL; /* no call is running: safe to change here */
 	rpc_reply *reply;
@@ -1046,8 +1153,8 @@ static void test_order_created_is_charged_once(void **state)
 	(void)state;
 	drain_events();
 	char order[37], user[37], event_id[37];
-	new_id(order);
-	new_id(user);
+	svctest_new_id(order);
+	svctest_new_id(user);
 	int charged = atomic_load(&provider_charges);
 	publish_order_created(order, user, "30.00", "pm_card_visa", event_id);
 	assert_true(drain_events() >= 1);
@@ -1095,9 +1202,9 @@ static void test_order_created_declined_and_other_events(void **state)
 	(void)state;
 	drain_events();
 	char order[37], user[37], bad_method_order[37];
-	new_id(order);
-	new_id(user);
-	new_id(bad_method_order);
+	svctest_new_id(order);
+	svctest_new_id(user);
+	svctest_new_id(bad_method_order);
 	/* events the consumer does not act on */
 	publish_order_event("panthera.events.v1.OrderPaid", (const uint8_t *)"\x0a\x01x", 3, order,
 	                    NULL);
@@ -1133,8 +1240,8 @@ static void test_consumer_retries_when_provider_is_down(void **state)
 	(void)state;
 	drain_events();
 	char order[37], user[37], event_id[37];
-	new_id(order);
-	new_id(user);
+	svctest_new_id(order);
+	svctest_new_id(user);
 	atomic_store(&provider_down, 1);
 	publish_order_created(order, user, "15.00", "pm_card_visa", event_id);
 	unsigned n;
@@ -1170,8 +1277,8 @@ static void test_parked_order_created_is_replayed(void **state)
 	    ev_dead_letter_count(pool, "payments", PAYMENTS_CONSUMER_ORDER_CREATED, &parked),
 	    RPC_STATUS_OK);
 	char order[37], user[37], event_id[37];
-	new_id(order);
-	new_id(user);
+	svctest_new_id(order);
+	svctest_new_id(user);
 	atomic_store(&provider_down, 1);
 	publish_order_created(order, user, "4.00", "pm_card_visa", event_id);
 	long backlog;
@@ -1211,7 +1318,7 @@ static void test_malformed_order_created_charges_nothing(void **state)
 	(void)state;
 	drain_events();
 	char order[37], event_id[37];
-	new_id(order);
+	svctest_new_id(order);
 	publish_order_event("panthera.events.v1.OrderCreated", (const uint8_t *)"\xff\xff\xff", 3,
 	                    order, event_id);
 	unsigned n;
@@ -1224,8 +1331,8 @@ static void test_malformed_order_created_charges_nothing(void **state)
 	assert_int_equal(payments_of_order(order), 0);
 	/* an OrderCreated whose amount is not money: not charged either */
 	char bad[37], user[37], bad_event[37];
-	new_id(bad);
-	new_id(user);
+	svctest_new_id(bad);
+	svctest_new_id(user);
 	sql_run(orders_pool, "DELETE FROM orders.outbox WHERE id = $1", event_id);
 	sql_run(pool, "DELETE FROM payments.event_attempts WHERE event_id = $1", event_id);
 	publish_order_created(bad, user, "12.345", "pm_card_visa", bad_event);
@@ -1252,8 +1359,8 @@ static void test_consumer_thread_charges_and_stops(void **state)
 	assert_status(payments_start(&svc), RPC_STATUS_OK);
 	assert_status(payments_start(&svc), RPC_STATUS_FAILED_PRECONDITION);
 	char order[37], user[37];
-	new_id(order);
-	new_id(user);
+	svctest_new_id(order);
+	svctest_new_id(user);
 	publish_order_created(order, user, "60.00", "pm_card_mastercard", NULL);
 	int64_t deadline = now_ms() + 10000;
 	while (payments_of_order(order) == 0 && now_ms() < deadline) {
@@ -1287,12 +1394,15 @@ int main(void)
 	    cmocka_unit_test(test_charge_is_idempotent_on_its_key),
 	    cmocka_unit_test(test_concurrent_charges_with_one_key_charge_once),
 	    cmocka_unit_test(test_provider_down_is_unavailable_not_failed),
+	    cmocka_unit_test_teardown(test_create_payment_after_provider_down_pays_on_retry,
+	                              provider_up),
 	    cmocka_unit_test(test_refund_whole_amount_once),
 	    cmocka_unit_test(test_refund_refusals),
 	    cmocka_unit_test(test_get_payment_owner_or_admin_only),
 	    cmocka_unit_test(test_bad_input_is_refused_with_the_field),
 	    cmocka_unit_test(test_create_payment_resumes_and_charges),
 	    cmocka_unit_test(test_create_payment_idempotency_key_replays),
+	    cmocka_unit_test(test_sweep_forgets_expired_idempotency_keys_only),
 	    cmocka_unit_test(test_create_payment_same_key_at_once),
 	    cmocka_unit_test(test_create_payment_without_orders_is_unavailable),
 	    cmocka_unit_test(test_order_created_is_charged_once),

@@ -22,6 +22,7 @@
 #include <cmocka.h>
 
 #include "../support/pgtest.h"
+#include "../support/svctest.h"
 #include "catalog.h"
 #include "inventory.h"
 #include "panthera/events.h"
@@ -32,14 +33,6 @@
 #include "panthera/rpc/v1/rpc.pb-c.h"
 #include "panthera/users/v1/users.panthera.h"
 #include "reviews.h"
-
-#define assert_status(expr, want)                                                     \
-	do {                                                                          \
-		rpc_status got_ = (expr);                                             \
-		if (got_ != (want))                                                   \
-			fail_msg("%s: got %s, want %s", #expr, rpc_status_name(got_), \
-			         rpc_status_name(want));                              \
-	} while (0)
 
 #define RV(x)  panthera_reviews_v1_review_service_##x
 #define CAT(x) panthera_catalog_v1_catalog_service_##x
@@ -139,15 +132,10 @@ static const panthera_orders_v1_order_service_handlers fake_orders = {.has_purch
 static const panthera_users_v1_user_service_handlers fake_users = {.batch_get_users =
                                                                        fake_batch_get_users};
 
-static void new_id(char out[37])
-{
-	assert_status(id_uuid4(out), RPC_STATUS_OK);
-}
-
 /* A new account with a name; its id into id[37]. */
 static void new_user(char id[37], const char *first, const char *last, int deactivated)
 {
-	new_id(id);
+	svctest_new_id(id);
 	pthread_mutex_lock(&fake_lock);
 	assert_true(n_accounts < MAX_FAKES);
 	snprintf(accounts[n_accounts].id, 37, "%s", id);
@@ -173,8 +161,7 @@ static void buy(const char *user, const char *product)
 
 static rpc_status serve(rpc_server **s, const char *url, reviews_service *rs, int everything)
 {
-	rpc_server_opts so = {.workers = 8, .queue_len = 64};
-	rpc_status st = rpc_server_create(s, &so);
+	rpc_status st = svctest_server(s, 8, 0);
 	if (st == RPC_STATUS_OK && everything)
 		st = inventory_service_register(*s, &inv_svc);
 	if (st == RPC_STATUS_OK && everything)
@@ -185,26 +172,7 @@ static rpc_status serve(rpc_server **s, const char *url, reviews_service *rs, in
 		st = panthera_users_v1_user_service_register(*s, &fake_users, NULL);
 	if (st == RPC_STATUS_OK)
 		st = reviews_service_register(*s, rs);
-	if (st == RPC_STATUS_OK)
-		st = rpc_server_listen(*s, url);
-	if (st == RPC_STATUS_OK)
-		st = rpc_server_start(*s);
-	return st;
-}
-
-static rpc_status open_channel(rpc_channel **c, const char *url, uint32_t connect_wait_ms)
-{
-	rpc_channel_opts o = {.connect_wait_ms = connect_wait_ms};
-	return rpc_channel_open(c, &url, 1, &o);
-}
-
-static rpc_status open_pool(db_pool **p, const char *schema)
-{
-	db_pool_opts o = {.url = pg.url, .size = 8, .schema = schema};
-	char dir[512];
-	snprintf(dir, sizeof(dir), "%s/services/%s/migrations", SRC_DIR, schema);
-	rpc_status st = db_pool_open(p, &o);
-	return st == RPC_STATUS_OK ? db_migrate(*p, schema, dir) : st;
+	return st == RPC_STATUS_OK ? svctest_start(*s, url, NULL) : st;
 }
 
 static int setup(void **state)
@@ -213,13 +181,13 @@ static int setup(void **state)
 	log_set_level(LOG_ERROR);
 	if (pgtest_start(&pg) != 0)
 		return -1;
-	if (open_pool(&inv_pool, "inventory") != RPC_STATUS_OK ||
-	    open_pool(&cat_pool, "catalog") != RPC_STATUS_OK ||
-	    open_pool(&rv_pool, "reviews") != RPC_STATUS_OK)
+	if (svctest_pool(&inv_pool, pg.url, "inventory", 8, 1) != RPC_STATUS_OK ||
+	    svctest_pool(&cat_pool, pg.url, "catalog", 8, 1) != RPC_STATUS_OK ||
+	    svctest_pool(&rv_pool, pg.url, "reviews", 8, 1) != RPC_STATUS_OK)
 		return -1;
 	/* the services call their peers on the server they all live on */
-	if (open_channel(&peer_ch, URL_MAIN, 0) != RPC_STATUS_OK ||
-	    open_channel(&dead_ch, URL_NOWHERE, 100) != RPC_STATUS_OK)
+	if (svctest_channel(&peer_ch, URL_MAIN, 0) != RPC_STATUS_OK ||
+	    svctest_channel(&dead_ch, URL_NOWHERE, 100) != RPC_STATUS_OK)
 		return -1;
 	inv_svc.pool = inv_pool;
 	cat_svc = (catalog_service){.pool = cat_pool, .inventory = peer_ch};
@@ -234,8 +202,8 @@ static int setup(void **state)
 	if (catalog_service_init(&cat_svc) != RPC_STATUS_OK ||
 	    serve(&srv, URL_MAIN, &svc, 1) != RPC_STATUS_OK ||
 	    serve(&srv_down, URL_DOWN, &svc_down, 0) != RPC_STATUS_OK ||
-	    open_channel(&ch, URL_MAIN, 0) != RPC_STATUS_OK ||
-	    open_channel(&down_ch, URL_DOWN, 0) != RPC_STATUS_OK)
+	    svctest_channel(&ch, URL_MAIN, 0) != RPC_STATUS_OK ||
+	    svctest_channel(&down_ch, URL_DOWN, 0) != RPC_STATUS_OK)
 		return -1;
 	Panthera__Catalog__V1__CreateCategoryRequest req =
 	    PANTHERA__CATALOG__V1__CREATE_CATEGORY_REQUEST__INIT;
@@ -656,7 +624,7 @@ static void test_list_refusals(void **state)
 
 	/* unknown, and deleted (its reviews are hidden with it) */
 	char unknown[37];
-	new_id(unknown);
+	svctest_new_id(unknown);
 	assert_status(list_on(ch, unknown, 0, 0, &resp, &reply), RPC_STATUS_NOT_FOUND);
 	assert_string_equal(rpc_reply_error_reason(reply), "PRODUCT_NOT_FOUND");
 	rpc_reply_free(reply);
@@ -795,7 +763,7 @@ static void test_create_refusals(void **state)
 
 	/* unknown and deleted products */
 	char unknown[37];
-	new_id(unknown);
+	svctest_new_id(unknown);
 	buy(u, unknown);
 	assert_status(create_review(u, unknown, 4, "Nice", "", &reply), RPC_STATUS_NOT_FOUND);
 	assert_string_equal(rpc_reply_error_reason(reply), "PRODUCT_NOT_FOUND");
@@ -825,7 +793,7 @@ static void test_create_refusals(void **state)
 
 	/* accounts: unknown, deactivated */
 	char ghost[37], left[37];
-	new_id(ghost);
+	svctest_new_id(ghost);
 	buy(ghost, product);
 	assert_status(create_review(ghost, product, 4, "Boo", "", NULL),
 	              RPC_STATUS_UNAUTHENTICATED);
@@ -895,7 +863,7 @@ static void test_delete_review(void **state)
 	new_product(elsewhere);
 	assert_status(delete_review(author, "USER", elsewhere, r1, NULL), RPC_STATUS_NOT_FOUND);
 	char unknown[37];
-	new_id(unknown);
+	svctest_new_id(unknown);
 	assert_status(delete_review(author, "USER", product, unknown, NULL), RPC_STATUS_NOT_FOUND);
 	assert_int_equal(total_of(product), 2);
 
@@ -1043,7 +1011,7 @@ static void test_rating_sync_redelivery_and_strangers(void **state)
 	set_rating(product, "1.0", 7);
 	Panthera__Events__V1__ReviewCreated ev = PANTHERA__EVENTS__V1__REVIEW_CREATED__INIT;
 	char rid[37];
-	new_id(rid);
+	svctest_new_id(rid);
 	ev.review_id = rid;
 	ev.product_id = product;
 	ev.user_id = u;
@@ -1064,7 +1032,7 @@ static void test_rating_sync_redelivery_and_strangers(void **state)
 	len = panthera__events__v1__review_created__pack(&ev, buf);
 	publish_raw("panthera.events.v1.ReviewCreated", buf, len);
 	char unknown[37];
-	new_id(unknown);
+	svctest_new_id(unknown);
 	ev.product_id = unknown;
 	len = panthera__events__v1__review_created__pack(&ev, buf);
 	publish_raw("panthera.events.v1.ReviewCreated", buf, len);

@@ -71,6 +71,10 @@ const cfg_var cfg_vars[] = {
      "Login and register requests per minute per client address."},
     {"smtp-url", "PANTHERA_SMTP_URL", CFG_STRING, NULL, 0, 0, 0,
      "smtp://host:port of the mail relay; unset: emails go to the log."},
+    {"mail-from", "PANTHERA_MAIL_FROM", CFG_STRING, NULL, 0, 0, 0,
+     "From header of every email, \"Name <address>\" or \"address\" (its address is also the "
+     "envelope sender); unset: Panthera <no-reply@panthera.local>. A value that is not one "
+     "stops the notifications service at start."},
 };
 const size_t cfg_n_vars = sizeof(cfg_vars) / sizeof(cfg_vars[0]);
 

@@ -377,6 +377,35 @@ rpc_status db_exec(db_conn *c, const char *name, const char *sql, int n, const c
 	return RPC_STATUS_OK;
 }
 
+rpc_status db_purge(db_pool *pool, const char *sql, uint32_t keep_s, long *deleted)
+{
+	if (deleted != NULL)
+		*deleted = 0;
+	if (pool == NULL || sql == NULL)
+		return RPC_STATUS_INVALID_ARGUMENT;
+	db_conn *c;
+	rpc_status st = db_acquire(pool, 30000, &c);
+	if (st != RPC_STATUS_OK)
+		return st;
+	char keep[16], batch[16];
+	snprintf(keep, sizeof(keep), "%u", keep_s);
+	snprintf(batch, sizeof(batch), "%d", DB_PURGE_BATCH);
+	const char *p[2] = {keep, batch};
+	for (int round = 0; round < DB_PURGE_ROUNDS; round++) {
+		PGresult *r;
+		if ((st = db_exec(c, NULL, sql, 2, p, &r)) != RPC_STATUS_OK)
+			break;
+		long n = atol(PQcmdTuples(r));
+		PQclear(r);
+		if (deleted != NULL)
+			*deleted += n;
+		if (n < DB_PURGE_BATCH)
+			break;
+	}
+	db_release(pool, c);
+	return st;
+}
+
 const char *db_last_sqlstate(const db_conn *c)
 {
 	return c ? c->sqlstate : "";

@@ -782,38 +782,6 @@ rpc_status ev_wait(ev_consumer *c, uint32_t timeout_ms)
 	return RPC_STATUS_OK;
 }
 
-/* Run a bounded DELETE (its $1 is keep_s, $2 the batch) until a batch
- * comes back short, at most EV_PRUNE_ROUNDS times; each is its own
- * transaction, so a large backlog never holds long locks. */
-#define EV_PRUNE_BATCH  5000
-#define EV_PRUNE_ROUNDS 20
-static rpc_status prune(db_pool *pool, const char *sql, uint32_t keep_s, long *deleted)
-{
-	if (deleted != NULL)
-		*deleted = 0;
-	db_conn *c;
-	rpc_status st = db_acquire(pool, 30000, &c);
-	if (st != RPC_STATUS_OK)
-		return st;
-	char keep[16], batch[16];
-	snprintf(keep, sizeof(keep), "%u", keep_s);
-	snprintf(batch, sizeof(batch), "%d", EV_PRUNE_BATCH);
-	const char *p[2] = {keep, batch};
-	for (int round = 0; round < EV_PRUNE_ROUNDS; round++) {
-		PGresult *r;
-		if ((st = db_exec(c, NULL, sql, 2, p, &r)) != RPC_STATUS_OK)
-			break;
-		long n = atol(PQcmdTuples(r));
-		PQclear(r);
-		if (deleted != NULL)
-			*deleted += n;
-		if (n < EV_PRUNE_BATCH)
-			break;
-	}
-	db_release(pool, c);
-	return st;
-}
-
 rpc_status ev_prune_outbox(db_pool *pool, const char *schema, uint32_t keep_s, long *deleted)
 {
 	if (deleted != NULL)
@@ -830,7 +798,7 @@ rpc_status ev_prune_outbox(db_pool *pool, const char *schema, uint32_t keep_s, l
 	         " ORDER BY r.last_txid, r.last_seq LIMIT 1)"
 	         " ORDER BY o.txid, o.seq LIMIT $2::int)",
 	         q, q, q);
-	return prune(pool, sql, keep_s, deleted);
+	return db_purge(pool, sql, keep_s, deleted);
 }
 
 rpc_status ev_prune_processed(db_pool *pool, const char *own_schema, uint32_t keep_s, long *deleted)
@@ -846,7 +814,7 @@ rpc_status ev_prune_processed(db_pool *pool, const char *own_schema, uint32_t ke
 	    "DELETE FROM %s.processed_events WHERE ctid IN (SELECT ctid FROM %s.processed_events"
 	    " WHERE processed_at < now() - $1::int * interval '1 second' LIMIT $2::int)",
 	    q, q);
-	return prune(pool, sql, keep_s, deleted);
+	return db_purge(pool, sql, keep_s, deleted);
 }
 
 rpc_status ev_consumer_rewind(ev_consumer *c)

@@ -78,6 +78,22 @@ void db_release(db_pool *pool, db_conn *conn);
 rpc_status db_exec(db_conn *conn, const char *name, const char *sql, int n,
                    const char *const *params, PGresult **res);
 
+/*
+ * Delete what is past its retention, in batches: run `sql`, a DELETE of at
+ * most $2 rows older than $1 seconds (its two parameters, as text: keep_s
+ * and DB_PURGE_BATCH), again while batches come back full, at most
+ * DB_PURGE_ROUNDS times (the rest waits for the next call). Each batch is
+ * its own transaction, so a large backlog never holds long locks.
+ * *deleted (may be NULL) gets the rows removed by the batches that ran,
+ * also on error. The purges of the services' sweeps and of the event log
+ * use it; `sql` must take the bound as a LIMIT inside its DELETE, e.g.
+ *   DELETE FROM t WHERE id IN (SELECT id FROM t
+ *     WHERE created_at < now() - $1::int * interval '1 second' LIMIT $2::int)
+ */
+#define DB_PURGE_BATCH  5000
+#define DB_PURGE_ROUNDS 20
+rpc_status db_purge(db_pool *pool, const char *sql, uint32_t keep_s, long *deleted);
+
 /* 1 when `s` may name a schema: [a-z_][a-z0-9_]*, 1..63 bytes. Such a name
  * is safe inside double quotes in SQL text. */
 int db_identifier_valid(const char *s);
