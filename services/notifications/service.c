@@ -85,7 +85,10 @@ rpc_status notifications_service_init(notifications_service *svc)
 		                      .own = svc->pool,
 		                      .own_schema = NOTIFICATIONS_SCHEMA,
 		                      .handler = on_order_event,
-		                      .arg = svc};
+		                      .arg = svc,
+		                      /* deployed into a running shop, mail about
+		                       * orders from now on, not its whole past */
+		                      .start_at_now = 1};
 		if ((st = ev_consumer_open(&p->orders, &o)) != RPC_STATUS_OK)
 			goto fail;
 	}

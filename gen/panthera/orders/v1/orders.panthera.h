@@ -110,7 +110,9 @@ typedef struct panthera_orders_v1_order_service_handlers {
 	 * back to PENDING_PAYMENT. Returns the order, whose total_amount and currency
 	 * are what to charge. NOT_FOUND when the order is not the user's;
 	 * FAILED_PRECONDITION with reason ORDER_NOT_PAYABLE from any status other
-	 * than PAYMENT_FAILED.
+	 * than PAYMENT_FAILED, but for a PENDING_PAYMENT order that a ResumePayment
+	 * with the same `idempotency-key` metadata made payable (the same attempt,
+	 * repeated after it recorded no payment).
 	 */
 	rpc_status (*resume_payment)(rpc_call *call, const Panthera__Orders__V1__ResumePaymentRequest *req, Panthera__Orders__V1__Order *resp, void *user);
 } panthera_orders_v1_order_service_handlers;
