@@ -8,7 +8,10 @@ cd "$(dirname "$0")/.."
 seconds=${1:-60}
 # Every target links the decoders it may need; unused ones cost nothing.
 sources="rpc/src/wire.c rpc/src/arena.c rpc/src/rpc_status.c services/auth/jwt.c services/auth/crypto.c
-	services/common/src/log.c services/common/src/ids.c $(find gateway-rest -name '*.c' | sort | tr '\n' ' ')"
+	services/common/src/log.c services/common/src/ids.c $(find gateway-rest -name '*.c' | sort | tr '\n' ' ')
+	gen/panthera/orders/v1/orders.pb-c.c gen/panthera/catalog/v1/catalog.pb-c.c gen/panthera/users/v1/users.pb-c.c
+	gen/google/protobuf/timestamp.pb-c.c gen/google/protobuf/duration.pb-c.c gen/google/protobuf/field_mask.pb-c.c
+	gen/google/protobuf/wrappers.pb-c.c gen/google/rpc/error_details.pb-c.c"
 mkdir -p build-fuzz
 for t in $(find tests/fuzz -name 'fuzz_*.c' | sort); do
 	name=$(basename "$t" .c)
