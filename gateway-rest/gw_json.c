@@ -1,8 +1,9 @@
 /*
  * gw_json.c - JSON <-> protobuf-c messages through the descriptors
- * (gw_json.h): the schema built at start-up, decoding of bodies (a jansson
- * tree walked into the message), path and query text values, the AIP-134
- * update mask, and encoding with the streaming writer of gw_json_write.c.
+ * (gw_json.h): the schema built at start-up, decoding of bodies (read with
+ * the pull reader of gw_json_read.c straight into the message), path and
+ * query text values, the AIP-134 update mask, and encoding with the
+ * streaming writer of gw_json_write.c.
  *
  * Design notes.
  *  - Everything that can be computed once is in the schema: per message,
@@ -15,6 +16,9 @@
  *    realloc, no free. Repeated fields get arrays of power-of-two capacity,
  *    which is what lets gw_json_set_text() append in amortised O(1) without
  *    storing a capacity anywhere.
+ *  - Duplicate keys are caught without a tree: per object, a bit per field
+ *    (one field named twice, by one name or both) and per oneof; per map,
+ *    its keys sorted once at the end.
  *  - Error paths are built only on failure, from a chain of frames on the C
  *    stack (one per object key, array index or map key), so success pays
  *    nothing for them.
@@ -30,8 +34,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-
-#include <jansson.h>
 
 #define DEFAULT_MAX_DEPTH  32
 #define DEFAULT_MAX_VALUES 65536
@@ -390,6 +392,18 @@ static int index_insert(jmsg *m, const char *name, size_t n, unsigned field, gw_
 	}
 }
 
+/* Field names go into output keys as they are: [A-Za-z_][A-Za-z0-9_]*. */
+static int is_identifier(const char *s)
+{
+	if (s == NULL || *s == '\0' || (*s >= '0' && *s <= '9'))
+		return 0;
+	for (; *s != '\0'; s++)
+		if (!((*s >= 'a' && *s <= 'z') || (*s >= 'A' && *s <= 'Z') ||
+		      (*s >= '0' && *s <= '9') || *s == '_'))
+			return 0;
+	return 1;
+}
+
 /* Fill in m's fields and name index; queue the message types they use. */
 static rpc_status build_message(gw_json_schema *s, jmsg *m, gw_json_error *err)
 {
@@ -414,6 +428,12 @@ static rpc_status build_message(gw_json_schema *s, jmsg *m, gw_json_error *err)
 	for (unsigned i = 0; i < d->n_fields; i++) {
 		const ProtobufCFieldDescriptor *fd = &d->fields[i];
 		jfield *f = &m->fields[i];
+		if (!is_identifier(fd->name)) {
+			set_error(err, RPC_STATUS_INVALID_ARGUMENT, NULL,
+			          "%s: field name \"%.64s\" is not an identifier", d->name,
+			          fd->name != NULL ? fd->name : "");
+			return RPC_STATUS_INVALID_ARGUMENT;
+		}
 		f->fd = fd;
 		f->name_len = strlen(fd->name);
 		f->json_name = json_name_of(fd->name, &f->json_len);
@@ -663,6 +683,7 @@ typedef struct dec {
 	gw_json_error *err;
 	size_t values_left;
 	unsigned max_depth;
+	gw_json_reader r; /* decode only */
 } dec;
 
 static void path_append(char *out, size_t cap, size_t *o, const char *s, size_t n)
@@ -1155,31 +1176,98 @@ static rpc_status wkt_from_string(dec *d, const frame *at, const jmsg *m, Protob
 
 /* ---- decoding JSON ----------------------------------------------------- */
 
-/* The keys decode records for gw_json_presence. */
-typedef struct presence_ctx {
+/* The keys of the body, for gw_json_presence: one list, grown in the
+ * arena; a context per object level that records into it. */
+typedef struct presence_list {
 	gw_json_present_field *fields;
 	size_t n, cap;
+} presence_list;
+
+typedef struct presence_ctx {
+	presence_list *list;
 	const ProtobufCFieldDescriptor *parent; /* NULL at the top level */
+	size_t added;                           /* keys this level recorded */
 } presence_ctx;
 
-static const char *json_kind(const json_t *v)
+static rpc_status presence_add(dec *d, presence_ctx *pc, const ProtobufCFieldDescriptor *field,
+                               const ProtobufCFieldDescriptor *child)
 {
-	switch (json_typeof(v)) {
-	case JSON_OBJECT:
+	presence_list *l = pc->list;
+	if (l->n == l->cap) {
+		size_t cap = l->cap ? l->cap * 2 : 8;
+		gw_json_present_field *v = dalloc_array(d, cap, sizeof(*v));
+		if (v == NULL)
+			return oom(d);
+		if (l->n > 0)
+			memcpy(v, l->fields, l->n * sizeof(*v));
+		l->fields = v;
+		l->cap = cap;
+	}
+	l->fields[l->n].field = field;
+	l->fields[l->n].child = child;
+	l->n++;
+	pc->added++;
+	return RPC_STATUS_OK;
+}
+
+static const char *token_kind(const gw_json_token *t)
+{
+	switch (t->kind) {
+	case GW_JSON_OBJECT:
 		return "an object";
-	case JSON_ARRAY:
+	case GW_JSON_ARRAY:
 		return "an array";
-	case JSON_STRING:
+	case GW_JSON_STRING:
 		return "a string";
-	case JSON_INTEGER:
-	case JSON_REAL:
+	case GW_JSON_NUMBER:
 		return "a number";
-	case JSON_TRUE:
-	case JSON_FALSE:
+	case GW_JSON_TRUE:
+	case GW_JSON_FALSE:
 		return "a boolean";
 	default:
 		return "null";
 	}
+}
+
+static rpc_status syntax_error(dec *d)
+{
+	int line, column;
+	gw_json_reader_position(&d->r, d->r.error_at, &line, &column);
+	return fail(d, NULL, RPC_STATUS_INVALID_ARGUMENT, "malformed JSON at line %d column %d: %s",
+	            line, column, d->r.error != NULL ? d->r.error : "unexpected input");
+}
+
+static rpc_status next_value(dec *d, gw_json_token *t)
+{
+	return gw_json_read_value(&d->r, t) == 0 ? RPC_STATUS_OK : syntax_error(d);
+}
+
+/*
+ * The value of a string token: its text as is when it has no escapes and
+ * `copy` is 0 (then not NUL-terminated), else unescaped into a NUL-terminated
+ * copy from the allocator ("" needs none).
+ */
+static rpc_status token_string(dec *d, const gw_json_token *t, int copy, const char **s, size_t *n)
+{
+	if (!t->escaped && !copy) {
+		*s = t->text;
+		*n = t->len;
+		return RPC_STATUS_OK;
+	}
+	if (t->len == 0) {
+		*s = protobuf_c_empty_string;
+		*n = 0;
+		return RPC_STATUS_OK;
+	}
+	char *p = t->len < SIZE_MAX ? dalloc(d, t->len + 1) : NULL;
+	if (p == NULL)
+		return oom(d);
+	*n = t->escaped ? gw_json_unescape(t->text, t->len, p) : t->len;
+	if (!t->escaped)
+		memcpy(p, t->text, t->len);
+	p[*n] = '\0';
+	*s = p;
+	return RPC_STATUS_OK;
 }
 
 static rpc_status count_value(dec *d, const frame *at)
@@ -1191,116 +1279,126 @@ static rpc_status count_value(dec *d, const frame *at)
 	return RPC_STATUS_OK;
 }
 
-static rpc_status decode_message(dec *d, const frame *at, const jmsg *m, ProtobufCMessage *msg,
-                                 json_t *v, unsigned depth, presence_ctx *pc);
-
-static rpc_status decode_scalar(dec *d, const frame *at, const jfield *f, void *slot, json_t *v)
+static rpc_status check_depth(dec *d, const frame *at, unsigned depth)
 {
-	ProtobufCType t = f->fd->type;
-	if (is_integer_type(t)) {
-		int64_t min, iv = 0;
-		uint64_t max, uv = 0;
-		const char *why = NULL;
-		int_range(t, &min, &max);
-		if (json_is_integer(v)) {
-			json_int_t x = json_integer_value(v);
-			if ((x < 0 && x < min) || (x >= 0 && (uint64_t)x > max))
-				why = "out of range";
-			else if (x < 0)
-				iv = x;
-			else
-				uv = (uint64_t)x;
-		} else if (json_is_real(v)) {
-			why = real_to_int(json_real_value(v), min, max, &iv, &uv);
-			why = why == NULL ? "out of range" : why[0] == '\0' ? NULL : why;
-		} else if (json_is_string(v)) {
-			text_to_int(json_string_value(v), json_string_length(v), min, max, &iv, &uv,
-			            &why);
+	if (depth + 1 > d->max_depth)
+		return fail(d, at, RPC_STATUS_INVALID_ARGUMENT, "nested deeper than %u levels",
+		            d->max_depth);
+	return RPC_STATUS_OK;
+}
+
+static rpc_status decode_message(dec *d, const frame *at, const jmsg *m, ProtobufCMessage *msg,
+                                 const gw_json_token *t, unsigned depth, presence_ctx *pc);
+
+static rpc_status decode_scalar(dec *d, const frame *at, const jfield *f, void *slot,
+                                const gw_json_token *t)
+{
+	ProtobufCType type = f->fd->type;
+	const char *s;
+	size_t n;
+	rpc_status st;
+	if (is_integer_type(type)) {
+		int64_t min, iv;
+		uint64_t max, uv;
+		const char *why;
+		int_range(type, &min, &max);
+		if (t->kind == GW_JSON_NUMBER) {
+			s = t->text;
+			n = t->len;
+		} else if (t->kind == GW_JSON_STRING) {
+			if ((st = token_string(d, t, 0, &s, &n)) != RPC_STATUS_OK)
+				return st;
 		} else {
 			return fail(d, at, RPC_STATUS_INVALID_ARGUMENT,
-			            "expected an integer (%s), got %s", type_name(t), json_kind(v));
+			            "expected an integer (%s), got %s", type_name(type),
+			            token_kind(t));
 		}
+		text_to_int(s, n, min, max, &iv, &uv, &why);
 		if (why != NULL)
 			return fail(d, at, RPC_STATUS_INVALID_ARGUMENT, "%s for %s", why,
-			            type_name(t));
-		store_int(t, slot, iv, uv);
+			            type_name(type));
+		store_int(type, slot, iv, uv);
 		return RPC_STATUS_OK;
 	}
-	switch (t) {
+	switch (type) {
 	case PROTOBUF_C_TYPE_FLOAT:
 	case PROTOBUF_C_TYPE_DOUBLE: {
 		double x;
-		const char *why = NULL;
-		if (json_is_integer(v))
-			x = (double)json_integer_value(v);
-		else if (json_is_real(v))
-			x = json_real_value(v);
-		else if (json_is_string(v))
-			why = text_to_double(json_string_value(v), json_string_length(v),
-			                     t == PROTOBUF_C_TYPE_FLOAT, &x);
-		else
+		if (t->kind == GW_JSON_NUMBER) {
+			s = t->text;
+			n = t->len;
+		} else if (t->kind == GW_JSON_STRING) {
+			if ((st = token_string(d, t, 0, &s, &n)) != RPC_STATUS_OK)
+				return st;
+		} else {
 			return fail(d, at, RPC_STATUS_INVALID_ARGUMENT, "expected a number, got %s",
-			            json_kind(v));
-		if (why == NULL && t == PROTOBUF_C_TYPE_FLOAT)
-			why = to_float(&x);
+			            token_kind(t));
+		}
+		const char *why = text_to_double(s, n, type == PROTOBUF_C_TYPE_FLOAT, &x);
 		if (why != NULL)
 			return fail(d, at, RPC_STATUS_INVALID_ARGUMENT, "%s for %s", why,
-			            type_name(t));
-		if (t == PROTOBUF_C_TYPE_FLOAT)
+			            type_name(type));
+		if (type == PROTOBUF_C_TYPE_FLOAT)
 			*(float *)slot = (float)x;
 		else
 			*(double *)slot = x;
 		return RPC_STATUS_OK;
 	}
 	case PROTOBUF_C_TYPE_BOOL:
-		if (!json_is_boolean(v))
+		if (t->kind != GW_JSON_TRUE && t->kind != GW_JSON_FALSE)
 			return fail(d, at, RPC_STATUS_INVALID_ARGUMENT,
-			            "expected true or false, got %s", json_kind(v));
-		*(protobuf_c_boolean *)slot = json_is_true(v);
+			            "expected true or false, got %s", token_kind(t));
+		*(protobuf_c_boolean *)slot = t->kind == GW_JSON_TRUE;
 		return RPC_STATUS_OK;
 	case PROTOBUF_C_TYPE_ENUM: {
 		const ProtobufCEnumDescriptor *ed = f->fd->descriptor;
 		const ProtobufCEnumValue *ev = NULL;
-		if (json_is_string(v)) {
-			ev = enum_by_name(ed, json_string_value(v), json_string_length(v));
+		if (t->kind == GW_JSON_STRING) {
+			if ((st = token_string(d, t, 0, &s, &n)) != RPC_STATUS_OK)
+				return st;
+			ev = enum_by_name(ed, s, n);
 			if (ev == NULL)
 				return fail(d, at, RPC_STATUS_INVALID_ARGUMENT,
-				            "unknown value \"%.64s\" of enum %s",
-				            json_string_value(v), ed->name);
-		} else if (json_is_integer(v)) {
-			json_int_t x = json_integer_value(v);
-			if (x >= INT32_MIN && x <= INT32_MAX)
-				ev = protobuf_c_enum_descriptor_get_value(ed, (int)x);
+				            "unknown value \"%.*s\" of enum %s",
+				            (int)(n > 64 ? 64 : n), s, ed->name);
+		} else if (t->kind == GW_JSON_NUMBER) {
+			int64_t iv;
+			uint64_t uv;
+			const char *why;
+			text_to_int(t->text, t->len, INT32_MIN, INT32_MAX, &iv, &uv, &why);
+			if (why == NULL)
+				ev = protobuf_c_enum_descriptor_get_value(
+				    ed, (int)(iv != 0 ? iv : (int64_t)uv));
 			if (ev == NULL)
 				return fail(d, at, RPC_STATUS_INVALID_ARGUMENT,
-				            "unknown number %lld of enum %s", (long long)x,
-				            ed->name);
+				            "unknown number %.*s of enum %s",
+				            (int)(t->len > 32 ? 32 : t->len), t->text, ed->name);
 		} else {
 			return fail(d, at, RPC_STATUS_INVALID_ARGUMENT,
-			            "expected an enum name (string), got %s", json_kind(v));
+			            "expected an enum name (string), got %s", token_kind(t));
 		}
 		*(int *)slot = ev->value;
 		return RPC_STATUS_OK;
 	}
-	case PROTOBUF_C_TYPE_STRING: {
-		if (!json_is_string(v))
+	case PROTOBUF_C_TYPE_STRING:
+		if (t->kind != GW_JSON_STRING)
 			return fail(d, at, RPC_STATUS_INVALID_ARGUMENT, "expected a string, got %s",
-			            json_kind(v));
-		char *p = dstrdup(d, json_string_value(v), json_string_length(v));
-		if (p == NULL)
-			return oom(d);
-		*(char **)slot = p;
+			            token_kind(t));
+		if ((st = token_string(d, t, 1, &s, &n)) != RPC_STATUS_OK)
+			return st;
+		*(char **)slot = (char *)s;
 		return RPC_STATUS_OK;
-	}
 	case PROTOBUF_C_TYPE_BYTES: {
-		if (!json_is_string(v))
+		if (t->kind != GW_JSON_STRING)
 			return fail(d, at, RPC_STATUS_INVALID_ARGUMENT,
-			            "expected a base64 string, got %s", json_kind(v));
-		size_t n = json_string_length(v), len = 0;
+			            "expected a base64 string, got %s", token_kind(t));
+		if ((st = token_string(d, t, 0, &s, &n)) != RPC_STATUS_OK)
+			return st;
+		size_t len = 0;
 		uint8_t *p = dalloc(d, GW_JSON_BASE64_DECODED_MAX(n));
 		if (p == NULL)
 			return oom(d);
-		if (gw_json_base64_decode(json_string_value(v), n, p, &len) != 0)
+		if (gw_json_base64_decode(s, n, p, &len) != 0)
 			return fail(d, at, RPC_STATUS_INVALID_ARGUMENT, "not valid base64");
 		((ProtobufCBinaryData *)slot)->data = p;
 		((ProtobufCBinaryData *)slot)->len = len;
@@ -1313,56 +1411,69 @@ static rpc_status decode_scalar(dec *d, const frame *at, const jfield *f, void *
 
 /* One value (not null) of field f into slot: a singular field, an array
  * element or a map value. Message slots are created when NULL. */
-static rpc_status decode_value(dec *d, const frame *at, const jfield *f, void *slot, json_t *v,
-                               unsigned depth, presence_ctx *pc)
+static rpc_status decode_value(dec *d, const frame *at, const jfield *f, void *slot,
+                               const gw_json_token *t, unsigned depth, presence_ctx *pc)
 {
 	rpc_status st = count_value(d, at);
 	if (st != RPC_STATUS_OK)
 		return st;
 	if (f->fd->type != PROTOBUF_C_TYPE_MESSAGE)
-		return decode_scalar(d, at, f, slot, v);
+		return decode_scalar(d, at, f, slot, t);
 	ProtobufCMessage **pp = slot;
 	if (*pp == NULL && (*pp = new_message(d, f->msg->desc)) == NULL)
 		return oom(d);
-	return decode_message(d, at, f->msg, *pp, v, depth, pc);
+	return decode_message(d, at, f->msg, *pp, t, depth, pc);
+}
+
+/* Room for one more element in an array being built: capacities are powers
+ * of two from 4, as append_slot() expects. */
+static void *grow(dec *d, void *arr, size_t n, size_t *cap, size_t esz)
+{
+	if (n < *cap)
+		return arr;
+	size_t c = *cap ? *cap * 2 : 4;
+	void *v = dalloc_array(d, c, esz);
+	if (v == NULL)
+		return NULL;
+	if (n > 0)
+		memcpy(v, arr, n * esz);
+	*cap = c;
+	return v;
 }
 
 static rpc_status decode_repeated(dec *d, const frame *at, const jfield *f, ProtobufCMessage *msg,
-                                  json_t *v, unsigned depth)
+                                  const gw_json_token *t, unsigned depth)
 {
 	const ProtobufCFieldDescriptor *fd = f->fd;
-	if (!json_is_array(v))
+	if (t->kind != GW_JSON_ARRAY)
 		return fail(d, at, RPC_STATUS_INVALID_ARGUMENT, "expected an array, got %s",
-		            json_kind(v));
-	if (depth + 1 > d->max_depth)
-		return fail(d, at, RPC_STATUS_INVALID_ARGUMENT, "nested deeper than %u levels",
-		            d->max_depth);
-	rpc_status st = count_value(d, at);
-	if (st != RPC_STATUS_OK)
+		            token_kind(t));
+	rpc_status st;
+	if ((st = check_depth(d, at, depth)) != RPC_STATUS_OK || (st = count_value(d, at)) != 0)
 		return st;
-	size_t n = json_array_size(v), esz = elem_size(fd->type);
-	if (n > d->values_left)
-		return fail(d, at, RPC_STATUS_INVALID_ARGUMENT, "more than %zu values in the body",
-		            d->s->limits.max_values);
+	size_t n = 0, cap = 0, esz = elem_size(fd->type);
 	char *arr = NULL;
-	if (n > 0) {
-		size_t cap = pow2_at_least(n);
-		arr = dalloc_array(d, cap, esz);
-		if (arr == NULL)
-			return oom(d);
-		memset(arr, 0, n * esz);
-	}
-	for (size_t i = 0; i < n; i++) {
-		frame el = {at, FRAME_INDEX, NULL, 0, i};
-		json_t *e = json_array_get(v, i);
-		if (json_is_null(e))
+	int first = 1, k;
+	while ((k = gw_json_read_next(&d->r, &first)) == 1) {
+		frame el = {at, FRAME_INDEX, NULL, 0, n};
+		gw_json_token v;
+		if ((st = next_value(d, &v)) != RPC_STATUS_OK)
+			return st;
+		if (v.kind == GW_JSON_NULL)
 			return fail(d, &el, RPC_STATUS_INVALID_ARGUMENT, "null in an array");
-		st = decode_value(d, &el, f, arr + i * esz, e, depth + 1, NULL);
+		if ((arr = grow(d, arr, n, &cap, esz)) == NULL)
+			return oom(d);
+		memset(arr + n * esz, 0, esz);
+		st = decode_value(d, &el, f, arr + n * esz, &v, depth + 1, NULL);
 		if (st != RPC_STATUS_OK)
 			return st;
+		n++;
 	}
+	if (k < 0)
+		return syntax_error(d);
+	/* Committed whole: a failure above left the field as it was. */
 	*(size_t *)AT(msg, fd->quantifier_offset) = n;
-	*(void **)AT(msg, fd->offset) = arr;
+	*(void **)AT(msg, fd->offset) = n > 0 ? arr : NULL;
 	return RPC_STATUS_OK;
 }
 
@@ -1407,78 +1518,96 @@ static rpc_status map_key(dec *d, const frame *at, const jfield *kf, ProtobufCMe
 	return RPC_STATUS_OK;
 }
 
+typedef struct map_seen {
+	const char *key;
+	size_t len;
+} map_seen;
+
+static int map_seen_cmp(const void *a, const void *b)
+{
+	const map_seen *x = a, *y = b;
+	if (x->len != y->len)
+		return x->len < y->len ? -1 : 1;
+	return memcmp(x->key, y->key, x->len);
+}
+
 static rpc_status decode_map(dec *d, const frame *at, const jfield *f, ProtobufCMessage *msg,
-                             json_t *v, unsigned depth)
+                             const gw_json_token *t, unsigned depth)
 {
 	const ProtobufCFieldDescriptor *fd = f->fd;
 	const jmsg *em = f->msg;
-	if (!json_is_object(v))
+	if (t->kind != GW_JSON_OBJECT)
 		return fail(d, at, RPC_STATUS_INVALID_ARGUMENT, "expected an object (map), got %s",
-		            json_kind(v));
-	if (depth + 1 > d->max_depth)
-		return fail(d, at, RPC_STATUS_INVALID_ARGUMENT, "nested deeper than %u levels",
-		            d->max_depth);
-	rpc_status st = count_value(d, at);
-	if (st != RPC_STATUS_OK)
+		            token_kind(t));
+	rpc_status st;
+	if ((st = check_depth(d, at, depth)) != RPC_STATUS_OK || (st = count_value(d, at)) != 0)
 		return st;
-	size_t n = json_object_size(v), i = 0;
-	if (n > d->values_left)
-		return fail(d, at, RPC_STATUS_INVALID_ARGUMENT, "more than %zu values in the body",
-		            d->s->limits.max_values);
+	size_t n = 0, cap = 0, kcap = 0;
 	ProtobufCMessage **arr = NULL;
-	if (n > 0 && (arr = dalloc_array(d, pow2_at_least(n), sizeof(*arr))) == NULL)
-		return oom(d);
-	for (void *it = json_object_iter(v); it != NULL; it = json_object_iter_next(v, it), i++) {
-		const char *key = json_object_iter_key(it);
-		frame kf = {at, FRAME_MAPKEY, key, json_object_iter_key_len(it), 0};
-		json_t *val = json_object_iter_value(it);
-		ProtobufCMessage *entry = new_message(d, em->desc);
-		if (entry == NULL)
-			return oom(d);
-		st = map_key(d, &kf, &em->fields[0], entry, key, kf.key_len);
-		if (st != RPC_STATUS_OK)
+	map_seen *keys = NULL;
+	int first = 1, k;
+	gw_json_token kt, v;
+	while ((k = gw_json_read_key(&d->r, &first, &kt)) == 1) {
+		const char *key;
+		size_t klen;
+		if ((st = token_string(d, &kt, 0, &key, &klen)) != RPC_STATUS_OK)
 			return st;
-		if (json_is_null(val))
+		frame kf = {at, FRAME_MAPKEY, key, klen, 0};
+		if ((st = next_value(d, &v)) != RPC_STATUS_OK)
+			return st;
+		if (v.kind == GW_JSON_NULL)
 			return fail(d, &kf, RPC_STATUS_INVALID_ARGUMENT, "null as a map value");
-		st = decode_value(d, &kf, &em->fields[1], AT(entry, em->fields[1].fd->offset), val,
+		ProtobufCMessage *entry = new_message(d, em->desc);
+		if (entry == NULL || (arr = grow(d, arr, n, &cap, sizeof(*arr))) == NULL ||
+		    (keys = grow(d, keys, n, &kcap, sizeof(*keys))) == NULL)
+			return oom(d);
+		if ((st = map_key(d, &kf, &em->fields[0], entry, key, klen)) != RPC_STATUS_OK)
+			return st;
+		st = decode_value(d, &kf, &em->fields[1], AT(entry, em->fields[1].fd->offset), &v,
 		                  depth + 1, NULL);
 		if (st != RPC_STATUS_OK)
 			return st;
-		arr[i] = entry;
+		arr[n] = entry;
+		keys[n].key = key;
+		keys[n].len = klen;
+		n++;
+	}
+	if (k < 0)
+		return syntax_error(d);
+	/* Two entries for one key: sorted, they are neighbours. */
+	if (n > 1) {
+		qsort(keys, n, sizeof(*keys), map_seen_cmp);
+		for (size_t i = 1; i < n; i++) {
+			if (map_seen_cmp(&keys[i - 1], &keys[i]) == 0) {
+				frame kf = {at, FRAME_MAPKEY, keys[i].key, keys[i].len, 0};
+				return fail(d, &kf, RPC_STATUS_INVALID_ARGUMENT,
+				            "duplicate map key");
+			}
+		}
 	}
 	*(size_t *)AT(msg, fd->quantifier_offset) = n;
-	*(void **)AT(msg, fd->offset) = arr;
+	*(void **)AT(msg, fd->offset) = n > 0 ? arr : NULL;
 	return RPC_STATUS_OK;
 }
 
-/* Field f of msg from JSON value v (any, null included). */
+/* Field f of msg from the value whose token is t (null included). */
 static rpc_status decode_field(dec *d, const frame *at, const jfield *f, ProtobufCMessage *msg,
-                               json_t *v, unsigned depth, presence_ctx *pc)
+                               const gw_json_token *t, unsigned depth, presence_ctx *pc)
 {
 	const ProtobufCFieldDescriptor *fd = f->fd;
-	if (json_is_null(v)) {
+	if (t->kind == GW_JSON_NULL) {
 		clear_field(msg, fd);
 		return count_value(d, at);
 	}
 	if (f->is_map)
-		return decode_map(d, at, f, msg, v, depth);
+		return decode_map(d, at, f, msg, t, depth);
 	if (fd->label == PROTOBUF_C_LABEL_REPEATED)
-		return decode_repeated(d, at, f, msg, v, depth);
+		return decode_repeated(d, at, f, msg, t, depth);
 	oneof_switch(msg, fd);
-	rpc_status st = decode_value(d, at, f, AT(msg, fd->offset), v, depth, pc);
+	rpc_status st = decode_value(d, at, f, AT(msg, fd->offset), t, depth, pc);
 	if (st == RPC_STATUS_OK)
 		mark_present(msg, fd);
 	return st;
-}
-
-static void presence_add(presence_ctx *pc, const ProtobufCFieldDescriptor *field,
-                         const ProtobufCFieldDescriptor *child)
-{
-	if (pc->n < pc->cap) {
-		pc->fields[pc->n].field = field;
-		pc->fields[pc->n].child = child;
-		pc->n++;
-	}
 }
 
 /* A plain message field (not repeated, map or well-known type), whose keys
@@ -1490,16 +1619,17 @@ static int is_plain_message(const jfield *f)
 }
 
 static rpc_status decode_object(dec *d, const frame *at, const jmsg *m, ProtobufCMessage *msg,
-                                json_t *v, unsigned depth, presence_ctx *pc)
+                                const gw_json_token *t, unsigned depth, presence_ctx *pc)
 {
-	if (!json_is_object(v))
+	if (t->kind != GW_JSON_OBJECT)
 		return fail(d, at, RPC_STATUS_INVALID_ARGUMENT, "expected an object, got %s",
-		            json_kind(v));
-	if (depth + 1 > d->max_depth)
-		return fail(d, at, RPC_STATUS_INVALID_ARGUMENT, "nested deeper than %u levels",
-		            d->max_depth);
+		            token_kind(t));
+	rpc_status st = check_depth(d, at, depth);
+	if (st != RPC_STATUS_OK)
+		return st;
 	/* Which fields (and oneofs, by the field that set them) this object
-	 * named already: one of its two names given twice, two oneof members. */
+	 * named already: a field given twice (by one name or both), two
+	 * members of a oneof. */
 	uint64_t seen_small[4] = {0};
 	unsigned oneof_small[16] = {0};
 	uint64_t *seen = seen_small;
@@ -1516,17 +1646,26 @@ static rpc_status decode_object(dec *d, const frame *at, const jmsg *m, Protobuf
 			return oom(d);
 		memset(oneof_by, 0, m->n_oneofs * sizeof(*oneof_by));
 	}
-	for (void *it = json_object_iter(v); it != NULL; it = json_object_iter_next(v, it)) {
-		const char *key = json_object_iter_key(it);
-		frame kf = {at, FRAME_KEY, key, json_object_iter_key_len(it), 0};
-		json_t *val = json_object_iter_value(it);
-		const jfield *f = field_lookup(m, key, kf.key_len);
+	int first = 1, k;
+	gw_json_token kt, v;
+	char kbuf[128];
+	while ((k = gw_json_read_key(&d->r, &first, &kt)) == 1) {
+		const char *key = kt.text;
+		size_t klen = kt.len;
+		if (kt.escaped && kt.len <= sizeof(kbuf)) {
+			klen = gw_json_unescape(kt.text, kt.len, kbuf);
+			key = kbuf;
+		} else if (kt.escaped && (st = token_string(d, &kt, 1, &key, &klen)) != 0) {
+			return st;
+		}
+		frame kf = {at, FRAME_KEY, key, klen, 0};
+		const jfield *f = field_lookup(m, key, klen);
 		if (f == NULL)
 			return fail(d, &kf, RPC_STATUS_INVALID_ARGUMENT, "unknown field");
 		size_t idx = (size_t)(f - m->fields);
 		if (seen[idx / 64] & (1ull << (idx % 64)))
 			return fail(d, &kf, RPC_STATUS_INVALID_ARGUMENT,
-			            "field given twice (as \"%s\" and \"%s\")", f->json_name,
+			            "field given twice (as \"%s\" or \"%s\")", f->json_name,
 			            f->fd->name);
 		seen[idx / 64] |= 1ull << (idx % 64);
 		if (f->oneof != 0) {
@@ -1537,66 +1676,65 @@ static rpc_status decode_object(dec *d, const frame *at, const jmsg *m, Protobuf
 				            m->fields[*by - 1].json_name, f->json_name);
 			*by = (unsigned)idx + 1;
 		}
-		presence_ctx child = {0};
+		if ((st = next_value(d, &v)) != RPC_STATUS_OK)
+			return st;
+		presence_ctx child = {NULL, NULL, 0};
 		presence_ctx *cpc = NULL;
 		if (pc != NULL && pc->parent == NULL) {
-			if (is_plain_message(f) && json_is_object(val) &&
-			    json_object_size(val) > 0) {
-				child = *pc;
+			if (is_plain_message(f) && v.kind == GW_JSON_OBJECT) {
+				child.list = pc->list;
 				child.parent = f->fd;
 				cpc = &child;
-			} else {
-				presence_add(pc, f->fd, NULL);
+			} else if ((st = presence_add(d, pc, f->fd, NULL)) != RPC_STATUS_OK) {
+				return st;
 			}
-		} else if (pc != NULL) {
-			presence_add(pc, pc->parent, f->fd);
+		} else if (pc != NULL && (st = presence_add(d, pc, pc->parent, f->fd)) != 0) {
+			return st;
 		}
-		rpc_status st = decode_field(d, &kf, f, msg, val, depth + 1, cpc);
-		if (cpc != NULL)
-			pc->n = child.n;
-		if (st != RPC_STATUS_OK)
+		if ((st = decode_field(d, &kf, f, msg, &v, depth + 1, cpc)) != RPC_STATUS_OK)
+			return st;
+		/* {} for a message: the field as a whole. */
+		if (cpc != NULL && child.added == 0 &&
+		    (st = presence_add(d, pc, f->fd, NULL)) != RPC_STATUS_OK)
 			return st;
 	}
-	return RPC_STATUS_OK;
+	return k < 0 ? syntax_error(d) : RPC_STATUS_OK;
 }
 
 static rpc_status decode_message(dec *d, const frame *at, const jmsg *m, ProtobufCMessage *msg,
-                                 json_t *v, unsigned depth, presence_ctx *pc)
+                                 const gw_json_token *t, unsigned depth, presence_ctx *pc)
 {
+	const char *s;
+	size_t n;
+	rpc_status st;
 	switch (m->wkt) {
 	case WKT_TIMESTAMP:
 	case WKT_DURATION:
 	case WKT_FIELD_MASK:
-		if (!json_is_string(v))
+		if (t->kind != GW_JSON_STRING)
 			return fail(d, at, RPC_STATUS_INVALID_ARGUMENT,
 			            "expected %s string, got %s",
 			            m->wkt == WKT_TIMESTAMP  ? "an RFC 3339 timestamp"
 			            : m->wkt == WKT_DURATION ? "a duration"
 			                                     : "a field mask",
-			            json_kind(v));
+			            token_kind(t));
+		if ((st = token_string(d, t, 0, &s, &n)) != RPC_STATUS_OK)
+			return st;
 		if (m->wkt == WKT_FIELD_MASK) /* the JSON value replaces the mask */
 			*(size_t *)AT(msg, m->fields[0].fd->quantifier_offset) = 0;
-		return wkt_from_string(d, at, m, msg, json_string_value(v), json_string_length(v));
+		return wkt_from_string(d, at, m, msg, s, n);
 	case WKT_WRAPPER:
-		return decode_scalar(d, at, &m->fields[0], AT(msg, m->fields[0].fd->offset), v);
+		return decode_scalar(d, at, &m->fields[0], AT(msg, m->fields[0].fd->offset), t);
 	default:
-		return decode_object(d, at, m, msg, v, depth, pc);
+		return decode_object(d, at, m, msg, t, depth, pc);
 	}
-}
-
-static rpc_status parse_error(dec *d, const json_error_t *je)
-{
-	if (json_error_code(je) == json_error_out_of_memory)
-		return oom(d);
-	return fail(d, NULL, RPC_STATUS_INVALID_ARGUMENT, "malformed JSON at line %d column %d: %s",
-	            je->line, je->column, je->text);
 }
 
 rpc_status gw_json_decode(const gw_json_schema *s, ProtobufCMessage *msg, const char *body_field,
                           const char *json, size_t len, ProtobufCAllocator *alloc,
                           gw_json_presence *presence, gw_json_error *err)
 {
-	dec d = {s, alloc, err, 0, 0};
+	dec d = {s, alloc, err, 0, 0, {0}};
 	if (presence != NULL) {
 		presence->n = 0;
 		presence->fields = NULL;
@@ -1618,43 +1756,27 @@ rpc_status gw_json_decode(const gw_json_schema *s, ProtobufCMessage *msg, const 
 	if (len == 0)
 		return RPC_STATUS_OK;
 
-	json_error_t je;
-	json_t *root = json_loadb(json, len, JSON_REJECT_DUPLICATES | JSON_DECODE_ANY, &je);
-	if (root == NULL)
-		return parse_error(&d, &je);
-	rpc_status st;
+	gw_json_reader_init(&d.r, json, len);
+	gw_json_token root;
+	rpc_status st = next_value(&d, &root);
+	if (st != RPC_STATUS_OK)
+		return st;
 	/* The object whose keys are the presence: the body's. */
-	presence_ctx pc = {0};
-	if (presence != NULL && json_is_object(root)) {
-		size_t cap = json_object_size(root);
-		for (void *it = json_object_iter(root); it; it = json_object_iter_next(root, it)) {
-			json_t *val = json_object_iter_value(it);
-			if (json_is_object(val))
-				cap += json_object_size(val);
-		}
-		if (cap > 0 && (pc.fields = dalloc_array(&d, cap, sizeof(*pc.fields))) == NULL) {
-			st = oom(&d);
-			goto out;
-		}
-		pc.cap = cap;
-	}
+	presence_list list = {NULL, 0, 0};
+	presence_ctx pc = {&list, NULL, 0};
 	presence_ctx *ppc = presence != NULL ? &pc : NULL;
 	if (f == NULL) {
-		st = decode_message(&d, NULL, m, msg, root, 0, ppc);
+		st = decode_message(&d, NULL, m, msg, &root, 0, ppc);
 	} else {
 		frame top = {NULL, FRAME_KEY, f->json_name, f->json_len, 0};
-		if (f->fd->type == PROTOBUF_C_TYPE_MESSAGE && !f->is_map &&
-		    f->fd->label != PROTOBUF_C_LABEL_REPEATED)
-			st = decode_field(&d, &top, f, msg, root, 0, ppc);
-		else
-			st = decode_field(&d, &top, f, msg, root, 0, NULL);
+		st = decode_field(&d, &top, f, msg, &root, 0, is_plain_message(f) ? ppc : NULL);
 	}
+	if (st == RPC_STATUS_OK && gw_json_read_end(&d.r) != 0)
+		st = syntax_error(&d);
 	if (st == RPC_STATUS_OK && presence != NULL) {
-		presence->n = pc.n;
-		presence->fields = pc.fields;
+		presence->n = list.n;
+		presence->fields = list.fields;
 	}
-out:
-	json_decref(root);
 	return st;
 }
 
@@ -1762,7 +1884,7 @@ rpc_status gw_json_set_text(const gw_json_schema *s, ProtobufCMessage *msg, cons
                             size_t path_len, const char *value, size_t value_len,
                             ProtobufCAllocator *alloc, gw_json_error *err)
 {
-	dec d = {s, alloc, err, 0, 0};
+	dec d = {s, alloc, err, 0, 0, {0}};
 	frame at = {NULL, FRAME_KEY, path, path_len, 0};
 	const jmsg *m = msg != NULL ? schema_lookup(s, msg->descriptor) : NULL;
 	if (m == NULL || alloc == NULL || path == NULL || (value == NULL && value_len > 0))
@@ -1829,7 +1951,7 @@ rpc_status gw_json_fill_update_mask(const gw_json_schema *s, ProtobufCMessage *m
                                     const char *mask_field, const gw_json_presence *presence,
                                     ProtobufCAllocator *alloc, gw_json_error *err)
 {
-	dec d = {s, alloc, err, 0, 0};
+	dec d = {s, alloc, err, 0, 0, {0}};
 	const char *name = mask_field != NULL ? mask_field : "update_mask";
 	const jmsg *m = msg != NULL ? schema_lookup(s, msg->descriptor) : NULL;
 	if (m == NULL || alloc == NULL)
@@ -1922,6 +2044,7 @@ static void put(enc *e, const char *s, size_t n)
 #define PUT_LIT(e, lit) put((e), (lit), sizeof(lit) - 1)
 
 static void enc_message(enc *e, const jmsg *m, const ProtobufCMessage *msg, unsigned depth);
+static void enc_default_message(enc *e, const jmsg *m);
 
 static void enc_quoted_int(enc *e, int64_t v)
 {
@@ -1941,6 +2064,42 @@ static void enc_bytes(enc *e, const ProtobufCBinaryData *bd)
 	gw_json_base64_encode(bd->data, n, b->data + b->len);
 	b->len += out;
 	b->data[b->len++] = '"';
+}
+
+/* A message value that is NULL where a value must stand (a map entry
+ * without its value, as protobuf-c unpacks one): the type's default. */
+static void enc_default_message(enc *e, const jmsg *m)
+{
+	switch (m->wkt) {
+	case WKT_TIMESTAMP:
+		PUT_LIT(e, "\"1970-01-01T00:00:00Z\"");
+		return;
+	case WKT_DURATION:
+		PUT_LIT(e, "\"0s\"");
+		return;
+	case WKT_FIELD_MASK:
+		PUT_LIT(e, "\"\"");
+		return;
+	case WKT_WRAPPER:
+		switch (m->fields[0].fd->type) {
+		case PROTOBUF_C_TYPE_INT64:
+		case PROTOBUF_C_TYPE_UINT64:
+			PUT_LIT(e, "\"0\"");
+			return;
+		case PROTOBUF_C_TYPE_BOOL:
+			PUT_LIT(e, "false");
+			return;
+		case PROTOBUF_C_TYPE_STRING:
+		case PROTOBUF_C_TYPE_BYTES:
+			PUT_LIT(e, "\"\"");
+			return;
+		default:
+			PUT_LIT(e, "0");
+			return;
+		}
+	default:
+		PUT_LIT(e, "{}");
+	}
 }
 
 /* One value of field f at slot: a singular field, an element, a map value. */
@@ -2000,7 +2159,7 @@ static void enc_value(enc *e, const jfield *f, const void *slot, unsigned depth)
 	case PROTOBUF_C_TYPE_MESSAGE: {
 		const ProtobufCMessage *sub = *(ProtobufCMessage *const *)slot;
 		if (sub == NULL)
-			PUT_LIT(e, "null");
+			enc_default_message(e, f->msg);
 		else
 			enc_message(e, f->msg, sub, depth + 1);
 		break;
@@ -2261,9 +2420,14 @@ rpc_status gw_json_encode(const gw_json_schema *s, const ProtobufCMessage *msg, 
 			         field);
 			return e.st;
 		}
-		if ((f->fd->flags & PROTOBUF_C_FIELD_FLAG_ONEOF) &&
-		    *(const uint32_t *)((const char *)msg + f->fd->quantifier_offset) != f->fd->id)
-			PUT_LIT(&e, "null");
+		const void *slot = (const char *)msg + f->fd->offset;
+		if (((f->fd->flags & PROTOBUF_C_FIELD_FLAG_ONEOF) &&
+		     *(const uint32_t *)((const char *)msg + f->fd->quantifier_offset) !=
+		         f->fd->id) ||
+		    (f->fd->type == PROTOBUF_C_TYPE_MESSAGE &&
+		     f->fd->label != PROTOBUF_C_LABEL_REPEATED &&
+		     *(ProtobufCMessage *const *)slot == NULL))
+			PUT_LIT(&e, "null"); /* unset */
 		else
 			enc_field(&e, f, msg, 0);
 	}

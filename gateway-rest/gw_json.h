@@ -10,8 +10,8 @@
  *                    with its JSON field names, name lookup tables and
  *                    well-known-type kind. Immutable afterwards.
  *   decode           a request body (JSON text) into a request message, or
- *                    into one of its fields (`body: "field"`); jansson parses,
- *                    then the tree is walked into the message.
+ *                    into one of its fields (`body: "field"`), read in one
+ *                    pass by the pull reader below, without a tree.
  *   set_text         one path variable or query parameter into a field,
  *                    named by a dotted path ("filter.category_id").
  *   fill_update_mask a PATCH's FieldMask from the keys the body had (AIP-134).
@@ -160,11 +160,12 @@ typedef struct gw_json_presence {
  * sub-messages already present are decoded into, a repeated field given in
  * the body is replaced. On error `msg` may be partly filled (all of it from
  * `alloc`): drop the request. Errors: INVALID_ARGUMENT (malformed JSON,
- * duplicate keys, invalid UTF-8, nesting past max_depth, more than
- * max_values values, unknown field, wrong type, out of range, two members
- * of a oneof, ...), RESOURCE_EXHAUSTED (the allocator returned NULL, or
- * jansson ran out of memory), INTERNAL (msg's type is not in the schema,
- * body_field names no field).
+ * a field or map key given twice, invalid UTF-8 or \u0000 in a string,
+ * nesting past max_depth, more than max_values values, unknown field,
+ * wrong type, out of range, two members of a oneof, ...),
+ * RESOURCE_EXHAUSTED (the allocator returned NULL), INTERNAL (msg's type
+ * is not in the schema, body_field names no field). A semantic error is
+ * reported where it is met, before any syntax error further on.
  */
 rpc_status gw_json_decode(const gw_json_schema *s, ProtobufCMessage *msg, const char *body_field,
                           const char *json, size_t len, ProtobufCAllocator *alloc,
@@ -329,6 +330,70 @@ rpc_status gw_json_write_error(gw_json_buf *b, const gw_json_error_reply *e);
  * and a BadRequest violation {field, description} when err->field is set.
  */
 rpc_status gw_json_write_decode_error(gw_json_buf *b, const gw_json_error *err);
+
+/* ---- the JSON reader (gw_json_read.c) ------------------------------------ */
+
+/*
+ * A pull reader over JSON text (RFC 8259), the decoder's parser: no tree,
+ * no allocation, one pass. It checks everything a token can be checked for
+ * as it reads it: string escapes (surrogates paired, no \u0000), raw
+ * control characters, UTF-8 (no overlongs, surrogates or > U+10FFFF),
+ * the number grammar, literals, and the commas and colons between them.
+ * What a value means, duplicate keys and nesting depth are the caller's.
+ * After an error the reader stays failed: `error` says why (static text)
+ * and `error_at` where (a byte offset). Not thread-safe; a reader belongs
+ * to one caller.
+ */
+typedef enum gw_json_kind {
+	GW_JSON_NONE = 0,
+	GW_JSON_OBJECT, /* '{' read; its keys follow */
+	GW_JSON_ARRAY,  /* '[' read; its elements follow */
+	GW_JSON_STRING,
+	GW_JSON_NUMBER,
+	GW_JSON_TRUE,
+	GW_JSON_FALSE,
+	GW_JSON_NULL,
+} gw_json_kind;
+
+typedef struct gw_json_token {
+	gw_json_kind kind;
+	/* STRING: the raw text between the quotes (escapes not undone);
+	 * NUMBER: the number's text. Points into the input. */
+	const char *text;
+	size_t len;
+	int escaped; /* STRING: has escapes; gw_json_unescape() gives its value */
+	int integer; /* NUMBER: no fraction and no exponent */
+} gw_json_token;
+
+typedef struct gw_json_reader {
+	const char *start, *p, *end;
+	const char *error; /* NULL while fine */
+	size_t error_at;
+} gw_json_reader;
+
+/* Read s[0..n) (need not be NUL-terminated; must outlive the reader). */
+void gw_json_reader_init(gw_json_reader *r, const char *s, size_t n);
+/* The next value: a scalar whole, or the '{' or '[' opening a container.
+ * 0, or -1 with r->error set. */
+int gw_json_read_value(gw_json_reader *r, gw_json_token *t);
+/* In an object (after GW_JSON_OBJECT): the next key and its ':' into
+ * *key; returns 1, or 0 when the closing '}' was read instead, or -1.
+ * `first` is 1 before the object's first key; the call clears it. */
+int gw_json_read_key(gw_json_reader *r, int *first, gw_json_token *key);
+/* In an array (after GW_JSON_ARRAY): 1 when an element follows (read it
+ * with gw_json_read_value()), 0 when the closing ']' was read, or -1. */
+int gw_json_read_next(gw_json_reader *r, int *first);
+/* Skip what follows token t (a container's contents and close; nothing
+ * for a scalar), at most max_depth containers deep. 0, or -1. */
+int gw_json_skip(gw_json_reader *r, const gw_json_token *t, unsigned max_depth);
+/* After the top-level value: nothing but whitespace may follow. 0, or -1. */
+int gw_json_read_end(gw_json_reader *r);
+/* Line and column (both from 1, columns in bytes) of byte offset `at`. */
+void gw_json_reader_position(const gw_json_reader *r, size_t at, int *line, int *column);
+/* The value of a string token's raw text, as the reader checked it: at
+ * most n bytes written to out (never more than the raw text). Returns the
+ * length; no NUL is added. */
+size_t gw_json_unescape(const char *raw, size_t n, char *out);
 
 /* ---- text forms of the well-known types (gw_json_text.c) ---------------- */
 
