@@ -811,7 +811,9 @@ static void test_duplicate_keys_rejected(void **state)
 	(void)state;
 	Panthera__Auth__V1__RegisterUserRequest r = PANTHERA__AUTH__V1__REGISTER_USER_REQUEST__INIT;
 	expect_error(routes, &r, "{\"email\":\"a@x\",\"email\":\"b@x\"}",
-	             RPC_STATUS_INVALID_ARGUMENT, "", "duplicate object key");
+	             RPC_STATUS_INVALID_ARGUMENT, "email", "field given twice");
+	expect_error(routes, &r, "{\"email\":\"a@x\",\"\\u0065mail\":\"b@x\"}",
+	             RPC_STATUS_INVALID_ARGUMENT, "email", "field given twice");
 	/* The same field by its two names is a duplicate too. */
 	expect_error(routes, &r, "{\"firstName\":\"A\",\"first_name\":\"B\"}",
 	             RPC_STATUS_INVALID_ARGUMENT, "first_name", "field given twice");
@@ -860,7 +862,8 @@ static void test_depth_bomb_rejected(void **state)
 			assert_int_equal(strncmp(err.field, "child.child.child", 17), 0);
 		}
 	}
-	/* A bracket bomb is refused by the parser, without a deep walk. */
+	/* A bracket bomb stops at its second bracket: the reader keeps no
+	 * stack, and the decoder goes deeper only where the message does. */
 	size_t n = 200000;
 	char *bomb = malloc(n);
 	assert_non_null(bomb);
@@ -869,7 +872,14 @@ static void test_depth_bomb_rejected(void **state)
 	t_all_init(&t);
 	assert_int_equal(gw_json_decode(all, &t.base, "r_i64", bomb, n, &arena.pb, NULL, &err),
 	                 RPC_STATUS_INVALID_ARGUMENT);
-	assert_non_null(strstr(err.description, "malformed JSON"));
+	assert_string_equal(err.field, "rI64[0]");
+	assert_int_equal(gw_json_decode(all, &t.base, NULL, bomb, n, &arena.pb, NULL, &err),
+	                 RPC_STATUS_INVALID_ARGUMENT);
+	assert_non_null(strstr(err.description, "expected an object, got an array"));
+	memset(bomb, '{', n);
+	assert_int_equal(gw_json_decode(all, &t.base, NULL, bomb, n, &arena.pb, NULL, &err),
+	                 RPC_STATUS_INVALID_ARGUMENT);
+	assert_non_null(strstr(err.description, "malformed JSON at line 1 column 2"));
 	free(bomb);
 	/* Arrays nest too: an array inside an array is a type error at once. */
 	expect_error(all, &t, "{\"rI64\":[[1]]}", RPC_STATUS_INVALID_ARGUMENT, "rI64[0]",
@@ -892,7 +902,8 @@ static void test_huge_array_rejected(void **state)
 	body[o] = '\0';
 	TAll t;
 	t_all_init(&t);
-	expect_error(all, &t, body, RPC_STATUS_INVALID_ARGUMENT, "rI64", "more than 65536 values");
+	expect_error(all, &t, body, RPC_STATUS_INVALID_ARGUMENT, "rI64[65535]",
+	             "more than 65536 values");
 	assert_int_equal(t.n_r_i64, 0);
 	free(body);
 
@@ -984,9 +995,18 @@ static void test_int64_boundaries(void **state)
 	              RPC_STATUS_OK);
 	assert_true(t.i64 == 9007199254740991LL);
 	assert_true(t.s64 == 9007199254740993LL); /* an integer token is exact */
-	/* Past int64 as a bare number, jansson itself refuses it. */
-	expect_error(all, &t, "{\"u64\":18446744073709551615}", RPC_STATUS_INVALID_ARGUMENT, "",
-	             "too big integer");
+	/* Integer tokens are read exactly, past int64 too. */
+	assert_status(
+	    decode(all, &t, "{\"u64\":18446744073709551615,\"i64\":-9223372036854775808}"),
+	    RPC_STATUS_OK);
+	assert_true(t.u64 == UINT64_MAX);
+	assert_true(t.i64 == INT64_MIN);
+	expect_error(all, &t, "{\"u64\":18446744073709551616}", RPC_STATUS_INVALID_ARGUMENT, "u64",
+	             "out of range for uint64");
+	expect_error(all, &t, "{\"i64\":-9223372036854775809}", RPC_STATUS_INVALID_ARGUMENT, "i64",
+	             "out of range for int64");
+	expect_error(all, &t, "{\"db\":1e400}", RPC_STATUS_INVALID_ARGUMENT, "db",
+	             "out of range for double");
 }
 
 static void test_floats_and_specials(void **state)
@@ -1131,6 +1151,11 @@ static void test_repeated_and_maps(void **state)
 	expect_error(all, &t, "{\"rI64\":[1,\"x\"]}", RPC_STATUS_INVALID_ARGUMENT, "rI64[1]",
 	             "not a number");
 	assert_int_equal(t.n_r_i64, 3);
+	/* A map entry without its value (as protobuf-c unpacks one) holds
+	 * the value type's default. */
+	t.m_bool[1]->value = NULL;
+	assert_non_null(
+	    strstr(encode(all, &t, 0), "\"mBool\":{\"true\":{\"name\":\"t\"},\"false\":{}}"));
 	/* Empty ones are written with EMIT_UNPOPULATED. */
 	TAll e;
 	t_all_init(&e);
@@ -1541,6 +1566,162 @@ static void test_query_and_path_text(void **state)
 	assert_packs_same(all, &t.base);
 }
 
+/* ---- the reader ------------------------------------------------------------- */
+
+/* Read a whole document with the reader; NULL when accepted, else why. */
+static const char *read_all(const char *s, size_t n, unsigned depth)
+{
+	gw_json_reader r;
+	gw_json_token t;
+	gw_json_reader_init(&r, s, n);
+	if (gw_json_read_value(&r, &t) != 0 || gw_json_skip(&r, &t, depth) != 0 ||
+	    gw_json_read_end(&r) != 0)
+		return r.error != NULL ? r.error : "(no reason)";
+	return NULL;
+}
+
+static void test_reader_grammar(void **state)
+{
+	(void)state;
+	const char *good[] = {
+	    "{}",
+	    "[]",
+	    " \t\r\n{ } ",
+	    "0",
+	    "-0",
+	    "1.5e-3",
+	    "1E+2",
+	    "-12.50",
+	    "\"\"",
+	    "true",
+	    "false",
+	    "null",
+	    "[1,\"a\",{\"b\":[null,true,false]}]",
+	    "{\"a\":{\"b\":{}}}",
+	    "\"\\\" \\\\ \\/ \\b \\f \\n \\r \\t \\u00e9 \\ud83d\\ude00\"",
+	    "\"\xc3\xa9\xe2\x82\xac\xf0\x9f\x98\x80\xf4\x8f\xbf\xbf\"",
+	    "{\"\":0}",
+	};
+	for (size_t i = 0; i < sizeof(good) / sizeof(good[0]); i++) {
+		const char *why = read_all(good[i], strlen(good[i]), 32);
+		if (why != NULL)
+			fail_msg("refused %s: %s", good[i], why);
+	}
+	const char *bad[] = {
+	    "",
+	    " ",
+	    "{",
+	    "[",
+	    "{\"a\"}",
+	    "{\"a\" 1}",
+	    "{\"a\":1,}",
+	    "[1,]",
+	    "[,1]",
+	    "{,}",
+	    "[1 2]",
+	    "{\"a\":1 \"b\":2}",
+	    "{1:2}",
+	    "{'a':1}",
+	    "01",
+	    "1.",
+	    ".5",
+	    "-",
+	    "+1",
+	    "1e",
+	    "1e+",
+	    "0x10",
+	    "tru",
+	    "nul",
+	    "falsey",
+	    "NaN",
+	    "Infinity",
+	    "\"a",
+	    "\"\\\"",
+	    "\"\\x\"",
+	    "\"\\u12\"",
+	    "\"\\u12g4\"",
+	    "\"\\u0000\"",
+	    "\"\\udc00\"",
+	    "\"\\ud800\"",
+	    "\"\\ud800\\u0041\"",
+	    "\"\\ud800x\"",
+	    "\"a\tb\"",
+	    "\"\x01\"",
+	    "\"\xff\"",
+	    "\"\xc0\xaf\"",
+	    "\"\xed\xa0\x80\"",
+	    "\"\xf4\x90\x80\x80\"",
+	    "\"\xe2\x82\"",
+	    "{} x",
+	    "[]]",
+	    "1 2",
+	};
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+		if (read_all(bad[i], strlen(bad[i]), 32) == NULL)
+			fail_msg("accepted %s", bad[i]);
+	/* A NUL byte is a control character, not an end. */
+	assert_non_null(read_all("\"a\0b\"", 5, 32));
+	assert_null(read_all("[1] ", 3, 32)); /* the length is the end */
+	/* Depth is the caller's bound. */
+	assert_null(read_all("[[[]]]", 6, 3));
+	assert_string_equal(read_all("[[[[]]]]", 8, 3), "nested too deep");
+	/* Errors say where, in lines and columns. */
+	gw_json_reader r;
+	gw_json_token t;
+	const char *doc = "{\n  \"a\": 1,\n  \"b\" 2\n}";
+	gw_json_reader_init(&r, doc, strlen(doc));
+	assert_int_equal(read_all(doc, strlen(doc), 32) != NULL, 1);
+	assert_int_equal(gw_json_read_value(&r, &t), 0);
+	assert_int_equal(gw_json_skip(&r, &t, 32), -1);
+	int line, column;
+	gw_json_reader_position(&r, r.error_at, &line, &column);
+	assert_int_equal(line, 3);
+	assert_int_equal(column, 7);
+	assert_string_equal(r.error, "':' was expected");
+	/* The error body of a decode names it too. */
+	Panthera__Auth__V1__RegisterUserRequest u = PANTHERA__AUTH__V1__REGISTER_USER_REQUEST__INIT;
+	expect_error(routes, &u, "{\"email\":\"a\",\n\"password\" \"x\"}",
+	             RPC_STATUS_INVALID_ARGUMENT, "",
+	             "malformed JSON at line 2 column 12: ':' was expected");
+}
+
+static void test_reader_unescapes(void **state)
+{
+	(void)state;
+	struct {
+		const char *in, *out;
+	} cases[] = {
+	    {"\"plain\"", "plain"},
+	    {"\"a\\\"b\\\\c\\/d\"", "a\"b\\c/d"},
+	    {"\"\\b\\f\\n\\r\\t\"", "\b\f\n\r\t"},
+	    {"\"\\u0041\\u00e9\\u20AC\\uFFFF\"", "A\xc3\xa9\xe2\x82\xac\xef\xbf\xbf"},
+	    {"\"\\uD83D\\uDE00!\"", "\xf0\x9f\x98\x80!"},
+	    {"\"\\udbff\\udfff\"", "\xf4\x8f\xbf\xbf"},
+	    {"\"\\u0001\\u007f\"", "\x01\x7f"},
+	};
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		gw_json_reader r;
+		gw_json_token t;
+		gw_json_reader_init(&r, cases[i].in, strlen(cases[i].in));
+		assert_int_equal(gw_json_read_value(&r, &t), 0);
+		assert_int_equal(t.kind, GW_JSON_STRING);
+		char out[64];
+		size_t n = t.escaped ? gw_json_unescape(t.text, t.len, out) : t.len;
+		if (!t.escaped)
+			memcpy(out, t.text, t.len);
+		assert_true(n <= t.len);
+		out[n] = '\0';
+		assert_string_equal(out, cases[i].out);
+	}
+	/* Through the decoder: keys and values alike. */
+	Panthera__Auth__V1__RegisterUserRequest r = PANTHERA__AUTH__V1__REGISTER_USER_REQUEST__INIT;
+	assert_status(
+	    decode(routes, &r, "{\"\\u0065mail\":\"a\\u0040b\",\"first\\u005fname\":\"\\u00c9\"}"),
+	    RPC_STATUS_OK);
+	assert_string_equal(r.email, "a@b");
+	assert_string_equal(r.first_name, "\xc3\x89");
+}
+
 /* ---- writing -------------------------------------------------------------------- */
 
 static void test_string_escaping(void **state)
@@ -1798,6 +1979,8 @@ int main(void)
 	    T(test_wrappers_and_empty),
 	    T(test_body_field),
 	    T(test_query_and_path_text),
+	    T(test_reader_grammar),
+	    T(test_reader_unescapes),
 	    T(test_string_escaping),
 	    T(test_buffer_bound_and_growth),
 	    T(test_error_bodies),
