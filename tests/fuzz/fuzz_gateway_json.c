@@ -6,7 +6,11 @@
  * that reads back as the same message), else the target aborts.
  *
  * The first input byte picks the target and the mode; the rest is the
- * input:
+ * input. Bit 7 set: the reader alone, against jansson (differential): both
+ * must accept the same documents (but for numbers jansson cannot hold,
+ * duplicate keys, the 2048 nesting bound, and a NUL byte after the value,
+ * where jansson stops reading) and read the same strings.
+ * Bit 7 clear:
  *   bits 0-3: the message (CreateOrderRequest, UpdateProductRequest,
  *             UpdateUserRequest, CreateProductRequest, ListProductsRequest,
  *             google.rpc.ErrorInfo (a map), Int64Value, DoubleValue,
@@ -34,6 +38,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include <jansson.h>
 
 #include "arena.h"
 #include "fuzz_main.h"
@@ -141,6 +147,108 @@ static void text_lines(rpc_arena *a, ProtobufCMessage *m, const char *p, size_t 
 	round_trip(a, m);
 }
 
+/* Every string of the document (keys and values, in order), each followed
+ * by 0xff, as the reader gives them. */
+static int reader_strings(gw_json_reader *r, const gw_json_token *t, gw_json_buf *out,
+                          unsigned depth)
+{
+	static char tmp[4096]; /* not on the stack: this recurses 2048 deep */
+	if (t->kind == GW_JSON_STRING) {
+		if (!t->escaped) {
+			gw_json_buf_put(out, t->text, t->len);
+		} else {
+			char *p = t->len <= sizeof(tmp) ? tmp : malloc(t->len);
+			if (p == NULL)
+				abort();
+			gw_json_buf_put(out, p, gw_json_unescape(t->text, t->len, p));
+			if (p != tmp)
+				free(p);
+		}
+		gw_json_buf_put(out, "\xff", 1);
+		return 0;
+	}
+	if (t->kind != GW_JSON_OBJECT && t->kind != GW_JSON_ARRAY)
+		return 0;
+	if (depth == 0)
+		return -1;
+	int first = 1, k;
+	gw_json_token key, v;
+	for (;;) {
+		if (t->kind == GW_JSON_OBJECT) {
+			k = gw_json_read_key(r, &first, &key);
+			if (k == 1)
+				reader_strings(r, &key, out, depth);
+		} else {
+			k = gw_json_read_next(r, &first);
+		}
+		if (k <= 0)
+			return k;
+		if (gw_json_read_value(r, &v) != 0 || reader_strings(r, &v, out, depth - 1) != 0)
+			return -1;
+	}
+}
+
+static void jansson_strings(const json_t *j, gw_json_buf *out)
+{
+	if (json_is_string(j)) {
+		gw_json_buf_put(out, json_string_value(j), json_string_length(j));
+		gw_json_buf_put(out, "\xff", 1);
+	} else if (json_is_object(j)) {
+		for (void *it = json_object_iter((json_t *)j); it != NULL;
+		     it = json_object_iter_next((json_t *)j, it)) {
+			gw_json_buf_put(out, json_object_iter_key(it),
+			                json_object_iter_key_len(it));
+			gw_json_buf_put(out, "\xff", 1);
+			jansson_strings(json_object_iter_value(it), out);
+		}
+	} else if (json_is_array(j)) {
+		for (size_t i = 0; i < json_array_size(j); i++)
+			jansson_strings(json_array_get(j, i), out);
+	}
+}
+
+static void differential(const char *s, size_t n)
+{
+	gw_json_buf ours, theirs;
+	gw_json_buf_init(&ours, 0);
+	gw_json_buf_init(&theirs, 0);
+	gw_json_reader r;
+	gw_json_token t;
+	gw_json_reader_init(&r, s, n);
+	int ok = gw_json_read_value(&r, &t) == 0 && reader_strings(&r, &t, &ours, 2048) == 0 &&
+	         gw_json_read_end(&r) == 0;
+	int too_deep = !ok && (r.error == NULL || strstr(r.error, "deep") != NULL);
+	json_error_t je;
+	json_t *j = json_loadb(s, n, JSON_DECODE_ANY | JSON_REJECT_DUPLICATES, &je);
+	if (j == NULL) {
+		enum json_error_code c = json_error_code(&je);
+		if (ok && c != json_error_numeric_overflow && c != json_error_duplicate_key &&
+		    c != json_error_stack_overflow && c != json_error_out_of_memory) {
+			fprintf(stderr, "reader accepts what jansson refuses: %s\n", je.text);
+			abort();
+		}
+	} else {
+		/* jansson stops at a NUL byte after the value, as if the text
+		 * ended there; the reader refuses it as text after the value. */
+		if (!ok && !too_deep && memchr(s, '\0', n) == NULL) {
+			fprintf(stderr, "reader refuses what jansson accepts: %s\n", r.error);
+			abort();
+		}
+		if (ok) {
+			jansson_strings(j, &theirs);
+			if (ours.failed == 0 && theirs.failed == 0 &&
+			    (ours.len != theirs.len ||
+			     (ours.len > 0 && memcmp(ours.data, theirs.data, ours.len) != 0))) {
+				fprintf(stderr, "strings differ\n");
+				abort();
+			}
+		}
+		json_decref(j);
+	}
+	gw_json_buf_free(&ours);
+	gw_json_buf_free(&theirs);
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	if (schema == NULL) {
@@ -152,6 +260,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	}
 	if (size == 0)
 		return 0;
+	if (data[0] & 0x80) {
+		differential((const char *)data + 1, size - 1);
+		return 0;
+	}
 	const ProtobufCMessageDescriptor *d = targets[(data[0] & 15) % N_TARGETS];
 	int mode = (data[0] >> 4) & 3;
 	const char *body = (const char *)data + 1;
