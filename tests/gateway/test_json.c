@@ -26,6 +26,7 @@
 #include "panthera/orders/v1/orders.pb-c.h"
 #include "panthera/rpc/v1/rpc.pb-c.h"
 #include "panthera/users/v1/users.pb-c.h"
+#include "panthera/analytics/v1/analytics.pb-c.h"
 #include "panthera/auth/v1/auth.pb-c.h"
 #include "panthera_routes.h"
 #include "google/protobuf/duration.pb-c.h"
@@ -638,6 +639,37 @@ static void test_order_encodes_enum_and_nested(void **state)
 	assert_non_null(strstr(e, "\"items\":[]"));
 	assert_null(strstr(e, "shipment"));
 	assert_null(strstr(e, "createdAt"));
+}
+
+static void test_sales_report(void **state)
+{
+	(void)state;
+	/* GET /v1/reports/sales?from=...&to=...: the request from the query. */
+	Panthera__Analytics__V1__GetSalesReportRequest q =
+	    PANTHERA__ANALYTICS__V1__GET_SALES_REPORT_REQUEST__INIT;
+	assert_status(set_text(routes, &q, "from", "2026-01-01"), RPC_STATUS_OK);
+	assert_status(set_text(routes, &q, "to", "2026-01-31"), RPC_STATUS_OK);
+	assert_string_equal(q.from, "2026-01-01");
+	expect_text_error(&q, "since", "2026-01-01", "since", "unknown field");
+	/* The report: days and top products, zeros written. */
+	Panthera__Analytics__V1__DailySales day = PANTHERA__ANALYTICS__V1__DAILY_SALES__INIT;
+	day.date = "2026-01-02";
+	day.order_count = 3;
+	day.revenue = "36.00";
+	Panthera__Analytics__V1__DailySales *days[] = {&day};
+	Panthera__Analytics__V1__SalesReport r = PANTHERA__ANALYTICS__V1__SALES_REPORT__INIT;
+	r.from = "2026-01-01";
+	r.to = "2026-01-31";
+	r.currency = "USD";
+	r.order_count = 3;
+	r.revenue = "36.00";
+	r.n_days = 1;
+	r.days = days;
+	assert_string_equal(
+	    encode(routes, &r, GW_JSON_EMIT_UNPOPULATED),
+	    "{\"from\":\"2026-01-01\",\"to\":\"2026-01-31\",\"currency\":\"USD\","
+	    "\"orderCount\":3,\"revenue\":\"36.00\",\"days\":[{\"date\":\"2026-01-02\","
+	    "\"orderCount\":3,\"revenue\":\"36.00\"}],\"topProducts\":[]}");
 }
 
 static void test_update_mask_filled_from_body_keys(void **state)
@@ -1957,6 +1989,7 @@ int main(void)
 	    T(test_list_reply_emits_total_zero),
 	    T(test_create_order_request_decodes),
 	    T(test_order_encodes_enum_and_nested),
+	    T(test_sales_report),
 	    T(test_update_mask_filled_from_body_keys),
 	    T(test_presence_one_level_down),
 	    T(test_unknown_field_is_named),
