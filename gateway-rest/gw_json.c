@@ -965,8 +965,10 @@ static const char *text_to_double(const char *s, size_t n, int is_float, double 
 		*out = -INFINITY;
 		return NULL;
 	}
-	if (!number_syntax(s, n, &plain) || text_strtod(s, n, out) != 0)
+	if (!number_syntax(s, n, &plain))
 		return "not a number";
+	if (text_strtod(s, n, out) != 0)
+		return "number text too long";
 	if (isinf(*out))
 		return "out of range";
 	return is_float ? to_float(out) : NULL;

@@ -43,6 +43,8 @@
  * Thread-safety: a schema is read-only once built and may be shared by any
  * number of threads; every other call touches only its arguments, so calls
  * on distinct messages, allocators and buffers may run concurrently.
+ * Numbers are read and written with strtod() and snprintf(), in the C
+ * numeric locale: a process using this must not set LC_NUMERIC otherwise.
  */
 #ifndef PANTHERA_GW_JSON_H
 #define PANTHERA_GW_JSON_H
@@ -157,8 +159,8 @@ typedef struct gw_json_presence {
  *
  * An empty body (len 0) sets nothing and succeeds. Keys name fields by JSON
  * or proto name; null clears a field. Merges into what `msg` already holds:
- * sub-messages already present are decoded into, a repeated field given in
- * the body is replaced. On error `msg` may be partly filled (all of it from
+ * sub-messages already present are decoded into, a repeated or map field
+ * given in the body is replaced. On error `msg` may be partly filled (all of it from
  * `alloc`): drop the request. Errors: INVALID_ARGUMENT (malformed JSON,
  * a field or map key given twice, invalid UTF-8 or \u0000 in a string,
  * nesting past max_depth, more than max_values values, unknown field,
