@@ -532,6 +532,7 @@ int main(int argc, char **argv)
 	/* Signing keys live in <data-dir>/keys; reset emails go to the log
 	 * (never the token) until NotificationService is served here. */
 	auth.data_dir = cfg_get(&c, "data-dir");
+	auth.issuer = cfg_get(&c, "jwt-issuer");
 	if (with_auth && auth_service_init(&auth) != RPC_STATUS_OK) {
 		log_write(LOG_ERROR, NULL, "pantherad.auth",
 		          "cannot set up the auth service (signing keys, outbox)");

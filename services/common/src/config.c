@@ -58,6 +58,8 @@ const cfg_var cfg_vars[] = {
      "nng URL of PaymentService for orders (refunds), when not served here."},
     {"inventory-url", "PANTHERA_INVENTORY_URL", CFG_STRING, NULL, 0, 0, 0,
      "nng URL of InventoryService for the catalog; unset: the process's own rpc-url."},
+    {"jwt-issuer", "PANTHERA_JWT_ISSUER", CFG_STRING, "panthera", 0, 0, 0,
+     "iss of access tokens: what auth signs and the gateway expects (printable ASCII)."},
     {"log-level", "PANTHERA_LOG_LEVEL", CFG_STRING, "info", 0, 0, 0, "debug, info, warn or error."},
     {"bootstrap-admin-email", "PANTHERA_BOOTSTRAP_ADMIN_EMAIL", CFG_STRING, NULL, 0, 0, 0,
      "With the password: make sure this account exists with role ADMIN at start (an existing account is promoted only if the password is its own)."},
