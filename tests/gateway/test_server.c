@@ -1249,6 +1249,17 @@ static void test_server_speaks_https_and_http2(void **unused)
 		assert_int_equal(
 		    curl(out, sizeof(out), NULL, 0, "-k", "--http2", "-w", WFMT, u, u, NULL), 0);
 		assert_string_equal(out, "async\n200 2async\n200 2");
+		char *big = malloc(GW_SERVER_DEFAULT_MAX_HEADER_BYTES + 100);
+		assert_non_null(big);
+		memset(big, 'b', GW_SERVER_DEFAULT_MAX_HEADER_BYTES + 99);
+		memcpy(big, "X-Big: ", 7);
+		big[GW_SERVER_DEFAULT_MAX_HEADER_BYTES + 99] = '\0';
+		assert_int_equal(curl(out, sizeof(out), NULL, 0, "-k", "--http2", "-H", big, "-w",
+		                      WFMT, u, NULL),
+		                 0);
+		free(big);
+		assert_non_null(strstr(out, "\"reason\":\"HEADERS_TOO_LARGE\""));
+		assert_non_null(strstr(out, "\n431 2"));
 		/* an HTTP/2 client gone before the answer: h2o disposes the
 		 * stream first, the handler answers after */
 		url(u, sizeof(u), srv, "https", "/hold");
