@@ -126,8 +126,9 @@ static void *worker_main(void *arg)
 		}
 		uint64_t now = now_ms();
 		if (s->jobs->due > now) {
+			unsigned wait = (unsigned)(s->jobs->due - now < 5 ? s->jobs->due - now : 5);
 			pthread_mutex_unlock(&s->mu);
-			sleep_ms((unsigned)(s->jobs->due - now < 5 ? s->jobs->due - now : 5));
+			sleep_ms(wait);
 			pthread_mutex_lock(&s->mu);
 			continue;
 		}
