@@ -1592,6 +1592,12 @@ void gw_server_stop(gw_server *s)
 {
 	if (s == NULL || s->stopped)
 		return;
+	if (tls_loop != NULL) {
+		/* A loop thread would wait for itself. */
+		log_write(LOG_ERROR, NULL, "gateway.shutdown",
+		          "gw_server_stop() called from a loop thread; ignored");
+		return;
+	}
 	stop_loops(s);
 	s->stopped = 1;
 }
@@ -1600,6 +1606,11 @@ void gw_server_destroy(gw_server *s)
 {
 	if (s == NULL)
 		return;
+	if (tls_loop != NULL) {
+		log_write(LOG_ERROR, NULL, "gateway.shutdown",
+		          "gw_server_destroy() called from a loop thread; ignored");
+		return;
+	}
 	gw_server_stop(s);
 	server_release_h2o(s);
 	server_unref(s);

@@ -197,14 +197,15 @@ unsigned gw_server_port(const gw_server *s);
  * the answer; HTTP/2 clients get GOAWAY) for up to shutdown_timeout_ms;
  * then answer those still waiting 503 and close every connection; join
  * the threads. Returns when the threads are gone. Idempotent; NULL is
- * ignored. Must not be called from a loop thread (a handler).
+ * ignored. Must not be called from a loop thread (a handler): there it
+ * logs an error and does nothing.
  */
 void gw_server_stop(gw_server *s);
 
 /*
  * Stop (if not yet) and free the server. Requests still held by a handler
  * stay valid until it calls gw_respond() (the answer is dropped). NULL is
- * ignored.
+ * ignored; so is a call from a loop thread (logged).
  */
 void gw_server_destroy(gw_server *s);
 
@@ -224,7 +225,7 @@ void gw_server_stats_get(const gw_server *s, gw_server_stats *out);
 
 /* ---- the request ---------------------------------------------------------- */
 
-/* The method as sent ("GET"), not NUL-terminated; *len its length. */
+/* The method as sent ("GET"), NUL-terminated; *len its length. */
 const char *gw_request_method(const gw_request *req, size_t *len);
 
 /* The request target as sent, with its query string ("/v1/x?a=1"), raw

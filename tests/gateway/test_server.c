@@ -12,7 +12,8 @@
  * the connection closed, two equal Content-Lengths accepted; a client that
  * trickles bytes cut off after the read timeout; a client gone before its
  * asynchronous answer (HTTP/1 and HTTP/2); answers from another thread,
- * many at once; an invalid answer turned into 500; a custom error body;
+ * many at once; an invalid answer turned into 500; stop and destroy from a
+ * handler refused; a custom error body;
  * graceful shutdown finishing a request in flight, closing idle keep-alive
  * connections at once, answering 503 what is left at the deadline, late
  * answers after stop and after destroy; counters; bind and TLS set-up
@@ -107,6 +108,7 @@ typedef struct state {
 	size_t n_held;
 	atomic_int calls;
 	atomic_int bad_status; /* what gw_respond returned for /bad-header */
+	gw_server *srv;        /* for /stop-here */
 	unsigned threads;
 } state;
 
@@ -219,6 +221,10 @@ static void test_handler(gw_request *req, void *arg)
 	} else if (path_is(path, plen, "/bad-header")) {
 		gw_header h = {"X-Split", 7, "a\r\nSet-Cookie: x=1", 18};
 		atomic_store(&s->bad_status, gw_respond(req, 200, &h, 1, "no", 2));
+	} else if (path_is(path, plen, "/stop-here")) {
+		gw_server_stop(s->srv); /* from a loop thread: refused */
+		gw_server_destroy(s->srv);
+		assert_int_equal(gw_respond(req, 200, NULL, 0, "still here", 10), RPC_STATUS_OK);
 	} else if (path_is(path, plen, "/status/204")) {
 		assert_int_equal(gw_respond(req, 204, NULL, 0, NULL, 0), RPC_STATUS_OK);
 	} else if (path_is(path, plen, "/big")) {
@@ -935,6 +941,11 @@ static void test_server_turns_an_invalid_answer_into_500(void **unused)
 	assert_non_null(strstr(out, "invalid header value"));
 	assert_int_equal(atomic_load(&st->bad_status), RPC_STATUS_INVALID_ARGUMENT);
 	assert_int_equal(gw_respond(NULL, 200, NULL, 0, NULL, 0), RPC_STATUS_INVALID_ARGUMENT);
+	/* stop and destroy from a handler are refused, not a deadlock */
+	st->srv = srv;
+	url(u, sizeof(u), srv, "http", "/stop-here");
+	assert_int_equal(curl(out, sizeof(out), NULL, 0, u, NULL), 0);
+	assert_string_equal(out, "still here");
 
 	gw_server_destroy(srv);
 	state_free(st);
