@@ -138,20 +138,20 @@ $(GW_LIB): $(GW_OBJS)
 
 # The daemon: every service in one process.
 PANTHERAD := $(BUILD)/bin/pantherad
-$(PANTHERAD): cmd/pantherad.c $(SVC_LIB) $(LIB_A)
+$(PANTHERAD): cmd/pantherad.c $(GW_LIB) $(SVC_LIB) $(LIB_A)
 	@mkdir -p $(dir $@)
-	$(CC) $(CPPFLAGS_ALL) $(SVC_CPPFLAGS) $(CFLAGS_ALL) $< -o $@ $(LDFLAGS_ALL) $(SVC_LIB) $(LIB_A) \
-	  $(SVC_LIBS) $(LIBS)
+	$(CC) $(CPPFLAGS_ALL) $(GW_CPPFLAGS) $(CFLAGS_ALL) $< -o $@ $(LDFLAGS_ALL) $(GW_LIB) $(SVC_LIB) \
+	  $(LIB_A) $(GW_LIBS) $(SVC_LIBS) $(LIBS)
 
 # One binary per service: the same main, serving its service by default.
 SERVICE_BINS := $(addprefix $(BUILD)/bin/panthera-,auth catalog inventory orders payments cart analytics reviews notifications)
-$(BUILD)/bin/panthera-%: cmd/pantherad.c $(SVC_LIB) $(LIB_A)
+$(BUILD)/bin/panthera-%: cmd/pantherad.c $(GW_LIB) $(SVC_LIB) $(LIB_A)
 	@mkdir -p $(dir $@)
-	$(CC) $(CPPFLAGS_ALL) $(SVC_CPPFLAGS) '-DPANTHERA_DEFAULT_SERVICES="$*"' $(CFLAGS_ALL) $< -o $@ \
-	  $(LDFLAGS_ALL) $(SVC_LIB) $(LIB_A) $(SVC_LIBS) $(LIBS)
+	$(CC) $(CPPFLAGS_ALL) $(GW_CPPFLAGS) '-DPANTHERA_DEFAULT_SERVICES="$*"' $(CFLAGS_ALL) $< -o $@ \
+	  $(LDFLAGS_ALL) $(GW_LIB) $(SVC_LIB) $(LIB_A) $(GW_LIBS) $(SVC_LIBS) $(LIBS)
 
 .PHONY: all
-all: $(PLUGIN) $(LIB_A) $(LIB_SO) $(SVC_LIB) $(if $(GW_SRCS),$(GW_LIB)) $(PANTHERAD) $(SERVICE_BINS) ## build the plugin, libpanthera and the services' common library
+all: $(PLUGIN) $(LIB_A) $(LIB_SO) $(SVC_LIB) $(GW_LIB) $(PANTHERAD) $(SERVICE_BINS) ## build the plugin, libpanthera and the services' common library
 
 # ---- gen ----------------------------------------------------------------------
 # Generate into a fresh folder, then swap it in: a proto that was removed

@@ -35,6 +35,10 @@
 #include "panthera/config.h"
 #include "panthera/events.h"
 #include "panthera/log.h"
+#include "gw_auth.h"
+#include "gw_gateway.h"
+#include "gw_server.h"
+#include "panthera_routes.h"
 
 /* A schema whose event tables the sweeper prunes: its outbox (a
  * producer) and/or its processed ids (a consumer). */
@@ -373,6 +377,63 @@ static rpc_status inner_server(const rpc_server_opts *so, const char *name, rpc_
 	if (st == RPC_STATUS_OK)
 		st = dial(ch, url);
 	return st;
+}
+
+/* The REST gateway of pantherad: API.md over HTTP, calling the services
+ * through this process's RPC server. */
+typedef struct http_gateway {
+	rpc_channel *ch;
+	gw_auth *auth;
+	gw_jwks_refresher *refresher;
+	gw_gateway *gateway;
+	gw_server *server;
+} http_gateway;
+
+static rpc_status http_start(http_gateway *h, const cfg *c)
+{
+	char err[256] = "";
+	gw_auth_opts ao = {.issuer = cfg_get(c, "jwt-issuer")};
+	rpc_status st = dial(&h->ch, cfg_get(c, "rpc-url"));
+	if (st == RPC_STATUS_OK)
+		st = gw_auth_create(&h->auth, &ao);
+	if (st == RPC_STATUS_OK)
+		st =
+		    gw_jwks_refresher_start(&h->refresher, h->auth, gw_jwks_fetch_rpc, h->ch, NULL);
+	gw_gateway_opts go = {.routes = &panthera_routes,
+	                      .channel = h->ch,
+	                      .auth = h->auth,
+	                      .refresher = h->refresher,
+	                      .openapi_file = cfg_get(c, "openapi-file")};
+	if (st == RPC_STATUS_OK)
+		st = gw_gateway_create(&h->gateway, &go, err, sizeof(err));
+	if (st == RPC_STATUS_OK) {
+		gw_server_config sc;
+		gw_server_config_init(&sc);
+		sc.listen = cfg_get(c, "http-addr");
+		sc.threads = (unsigned)cfg_get_int(c, "http-threads");
+		sc.handler = gw_gateway_handle;
+		sc.handler_arg = h->gateway;
+		sc.error_body = gw_gateway_error_body;
+		st = gw_server_start(&sc, &h->server, err, sizeof(err));
+	}
+	if (st != RPC_STATUS_OK)
+		log_write(LOG_ERROR, NULL, "pantherad.http", "cannot serve HTTP on %s: %s%s%s",
+		          cfg_get(c, "http-addr"), rpc_status_name(st), err[0] ? ": " : "", err);
+	else
+		log_write(LOG_INFO, NULL, "pantherad.http", "the REST API of API.md on http://%s",
+		          cfg_get(c, "http-addr"));
+	return st;
+}
+
+/* Stop taking requests, finish those in flight, free it all. */
+static void http_stop(http_gateway *h)
+{
+	gw_server_destroy(h->server); /* stops first */
+	gw_jwks_refresher_stop(h->refresher);
+	gw_gateway_destroy(h->gateway);
+	gw_auth_destroy(h->auth);
+	rpc_channel_close(h->ch);
+	*h = (http_gateway){0};
 }
 
 int main(int argc, char **argv)
@@ -765,9 +826,20 @@ int main(int argc, char **argv)
 	log_write(LOG_INFO, NULL, "pantherad.ready", "serving %s (and AdminService, health) on %s",
 	          serving, cfg_get(&c, "rpc-url"));
 
+	/* pantherad itself (every service here) also serves the REST API */
+	http_gateway http = {0};
+	const char *http_addr = cfg_get(&c, "http-addr");
+	if (strcmp(PANTHERA_DEFAULT_SERVICES, "all") == 0 && strcmp(services, "all") == 0 &&
+	    http_addr != NULL && http_addr[0] != '\0' && strcmp(http_addr, "off") != 0 &&
+	    http_start(&http, &c) != RPC_STATUS_OK) {
+		http_stop(&http);
+		goto out;
+	}
+
 	int sig = 0;
 	sigwait(&stop_signals, &sig);
 	log_write(LOG_INFO, NULL, "pantherad.stop", "signal %d: draining", sig);
+	http_stop(&http); /* requests in flight still reach the services */
 	rpc_server_stop(srv, 5000);
 	rc = 0;
 out:

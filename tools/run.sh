@@ -15,6 +15,7 @@ data=${PANTHERA_DATA_DIR:-./.panthera}
 port=${PANTHERA_PG_PORT:-55432}
 export PANTHERA_RPC_URL=${PANTHERA_RPC_URL:-tcp://127.0.0.1:7070}
 export PANTHERA_MIGRATIONS_DIR=${PANTHERA_MIGRATIONS_DIR:-$(pwd)/services}
+export PANTHERA_OPENAPI_FILE=${PANTHERA_OPENAPI_FILE:-$(pwd)/gen/panthera.openapi.json}
 
 started_pg=0
 daemon=""
@@ -39,7 +40,7 @@ fi
 echo "run: pantherad serves RPC on $PANTHERA_RPC_URL (health: grpc.health.v1.Health/Check;" \
 	"AuthService, UserService, CatalogService with the demo catalog, InventoryService, CartService," \
 	"OrderService, PaymentService, ReviewService, NotificationService, AnalyticsService, AdminService);" \
-	"the HTTP API of API.md arrives with the gateway. Ctrl-C stops." >&2
+	"and the REST API of API.md on http://${PANTHERA_HTTP_ADDR:-127.0.0.1:8080}. Ctrl-C stops." >&2
 "$build/bin/pantherad" &
 daemon=$!
 wait "$daemon"

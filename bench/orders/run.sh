@@ -59,7 +59,7 @@ for _ in 1 2 3 4 5; do
 	(exec 3<>"/dev/tcp/127.0.0.1/$rpc_port") 2>/dev/null || break
 done
 rpc_url=tcp://127.0.0.1:$rpc_port
-PANTHERA_DB_URL=$url PANTHERA_RPC_URL=$rpc_url PANTHERA_DATA_DIR=$TMP/data \
+PANTHERA_DB_URL=$url PANTHERA_RPC_URL=$rpc_url PANTHERA_HTTP_ADDR=off PANTHERA_DATA_DIR=$TMP/data \
 	PANTHERA_MIGRATIONS_DIR=$ROOT/services \
 	"$BUILD/bin/pantherad" >"$TMP/pantherad.log" 2>&1 &
 DAEMON=$!

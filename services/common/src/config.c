@@ -16,9 +16,12 @@ const cfg_var cfg_vars[] = {
     {"data-dir", "PANTHERA_DATA_DIR", CFG_STRING, "./.panthera", 0, 0, 0,
      "Folder of the private PostgreSQL cluster and of generated signing keys."},
     {"http-addr", "PANTHERA_HTTP_ADDR", CFG_STRING, "127.0.0.1:8080", 0, 0, 0,
-     "Address the REST gateway listens on."},
+     "Address the REST gateway listens on (pantherad, which serves every service); \"off\": "
+     "no HTTP."},
     {"http-threads", "PANTHERA_HTTP_THREADS", CFG_INT, "0", 0, 64, 0,
      "Event-loop threads of the gateway; 0: one per core."},
+    {"openapi-file", "PANTHERA_OPENAPI_FILE", CFG_STRING, NULL, 0, 0, 0,
+     "The OpenAPI document the gateway serves at /openapi.json; unset: 404 there."},
     {"rpc-url", "PANTHERA_RPC_URL", CFG_STRING, "inproc://panthera", 0, 0, 0,
      "nng URL a service binary serves on (inproc://, ipc://, tcp://, tls+tcp://)."},
     {"rpc-workers", "PANTHERA_RPC_WORKERS", CFG_INT, "8", 1, 256, 0,

@@ -1,0 +1,535 @@
+/*
+ * gw_gateway.c - the request pipeline; see gw_gateway.h.
+ */
+#include "gw_gateway.h"
+
+#include <openssl/rand.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "arena.h"
+#include "gw_http.h"
+#include "gw_json.h"
+#include "gw_router.h"
+#include "panthera/log.h"
+
+#define GW_DEFAULT_RPC_TIMEOUT_MS 10000u
+#define GW_REQUEST_ID_MAX         128u /* longest X-Request-Id kept */
+#define GW_TRACEPARENT_LEN        55u  /* "00-<32 hex>-<16 hex>-<2 hex>" */
+#define GW_MAX_METADATA           (GW_CALLER_MD_MAX + 3)
+#define GW_JSON_REPLY_MAX         (8u << 20)
+
+struct gw_gateway {
+	gw_router *router;
+	gw_json_schema *schema;
+	rpc_channel *channel;
+	gw_auth *auth;
+	gw_jwks_refresher *refresher;
+	uint32_t rpc_timeout_ms;
+	char *openapi;
+	size_t openapi_len;
+};
+
+/* What a request carries from the handler to its RPC's completion. */
+typedef struct gw_call {
+	gw_gateway *g;
+	gw_request *req;
+	const rpc_http_route *route;
+	char request_id[GW_REQUEST_ID_MAX + 1];
+} gw_call;
+
+static const gw_header json_type = {"content-type", 12, "application/json", 16};
+
+/* ---- answers ------------------------------------------------------------- */
+
+/* Send `body` with `status`, Content-Type JSON (when there is a body) and
+ * X-Request-Id, plus up to two more fields. */
+static void send_reply(gw_request *req, int status, const char *request_id, const char *body,
+                       size_t len, const gw_header *extra, size_t n_extra)
+{
+	gw_header h[4];
+	size_t n = 0;
+	if (len > 0)
+		h[n++] = json_type;
+	h[n++] = (gw_header){"x-request-id", 12, request_id, strlen(request_id)};
+	for (size_t i = 0; i < n_extra && n < 4; i++)
+		h[n++] = extra[i];
+	gw_respond(req, status, h, n, body, len);
+}
+
+/* Answer an error of the gateway's own (no RPC status of its own). */
+static void send_error(gw_request *req, const char *request_id, int http_status, rpc_status code,
+                       const char *reason, const char *message, const gw_header *extra,
+                       size_t n_extra)
+{
+	gw_json_buf b;
+	gw_json_buf_init(&b, 0);
+	gw_json_error_reply e = {
+	    .http_status = http_status, .code = code, .message = message, .reason = reason};
+	if (gw_json_write_error(&b, &e) != RPC_STATUS_OK) {
+		gw_json_buf_free(&b);
+		send_reply(req, 500, request_id, NULL, 0, NULL, 0);
+		return;
+	}
+	send_reply(req, http_status, request_id, b.data, b.len, extra, n_extra);
+	gw_json_buf_free(&b);
+}
+
+static void send_result(gw_request *req, const char *request_id, const gw_http_result *res)
+{
+	send_error(req, request_id, res->status, res->code, res->reason, res->message, NULL, 0);
+}
+
+size_t gw_gateway_error_body(int status, const char *reason, const char *message, char *buf,
+                             size_t cap, void *arg)
+{
+	(void)arg;
+	rpc_status code = status == 413 || status == 431 ? RPC_STATUS_RESOURCE_EXHAUSTED
+	                  : status == 503                ? RPC_STATUS_UNAVAILABLE
+	                  : status >= 500                ? RPC_STATUS_INTERNAL
+	                                                 : RPC_STATUS_INVALID_ARGUMENT;
+	gw_json_buf b;
+	gw_json_buf_init(&b, cap);
+	gw_json_error_reply e = {
+	    .http_status = status, .code = code, .message = message, .reason = reason};
+	size_t n = cap + 1; /* "failed" to the server */
+	if (gw_json_write_error(&b, &e) == RPC_STATUS_OK && b.len <= cap) {
+		memcpy(buf, b.data, b.len);
+		n = b.len;
+	}
+	gw_json_buf_free(&b);
+	return n;
+}
+
+/* ---- request ids ----------------------------------------------------------- */
+
+static int id_char(char c)
+{
+	return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+	       c == '-' || c == '_' || c == '.' || c == ':';
+}
+
+/* The client's X-Request-Id when it is 1..128 of [A-Za-z0-9._:-], else 32
+ * random hex digits. */
+static void request_id(gw_request *req, char out[GW_REQUEST_ID_MAX + 1])
+{
+	const gw_header *h = gw_request_find_header(req, "x-request-id", 12, NULL);
+	if (h != NULL && h->value_len > 0 && h->value_len <= GW_REQUEST_ID_MAX) {
+		size_t i = 0;
+		while (i < h->value_len && id_char(h->value[i]))
+			i++;
+		if (i == h->value_len) {
+			memcpy(out, h->value, h->value_len);
+			out[h->value_len] = '\0';
+			return;
+		}
+	}
+	unsigned char r[16];
+	if (RAND_bytes(r, sizeof(r)) != 1)
+		memset(r, 0, sizeof(r));
+	static const char hex[] = "0123456789abcdef";
+	for (size_t i = 0; i < sizeof(r); i++) {
+		out[2 * i] = hex[r[i] >> 4];
+		out[2 * i + 1] = hex[r[i] & 15];
+	}
+	out[32] = '\0';
+}
+
+/* A W3C traceparent of version 00 with non-zero ids, passed on as sent. */
+static const char *traceparent(gw_request *req)
+{
+	const gw_header *h = gw_request_find_header(req, "traceparent", 11, NULL);
+	if (h == NULL || h->value_len != GW_TRACEPARENT_LEN)
+		return NULL;
+	const char *v = h->value;
+	if (v[0] != '0' || v[1] != '0' || v[2] != '-' || v[35] != '-' || v[52] != '-')
+		return NULL;
+	int trace_nonzero = 0, parent_nonzero = 0;
+	for (size_t i = 3; i < GW_TRACEPARENT_LEN; i++) {
+		if (i == 35 || i == 52)
+			continue;
+		char c = v[i];
+		if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f')))
+			return NULL;
+		if (c != '0' && i < 35)
+			trace_nonzero = 1;
+		if (c != '0' && i > 35 && i < 52)
+			parent_nonzero = 1;
+	}
+	return trace_nonzero && parent_nonzero ? v : NULL;
+}
+
+/* ---- the RPC's completion -------------------------------------------------- */
+
+static void on_reply(rpc_reply *reply, void *arg)
+{
+	gw_call *call = arg;
+	gw_json_buf b;
+	gw_json_buf_init(&b, GW_JSON_REPLY_MAX);
+	rpc_status st = rpc_reply_status(reply);
+	if (st == RPC_STATUS_OK) {
+		gw_json_error jerr;
+		const ProtobufCMessage *payload = rpc_reply_payload(reply);
+		int status = call->route->success_status ? call->route->success_status : 200;
+		if (status == 204) {
+			send_reply(call->req, 204, call->request_id, NULL, 0, NULL, 0);
+		} else if (payload != NULL &&
+		           gw_json_encode(call->g->schema, payload,
+		                          call->route->response_body_field,
+		                          GW_JSON_EMIT_UNPOPULATED, &b, &jerr) == RPC_STATUS_OK) {
+			send_reply(call->req, status, call->request_id, b.data, b.len, NULL, 0);
+		} else {
+			log_write(LOG_ERROR, call->request_id, "gateway.encode",
+			          "%s: the reply could not be written as JSON",
+			          call->route->path_template);
+			gw_json_buf_reset(&b);
+			send_error(call->req, call->request_id, 500, RPC_STATUS_INTERNAL, NULL,
+			           "the reply could not be written", NULL, 0);
+		}
+	} else {
+		gw_json_error_reply e = {.code = st,
+		                         .message = rpc_reply_message(reply),
+		                         .reason = rpc_reply_error_reason(reply),
+		                         .details = rpc_reply_details(reply)};
+		if (gw_json_write_error(&b, &e) == RPC_STATUS_OK)
+			send_reply(call->req, rpc_status_http(st), call->request_id, b.data, b.len,
+			           NULL, 0);
+		else
+			send_reply(call->req, 500, call->request_id, NULL, 0, NULL, 0);
+	}
+	gw_json_buf_free(&b);
+	rpc_reply_free(reply);
+}
+
+/* ---- the handler ----------------------------------------------------------- */
+
+/* The caller from the Authorization field: 1 with *claims, 0 when the
+ * request has no token, -1 when it was answered (401 or 503). */
+static int authenticate(gw_gateway *g, gw_request *req, const char *rid, jwt_claims *claims)
+{
+	const gw_header *h = gw_request_find_header(req, "authorization", 13, NULL);
+	const char *token = NULL;
+	size_t token_len = 0;
+	int bearer = h != NULL ? gw_auth_bearer(h->value, h->value_len, &token, &token_len) : 0;
+	if (bearer == 0)
+		return 0;
+	jwt_status why = JWT_ERR_FORM;
+	rpc_status st =
+	    bearer > 0 && g->auth != NULL
+	        ? gw_auth_verify(g->auth, token, token_len, (int64_t)time(NULL), claims, &why)
+	        : RPC_STATUS_UNAUTHENTICATED;
+	if (st == RPC_STATUS_OK)
+		return 1;
+	if (why == JWT_ERR_UNKNOWN_KID && g->refresher != NULL)
+		gw_jwks_refresher_request(g->refresher, NULL, NULL);
+	if (st == RPC_STATUS_UNAVAILABLE) {
+		send_error(req, rid, 503, RPC_STATUS_UNAVAILABLE, "KEYS_UNAVAILABLE",
+		           "the keys that verify access tokens are not loaded yet; try again", NULL,
+		           0);
+		return -1;
+	}
+	const char *challenge = gw_auth_www_authenticate(1, why);
+	gw_header wa = {"www-authenticate", 16, challenge, strlen(challenge)};
+	send_error(req, rid, 401, RPC_STATUS_UNAUTHENTICATED, GW_AUTH_REASON_INVALID,
+	           "the access token is not valid", &wa, 1);
+	return -1;
+}
+
+/* The route's access policy; 0 when the call may go on, else answered. */
+static int authorize(gw_request *req, const char *rid, const gw_route_match *m, int has_caller,
+                     const jwt_claims *claims)
+{
+	const rpc_http_route *r = m->route;
+	if (r->access == RPC_ACCESS_PUBLIC)
+		return 0;
+	if (!has_caller) {
+		const char *challenge = gw_auth_www_authenticate(0, JWT_OK);
+		gw_header wa = {"www-authenticate", 16, challenge, strlen(challenge)};
+		send_error(req, rid, 401, RPC_STATUS_UNAUTHENTICATED, GW_AUTH_REASON_MISSING,
+		           "this call needs an access token (Authorization: Bearer)", &wa, 1);
+		return -1;
+	}
+	int admin = (claims->roles & JWT_ROLE_ADMIN) != 0;
+	if (r->access == RPC_ACCESS_ADMIN && !admin) {
+		send_error(req, rid, 403, RPC_STATUS_PERMISSION_DENIED, "ADMIN_ONLY",
+		           "this call is for administrators", NULL, 0);
+		return -1;
+	}
+	if (r->access == RPC_ACCESS_OWNER && r->owner_field != NULL && !admin) {
+		for (size_t i = 0; i < m->n_vars; i++)
+			if (strcmp(m->vars[i].field_path, r->owner_field) == 0 &&
+			    strcmp(m->vars[i].value, claims->sub) != 0) {
+				/* someone else's: as if it did not exist */
+				send_error(req, rid, 404, RPC_STATUS_NOT_FOUND, "NOT_FOUND",
+				           "no such resource", NULL, 0);
+				return -1;
+			}
+	}
+	return 0;
+}
+
+/* Build the request message; 0, or answered (400, 500). */
+static int build_request(gw_gateway *g, gw_request *req, const char *rid, const gw_route_match *m,
+                         ProtobufCMessage **out)
+{
+	const rpc_http_route *r = m->route;
+	rpc_arena *arena = gw_request_arena(req);
+	ProtobufCMessage *msg = rpc_arena_calloc(arena, 1, r->method->input->sizeof_message);
+	if (msg == NULL) {
+		send_error(req, rid, 500, RPC_STATUS_RESOURCE_EXHAUSTED, NULL, "out of memory",
+		           NULL, 0);
+		return -1;
+	}
+	protobuf_c_message_init(r->method->input, msg);
+	gw_json_error jerr = {0};
+	gw_json_presence keys = {0};
+	rpc_status st = RPC_STATUS_OK;
+	size_t body_len = 0;
+	const char *body = gw_request_body(req, &body_len);
+	if (r->body_field != NULL && body_len > 0)
+		st = gw_json_decode(g->schema, msg, r->body_field, body, body_len, &arena->pb,
+		                    &keys, &jerr);
+	for (size_t i = 0; st == RPC_STATUS_OK && i < m->n_vars; i++)
+		st = gw_json_set_text(g->schema, msg, m->vars[i].field_path,
+		                      strlen(m->vars[i].field_path), m->vars[i].value,
+		                      strlen(m->vars[i].value), &arena->pb, &jerr);
+	if (st == RPC_STATUS_OK && m->query != NULL && m->query_len > 0) {
+		char *qbuf = rpc_arena_alloc(arena, m->query_len + 1);
+		gw_query_param *params =
+		    rpc_arena_calloc(arena, GW_QUERY_MAX_PARAMS, sizeof(gw_query_param));
+		if (qbuf == NULL || params == NULL) {
+			send_error(req, rid, 500, RPC_STATUS_RESOURCE_EXHAUSTED, NULL,
+			           "out of memory", NULL, 0);
+			return -1;
+		}
+		size_t n = 0;
+		gw_http_result res;
+		if (gw_query_parse(m->query, m->query_len, qbuf, m->query_len + 1, params,
+		                   GW_QUERY_MAX_PARAMS, &n, &res) != 0 ||
+		    gw_router_check_query(g->router, m->route_index, params, n, &res) != 0) {
+			send_result(req, rid, &res);
+			return -1;
+		}
+		for (size_t i = 0; st == RPC_STATUS_OK && i < n; i++)
+			st = gw_json_set_text(g->schema, msg, params[i].key, params[i].key_len,
+			                      params[i].value, params[i].value_len, &arena->pb,
+			                      &jerr);
+	}
+	if (st == RPC_STATUS_OK && strcmp(r->http_method, "PATCH") == 0 && keys.n > 0 &&
+	    protobuf_c_message_descriptor_get_field_by_name(r->method->input, "update_mask") !=
+	        NULL)
+		st = gw_json_fill_update_mask(g->schema, msg, NULL, &keys, &arena->pb, &jerr);
+	if (st != RPC_STATUS_OK) {
+		gw_json_buf b;
+		gw_json_buf_init(&b, 0);
+		if (gw_json_write_decode_error(&b, &jerr) == RPC_STATUS_OK)
+			send_reply(req, rpc_status_http(jerr.code), rid, b.data, b.len, NULL, 0);
+		else
+			send_reply(req, 500, rid, NULL, 0, NULL, 0);
+		gw_json_buf_free(&b);
+		return -1;
+	}
+	*out = msg;
+	return 0;
+}
+
+/* The few paths that are not RPCs; 1 when answered. */
+static int serve_builtin(gw_gateway *g, gw_request *req, const char *rid, const char *method,
+                         const char *path, size_t path_len)
+{
+	size_t plen = path_len;
+	const char *q = memchr(path, '?', path_len);
+	if (q != NULL)
+		plen = (size_t)(q - path);
+	int get = strcmp(method, "GET") == 0;
+	if (plen == 8 && memcmp(path, "/healthz", 8) == 0) {
+		if (get)
+			send_reply(req, 200, rid, "{\"status\":\"SERVING\"}", 20, NULL, 0);
+		else
+			send_error(req, rid, 405, RPC_STATUS_UNIMPLEMENTED, "METHOD_NOT_ALLOWED",
+			           "/healthz answers GET", &(gw_header){"allow", 5, "GET", 3}, 1);
+		return 1;
+	}
+	if (plen == 13 && memcmp(path, "/openapi.json", 13) == 0 && g->openapi != NULL) {
+		if (get)
+			send_reply(req, 200, rid, g->openapi, g->openapi_len, NULL, 0);
+		else
+			send_error(req, rid, 405, RPC_STATUS_UNIMPLEMENTED, "METHOD_NOT_ALLOWED",
+			           "/openapi.json answers GET", &(gw_header){"allow", 5, "GET", 3},
+			           1);
+		return 1;
+	}
+	return 0;
+}
+
+void gw_gateway_handle(gw_request *req, void *arg)
+{
+	gw_gateway *g = arg;
+	rpc_arena *arena = gw_request_arena(req);
+	gw_call *call = rpc_arena_calloc(arena, 1, sizeof(*call));
+	if (call == NULL) {
+		gw_respond(req, 500, NULL, 0, NULL, 0);
+		return;
+	}
+	call->g = g;
+	call->req = req;
+	request_id(req, call->request_id);
+	const char *rid = call->request_id;
+	size_t method_len, path_len;
+	const char *method = gw_request_method(req, &method_len);
+	const char *path = gw_request_path(req, &path_len);
+	if (serve_builtin(g, req, rid, method, path, path_len))
+		return;
+
+	char *vbuf = rpc_arena_alloc(arena, GW_ROUTER_BUF_SIZE(path_len));
+	if (vbuf == NULL) {
+		send_error(req, rid, 500, RPC_STATUS_RESOURCE_EXHAUSTED, NULL, "out of memory",
+		           NULL, 0);
+		return;
+	}
+	gw_route_match m;
+	gw_http_result res;
+	int st = gw_router_match(g->router, method, method_len, path, path_len, vbuf,
+	                         GW_ROUTER_BUF_SIZE(path_len), &m, &res);
+	if (st == 405) {
+		char allow[GW_ROUTER_ALLOW_MAX];
+		size_t n = gw_router_format_allow(g->router, m.allowed, allow, sizeof(allow));
+		gw_header h = {"allow", 5, allow, n < sizeof(allow) ? n : sizeof(allow) - 1};
+		send_error(req, rid, 405, res.code, res.reason, res.message, &h, 1);
+		return;
+	}
+	if (st != 0) {
+		send_result(req, rid, &res);
+		return;
+	}
+	call->route = m.route;
+
+	jwt_claims claims;
+	int has_caller = authenticate(g, req, rid, &claims);
+	if (has_caller < 0 || authorize(req, rid, &m, has_caller, &claims) != 0)
+		return;
+
+	ProtobufCMessage *msg;
+	if (build_request(g, req, rid, &m, &msg) != 0)
+		return;
+
+	rpc_metadata_entry md[GW_MAX_METADATA];
+	size_t n_md = has_caller ? gw_auth_caller_metadata(&claims, md) : 0;
+	md[n_md++] = (rpc_metadata_entry){"x-request-id", rid};
+	const char *tp = traceparent(req);
+	if (tp != NULL)
+		md[n_md++] = (rpc_metadata_entry){"traceparent", tp};
+	if (m.route->idempotency_key) {
+		const gw_header *ik = gw_request_find_header(req, "idempotency-key", 15, NULL);
+		if (ik != NULL)
+			md[n_md++] = (rpc_metadata_entry){"idempotency-key", ik->value};
+	}
+	rpc_call_opts o = {.timeout_ms = g->rpc_timeout_ms, .metadata = md, .n_metadata = n_md};
+	/* From here the completion may run at once on another thread: nothing
+	 * below touches req or call once the call has started. */
+	rpc_status cs =
+	    rpc_channel_call_async(g->channel, m.route->method, msg, &o, on_reply, call);
+	if (cs != RPC_STATUS_OK)
+		send_error(req, rid, rpc_status_http(cs), cs, NULL,
+		           "the service could not be called", NULL, 0);
+}
+
+/* ---- life cycle ------------------------------------------------------------ */
+
+static int read_file(const char *path, char **out, size_t *len)
+{
+	FILE *f = fopen(path, "rb");
+	if (f == NULL)
+		return -1;
+	char *buf = NULL;
+	size_t n = 0, cap = 0;
+	for (;;) {
+		if (n == cap) {
+			size_t ncap = cap ? cap * 2 : 65536;
+			char *grown = realloc(buf, ncap);
+			if (grown == NULL) {
+				free(buf);
+				fclose(f);
+				return -2;
+			}
+			buf = grown;
+			cap = ncap;
+		}
+		size_t got = fread(buf + n, 1, cap - n, f);
+		n += got;
+		if (got == 0)
+			break;
+	}
+	int bad = ferror(f);
+	fclose(f);
+	if (bad) {
+		free(buf);
+		return -1;
+	}
+	*out = buf;
+	*len = n;
+	return 0;
+}
+
+rpc_status gw_gateway_create(gw_gateway **out, const gw_gateway_opts *o, char *err, size_t errlen)
+{
+	if (out != NULL)
+		*out = NULL;
+	char dummy[1];
+	if (err == NULL) {
+		err = dummy;
+		errlen = sizeof(dummy);
+	}
+	err[0] = '\0';
+	if (out == NULL || o == NULL || o->routes == NULL || o->channel == NULL) {
+		snprintf(err, errlen, "the gateway needs its routes and a channel");
+		return RPC_STATUS_INVALID_ARGUMENT;
+	}
+	gw_gateway *g = calloc(1, sizeof(*g));
+	if (g == NULL)
+		return RPC_STATUS_RESOURCE_EXHAUSTED;
+	g->channel = o->channel;
+	g->auth = o->auth;
+	g->refresher = o->refresher;
+	g->rpc_timeout_ms = o->rpc_timeout_ms ? o->rpc_timeout_ms : GW_DEFAULT_RPC_TIMEOUT_MS;
+	rpc_status st = gw_router_new(o->routes, &g->router, err, errlen);
+	gw_json_error jerr = {0};
+	if (st == RPC_STATUS_OK &&
+	    (st = gw_json_schema_from_routes(&g->schema, o->routes, NULL, &jerr)) != RPC_STATUS_OK)
+		snprintf(err, errlen, "JSON schema: %s: %s", jerr.field, jerr.description);
+	if (st == RPC_STATUS_OK && o->auth == NULL)
+		for (size_t i = 0; i < o->routes->n_routes; i++)
+			if (o->routes->routes[i].access != RPC_ACCESS_PUBLIC) {
+				snprintf(err, errlen,
+				         "route %s %s needs tokens checked: no gw_auth given",
+				         o->routes->routes[i].http_method,
+				         o->routes->routes[i].path_template);
+				st = RPC_STATUS_INVALID_ARGUMENT;
+				break;
+			}
+	if (st == RPC_STATUS_OK && o->openapi_file != NULL) {
+		int rc = read_file(o->openapi_file, &g->openapi, &g->openapi_len);
+		if (rc != 0) {
+			snprintf(err, errlen, "cannot read %s", o->openapi_file);
+			st = rc == -2 ? RPC_STATUS_RESOURCE_EXHAUSTED : RPC_STATUS_NOT_FOUND;
+		}
+	}
+	if (st != RPC_STATUS_OK) {
+		gw_gateway_destroy(g);
+		return st;
+	}
+	*out = g;
+	return RPC_STATUS_OK;
+}
+
+void gw_gateway_destroy(gw_gateway *g)
+{
+	if (g == NULL)
+		return;
+	gw_router_free(g->router);
+	gw_json_schema_free(g->schema);
+	free(g->openapi);
+	free(g);
+}

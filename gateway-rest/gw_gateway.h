@@ -1,0 +1,85 @@
+/*
+ * gw_gateway.h - the REST gateway's request pipeline: an HTTP request of
+ * API.md in, an RPC out, its reply back as JSON. The handler a gw_server
+ * calls (gw_gateway_handle); everything it knows of the API comes from the
+ * generated route table.
+ *
+ * Per request, on the loop thread that owns it:
+ *   1. /healthz and /openapi.json are answered at once;
+ *   2. the route: gw_router_match (404, 405 with Allow, 400);
+ *   3. the caller: a Bearer token verified by gw_auth (401 with
+ *      WWW-Authenticate when the route is not public and the token is
+ *      missing or bad; 503 before the first JWKS), then the route's policy:
+ *      ADMIN needs the admin role (403), OWNER needs the path's owner field
+ *      to be the caller unless admin (404: existence does not leak);
+ *   4. the request message, in the request's arena: the body (gw_json_decode,
+ *      body "*" or one field), then the path variables, then the query
+ *      parameters, then a PATCH's update_mask from the body's keys;
+ *   5. the RPC, asynchronous, with the caller's identity (x-caller-id,
+ *      x-caller-roles), x-request-id, traceparent and, where the route
+ *      takes one, idempotency-key as metadata;
+ *   6. on completion (a runtime thread): the reply encoded as JSON (every
+ *      field, defaults included) with the route's success status, or the
+ *      error in the AIP-193 shape with its canonical HTTP status; handed to
+ *      gw_respond(), which carries it back to the request's loop.
+ * Every reply carries X-Request-Id: the client's when sane, else a new one.
+ *
+ * Not here yet (issue 8): rate limits, CORS, ETag/304, the response cache,
+ * the access log and /metrics, /readyz.
+ *
+ * Thread-safety: a gateway is read-only once created; any number of loops
+ * call gw_gateway_handle at once.
+ */
+#ifndef PANTHERA_GW_GATEWAY_H
+#define PANTHERA_GW_GATEWAY_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "gw_auth.h"
+#include "gw_server.h"
+#include "panthera/rpc.h"
+#include "panthera/rpc_route.h"
+
+typedef struct gw_gateway gw_gateway;
+
+typedef struct gw_gateway_opts {
+	/* The routes; required (&panthera_routes). */
+	const rpc_route_table *routes;
+	/* Where every service of the table is served; required. The gateway
+	 * does not own it. */
+	rpc_channel *channel;
+	/* Token checks; required when a route is not public. Not owned. */
+	gw_auth *auth;
+	/* Asked for a fresh JWKS when a token names an unknown key; may be
+	 * NULL. Not owned. */
+	gw_jwks_refresher *refresher;
+	/* Deadline of each RPC; 0: 10000 ms. */
+	uint32_t rpc_timeout_ms;
+	/* The OpenAPI document served at GET /openapi.json, read once at
+	 * create; NULL: 404 there. */
+	const char *openapi_file;
+} gw_gateway_opts;
+
+/*
+ * Build the router and the JSON schema of every route, read the OpenAPI
+ * file. On error *out is NULL and err (errlen bytes, may be NULL) says why:
+ * INVALID_ARGUMENT for missing options or a table the router or the
+ * schema refuses, NOT_FOUND for an unreadable OpenAPI file,
+ * RESOURCE_EXHAUSTED.
+ */
+rpc_status gw_gateway_create(gw_gateway **out, const gw_gateway_opts *opts, char *err,
+                             size_t errlen);
+
+/* Free it; after the server that calls it has stopped. NULL is harmless. */
+void gw_gateway_destroy(gw_gateway *g);
+
+/* The gw_handler_fn: arg is the gw_gateway. */
+void gw_gateway_handle(gw_request *req, void *arg);
+
+/* A gw_error_body_fn writing the server's own errors (413, 431, ...) in the
+ * same AIP-193 shape as the gateway's; arg unused. */
+size_t gw_gateway_error_body(int status, const char *reason, const char *message, char *buf,
+                             size_t cap, void *arg);
+
+#endif /* PANTHERA_GW_GATEWAY_H */

@@ -1,0 +1,175 @@
+#!/usr/bin/env bash
+# The REST API of API.md end to end: pantherad (every service and the
+# gateway) on a private PostgreSQL, driven by curl. So far: health and
+# OpenAPI, the error shape (404, 405 with Allow, 400 unknown field and
+# malformed JSON, 413), X-Request-Id, register and login, 401 with
+# WWW-Authenticate (missing, forged, alg none), 403 on an admin route, 404
+# for another user's resources, an order placed with an Idempotency-Key that
+# settles PAID, read back and listed.
+set -u
+cd "$(dirname "$0")/../.."
+build=${BUILD:-build}
+command -v curl >/dev/null || { echo "skip: curl is not installed"; exit 77; }
+tmp=$(mktemp -d /tmp/panthera-api-XXXXXX)
+chmod 755 "$tmp"
+pid=""
+pg_port=""
+cleanup() {
+	[ -z "$pid" ] || { kill -TERM "$pid" 2>/dev/null; wait "$pid" 2>/dev/null; }
+	[ -z "$pg_port" ] || tools/pg.sh stop "$tmp/data" "$pg_port" >/dev/null 2>&1
+	rm -rf "$tmp"
+}
+trap cleanup EXIT
+fail() {
+	echo "FAIL: $*"
+	tail -n 20 "$tmp/pantherad.log"
+	exit 1
+}
+
+for _ in 1 2 3 4 5; do
+	pg_port=$((42000 + RANDOM % 8000))
+	url=$(tools/pg.sh start "$tmp/data" "$pg_port" 2>>"$tmp/pg.err") && break
+	url=""
+done
+[ -n "$url" ] || fail "no PostgreSQL: $(tail -n 3 "$tmp/pg.err")"
+for _ in 1 2 3 4 5; do
+	http_port=$((50000 + RANDOM % 7000))
+	rpc_port=$((http_port + 1))
+	PANTHERA_DB_URL=$url PANTHERA_RPC_URL=tcp://127.0.0.1:$rpc_port \
+		PANTHERA_HTTP_ADDR=127.0.0.1:$http_port PANTHERA_HTTP_THREADS=2 \
+		PANTHERA_OPENAPI_FILE=$(pwd)/gen/panthera.openapi.json PANTHERA_DATA_DIR=$tmp/data \
+		PANTHERA_MIGRATIONS_DIR=$(pwd)/services "$build/bin/pantherad" >"$tmp/pantherad.log" 2>&1 &
+	pid=$!
+	up=0
+	for _ in $(seq 1 300); do
+		grep -q '"event":"pantherad.http"' "$tmp/pantherad.log" 2>/dev/null && { up=1; break; }
+		kill -0 "$pid" 2>/dev/null || break
+		sleep 0.1
+	done
+	[ $up -eq 1 ] && break
+	wait "$pid" 2>/dev/null
+	pid=""
+done
+[ -n "$pid" ] || fail "pantherad did not serve HTTP"
+base=http://127.0.0.1:$http_port
+
+# call METHOD PATH [BODY] [extra curl args...]: sets $status, $body, $headers
+call() {
+	local method=$1 path=$2 data=${3-}
+	shift 3 2>/dev/null || shift $#
+	local args=(-s -X "$method" -D "$tmp/h" -o "$tmp/b" -w '%{http_code}' "$@")
+	[ -z "$data" ] || args+=(-H 'content-type: application/json' --data-binary "$data")
+	status=$(curl "${args[@]}" "$base$path")
+	body=$(cat "$tmp/b")
+	headers=$(tr -d '\r' <"$tmp/h")
+}
+expect() { # STATUS WHAT
+	[ "$status" = "$1" ] || fail "$2: got $status, want $1: $body"
+}
+json() { python3 -c "import sys, json; d = json.load(sys.stdin); print($1)" <<<"$body"; }
+error_shape() { # STATUS STATUS_NAME
+	[ "$(json 'd["error"]["code"], d["error"]["status"], type(d["error"]["details"]).__name__')" = \
+		"$1 $2 list" ] || fail "error body of $1 is not the AIP-193 shape: $body"
+}
+
+call GET /healthz ""
+expect 200 "healthz"
+call GET /openapi.json ""
+expect 200 "openapi.json"
+[ "$(json 'd["openapi"][:2]')" = "3." ] || fail "openapi.json is not an OpenAPI 3 document"
+
+# the error shape, and request ids
+call GET /v1/no-such-thing "" -H 'x-request-id: test-req-1'
+expect 404 "unknown path"
+error_shape 404 NOT_FOUND
+grep -qi '^x-request-id: test-req-1$' <<<"$headers" || fail "X-Request-Id not echoed"
+call GET /v1/products "" -H 'x-request-id: bad id with spaces'
+grep -qiE '^x-request-id: [0-9a-f]{32}$' <<<"$headers" || fail "an insane X-Request-Id was kept"
+call PUT /v1/products ""
+expect 405 "wrong method"
+error_shape 405 UNIMPLEMENTED
+grep -qi '^allow: GET, POST$' <<<"$headers" || fail "405 without Allow: GET, POST: $headers"
+
+# the catalog, public
+call GET "/v1/products?pageSize=100" ""
+expect 200 "list products"
+[ "$(json 'd["pageSize"], d["total"] >= 30')" = "100 True" ] || fail "product list: $body"
+product=$(json '[p["id"] for p in d["products"] if p["stock"] > 0][0]')
+call GET "/v1/products?page_size=2&nope=1" ""
+expect 400 "unknown query parameter"
+error_shape 400 INVALID_ARGUMENT
+
+# accounts
+call POST /v1/auth/register '{"email":"ann@example.com","password":"correct-horse-9","firstName":"Ann","lastName":"Lee"}'
+expect 201 "register"
+ann=$(json 'd["id"]')
+call POST /v1/auth/register '{"email":"bob@example.com","password":"correct-horse-9","firstName":"Bob","lastName":"Ray","age":3}'
+expect 400 "unknown field"
+error_shape 400 INVALID_ARGUMENT
+grep -q '"field":"age"' <<<"$body" || fail "the unknown field is not named: $body"
+call POST /v1/auth/register '{"email": "bob@example.com", "password": '
+expect 400 "malformed JSON"
+error_shape 400 INVALID_ARGUMENT
+call POST /v1/auth/register '{"email":"bob@example.com","password":"correct-horse-9","firstName":"Bob","lastName":"Ray"}'
+expect 201 "register bob"
+call POST /v1/auth/login '{"email":"ann@example.com","password":"correct-horse-9"}'
+expect 200 "login"
+token=$(json 'd["accessToken"]')
+call POST /v1/auth/login '{"email":"bob@example.com","password":"correct-horse-9"}'
+bob_token=$(json 'd["accessToken"]')
+
+call GET /v1/users/me ""
+expect 401 "no token"
+error_shape 401 UNAUTHENTICATED
+grep -qi '^www-authenticate: Bearer' <<<"$headers" || fail "401 without WWW-Authenticate"
+call GET /v1/users/me "" -H "authorization: Bearer $token"
+expect 200 "me"
+[ "$(json 'd["email"], d["roles"]')" = "ann@example.com ['USER']" ] || fail "me: $body"
+forged="${token%?}A"
+[ "$forged" != "$token" ] || forged="${token%?}B"
+call GET /v1/users/me "" -H "authorization: Bearer $forged"
+expect 401 "forged signature"
+grep -qi 'error="invalid_token"' <<<"$headers" || fail "forged: no invalid_token challenge"
+none_header=$(printf '{"alg":"none","typ":"JWT"}' | base64 -w0 | tr '+/' '-_' | tr -d '=')
+claims=$(cut -d. -f2 <<<"$token")
+call GET /v1/users/me "" -H "authorization: Bearer $none_header.$claims."
+expect 401 "alg none"
+call GET /v1/users "" -H "authorization: Bearer $token"
+expect 403 "admin route as a user"
+error_shape 403 PERMISSION_DENIED
+call GET "/v1/users/$ann" "" -H "authorization: Bearer $bob_token"
+expect 404 "another user's account"
+
+# an order, paid through the saga
+order_body="{\"items\":[{\"productId\":\"$product\",\"quantity\":1}],\"shippingAddress\":{\"street\":\"1 Main St\",\"city\":\"Springfield\",\"zipCode\":\"12345\",\"country\":\"US\"},\"paymentMethodId\":\"pm_card_visa\"}"
+call POST /v1/orders "$order_body" -H "authorization: Bearer $token" -H 'idempotency-key: order-1'
+expect 201 "place an order"
+order=$(json 'd["id"]')
+[ "$(json 'd["userId"]')" = "$ann" ] || fail "the order is not the caller's: $body"
+call POST /v1/orders "$order_body" -H "authorization: Bearer $token" -H 'idempotency-key: order-1'
+[ "$(json 'd["id"]')" = "$order" ] || fail "the same Idempotency-Key made another order"
+paid=""
+for _ in $(seq 1 50); do
+	call GET "/v1/orders/$order" "" -H "authorization: Bearer $token"
+	[ "$(json 'd["status"]')" = PAID ] && { paid=1; break; }
+	sleep 0.1
+done
+[ -n "$paid" ] || fail "the order did not settle PAID: $body"
+call GET "/v1/orders/$order" "" -H "authorization: Bearer $bob_token"
+expect 404 "another user's order"
+call GET "/v1/users/$ann/orders" "" -H "authorization: Bearer $token"
+expect 200 "list my orders"
+[ "$(json 'd["total"], d["orders"][0]["id"]')" = "1 $order" ] || fail "my orders: $body"
+
+# a body over 1 MiB
+head -c 1100000 /dev/zero | tr '\0' 'x' >"$tmp/big"
+status=$(curl -s -o "$tmp/b" -w '%{http_code}' -H 'content-type: application/json' \
+	--data-binary @"$tmp/big" "$base/v1/auth/login")
+body=$(cat "$tmp/b")
+expect 413 "a body over the limit"
+error_shape 413 RESOURCE_EXHAUSTED
+
+kill -TERM "$pid"
+wait "$pid" || fail "pantherad did not exit 0 on SIGTERM"
+pid=""
+echo "api: health, OpenAPI, errors, tokens, ownership and an order paid, over HTTP"
