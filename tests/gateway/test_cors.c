@@ -234,8 +234,7 @@ static void test_cors_origin_parsing(void **state)
 	                                  "https://shop.example:080",
 	                                  "https://shop.example:65536",
 	                                  "https://shop.example:123456",
-	                                  "https://b\xc3\xbc"
-	                                  "cher.example",
+	                                  "https://b\303\274cher.example",
 	                                  "https://shop_x.example",
 	                                  "https://[::1",
 	                                  "https://[1.2.3.4]",
