@@ -398,6 +398,9 @@ const char *__lsan_default_suppressions(void)
  * through this process's RPC server. */
 typedef struct http_gateway {
 	rpc_channel *ch;
+	gw_ratelimit *ratelimit;
+	gw_cors *cors;
+	gw_proxy_list *proxies;
 	gw_auth *auth;
 	gw_jwks_refresher *refresher;
 	gw_gateway *gateway;
@@ -414,10 +417,28 @@ static rpc_status http_start(http_gateway *h, const cfg *c)
 	if (st == RPC_STATUS_OK)
 		st =
 		    gw_jwks_refresher_start(&h->refresher, h->auth, gw_jwks_fetch_rpc, h->ch, NULL);
+	gw_ratelimit_opts ro = {
+	    .classes =
+	        {[GW_RL_DEFAULT] = {.per_min = (uint32_t)cfg_get_int(c, "rate-limit-per-min"),
+	                            .burst = (uint32_t)cfg_get_int(c, "rate-limit-burst")},
+	         [GW_RL_AUTH] = {.per_min = (uint32_t)cfg_get_int(c, "auth-rate-limit-per-min"),
+	                         .burst = (uint32_t)cfg_get_int(c, "auth-rate-limit-burst")}},
+	    .capacity = (size_t)cfg_get_int(c, "rate-limit-buckets")};
+	if (st == RPC_STATUS_OK && (st = gw_ratelimit_create(&h->ratelimit, &ro)) != RPC_STATUS_OK)
+		snprintf(err, sizeof(err), "rate limits: bad settings");
+	gw_cors_opts co = {.origins = cfg_get(c, "cors-origins")};
+	if (st == RPC_STATUS_OK)
+		st = gw_cors_new(&co, &h->cors, err, sizeof(err));
+	const char *proxies = cfg_get(c, "trusted-proxies");
+	if (st == RPC_STATUS_OK && proxies != NULL && proxies[0] != '\0')
+		st = gw_proxy_list_new(proxies, strlen(proxies), &h->proxies, err, sizeof(err));
 	gw_gateway_opts go = {.routes = &panthera_routes,
 	                      .channel = h->ch,
 	                      .auth = h->auth,
 	                      .refresher = h->refresher,
+	                      .ratelimit = h->ratelimit,
+	                      .cors = h->cors,
+	                      .trusted_proxies = h->proxies,
 	                      .openapi_file = cfg_get(c, "openapi-file")};
 	if (st == RPC_STATUS_OK)
 		st = gw_gateway_create(&h->gateway, &go, err, sizeof(err));
@@ -447,6 +468,9 @@ static void http_stop(http_gateway *h)
 	gw_jwks_refresher_stop(h->refresher);
 	gw_gateway_destroy(h->gateway);
 	gw_auth_destroy(h->auth);
+	gw_ratelimit_destroy(h->ratelimit);
+	gw_cors_free(h->cors);
+	gw_proxy_list_free(h->proxies);
 	rpc_channel_close(h->ch);
 	*h = (http_gateway){0};
 }

@@ -20,6 +20,7 @@
 #define GW_TRACEPARENT_LEN        55u  /* "00-<32 hex>-<16 hex>-<2 hex>" */
 #define GW_MAX_METADATA           (GW_CALLER_MD_MAX + 3)
 #define GW_JSON_REPLY_MAX         (8u << 20)
+#define GW_CALL_HEADERS           (GW_CORS_MAX_HEADERS + GW_RATELIMIT_MAX_HEADERS)
 
 struct gw_gateway {
 	gw_router *router;
@@ -30,6 +31,11 @@ struct gw_gateway {
 	uint32_t rpc_timeout_ms;
 	char *openapi;
 	size_t openapi_len;
+	gw_ratelimit *ratelimit;
+	gw_cors *cors;
+	gw_proxy_list *trusted;
+	/* per route (table index): its rate-limit class */
+	unsigned char *rl_class;
 };
 
 /* What a request carries from the handler to its RPC's completion. */
@@ -38,31 +44,36 @@ typedef struct gw_call {
 	gw_request *req;
 	const rpc_http_route *route;
 	char request_id[GW_REQUEST_ID_MAX + 1];
+	/* what every answer to it carries: CORS and RateLimit-* fields */
+	gw_header extra[GW_CALL_HEADERS];
+	size_t n_extra;
+	gw_ratelimit_header_buf rl_values;
 } gw_call;
 
 static const gw_header json_type = {"content-type", 12, "application/json", 16};
 
 /* ---- answers ------------------------------------------------------------- */
 
-/* Send `body` with `status`, Content-Type JSON (when there is a body) and
- * X-Request-Id, plus up to two more fields. */
-static void send_reply(gw_request *req, int status, const char *request_id, const char *body,
-                       size_t len, const gw_header *extra, size_t n_extra)
+/* Send `body` with `status`, Content-Type JSON (when there is a body),
+ * X-Request-Id, the call's CORS and RateLimit-* fields, and `more`. */
+static void send_reply(gw_call *call, int status, const char *body, size_t len,
+                       const gw_header *more, size_t n_more)
 {
-	gw_header h[4];
+	gw_header h[2 + GW_CALL_HEADERS + 2];
 	size_t n = 0;
 	if (len > 0)
 		h[n++] = json_type;
-	h[n++] = (gw_header){"x-request-id", 12, request_id, strlen(request_id)};
-	for (size_t i = 0; i < n_extra && n < 4; i++)
-		h[n++] = extra[i];
-	gw_respond(req, status, h, n, body, len);
+	h[n++] = (gw_header){"x-request-id", 12, call->request_id, strlen(call->request_id)};
+	for (size_t i = 0; i < call->n_extra; i++)
+		h[n++] = call->extra[i];
+	for (size_t i = 0; i < n_more && n < sizeof(h) / sizeof(h[0]); i++)
+		h[n++] = more[i];
+	gw_respond(call->req, status, h, n, body, len);
 }
 
 /* Answer an error of the gateway's own (no RPC status of its own). */
-static void send_error(gw_request *req, const char *request_id, int http_status, rpc_status code,
-                       const char *reason, const char *message, const gw_header *extra,
-                       size_t n_extra)
+static void send_error(gw_call *call, int http_status, rpc_status code, const char *reason,
+                       const char *message, const gw_header *more, size_t n_more)
 {
 	gw_json_buf b;
 	gw_json_buf_init(&b, 0);
@@ -70,16 +81,25 @@ static void send_error(gw_request *req, const char *request_id, int http_status,
 	    .http_status = http_status, .code = code, .message = message, .reason = reason};
 	if (gw_json_write_error(&b, &e) != RPC_STATUS_OK) {
 		gw_json_buf_free(&b);
-		send_reply(req, 500, request_id, NULL, 0, NULL, 0);
+		send_reply(call, 500, NULL, 0, NULL, 0);
 		return;
 	}
-	send_reply(req, http_status, request_id, b.data, b.len, extra, n_extra);
+	send_reply(call, http_status, b.data, b.len, more, n_more);
 	gw_json_buf_free(&b);
 }
 
-static void send_result(gw_request *req, const char *request_id, const gw_http_result *res)
+static void send_result(gw_call *call, const gw_http_result *res)
 {
-	send_error(req, request_id, res->status, res->code, res->reason, res->message, NULL, 0);
+	send_error(call, res->status, res->code, res->reason, res->message, NULL, 0);
+}
+
+/* gw_http_header and gw_header have the same members. */
+static size_t add_fields(gw_header *to, size_t at, size_t cap, const gw_http_header *from, size_t n)
+{
+	for (size_t i = 0; i < n && at < cap; i++)
+		to[at++] =
+		    (gw_header){from[i].name, from[i].name_len, from[i].value, from[i].value_len};
+	return at;
 }
 
 size_t gw_gateway_error_body(int status, const char *reason, const char *message, char *buf,
@@ -174,18 +194,18 @@ static void on_reply(rpc_reply *reply, void *arg)
 		const ProtobufCMessage *payload = rpc_reply_payload(reply);
 		int status = call->route->success_status ? call->route->success_status : 200;
 		if (status == 204) {
-			send_reply(call->req, 204, call->request_id, NULL, 0, NULL, 0);
+			send_reply(call, 204, NULL, 0, NULL, 0);
 		} else if (payload != NULL &&
 		           gw_json_encode(call->g->schema, payload,
 		                          call->route->response_body_field,
 		                          GW_JSON_EMIT_UNPOPULATED, &b, &jerr) == RPC_STATUS_OK) {
-			send_reply(call->req, status, call->request_id, b.data, b.len, NULL, 0);
+			send_reply(call, status, b.data, b.len, NULL, 0);
 		} else {
 			log_write(LOG_ERROR, call->request_id, "gateway.encode",
 			          "%s: the reply could not be written as JSON",
 			          call->route->path_template);
 			gw_json_buf_reset(&b);
-			send_error(call->req, call->request_id, 500, RPC_STATUS_INTERNAL, NULL,
+			send_error(call, 500, RPC_STATUS_INTERNAL, NULL,
 			           "the reply could not be written", NULL, 0);
 		}
 	} else {
@@ -194,10 +214,9 @@ static void on_reply(rpc_reply *reply, void *arg)
 		                         .reason = rpc_reply_error_reason(reply),
 		                         .details = rpc_reply_details(reply)};
 		if (gw_json_write_error(&b, &e) == RPC_STATUS_OK)
-			send_reply(call->req, rpc_status_http(st), call->request_id, b.data, b.len,
-			           NULL, 0);
+			send_reply(call, rpc_status_http(st), b.data, b.len, NULL, 0);
 		else
-			send_reply(call->req, 500, call->request_id, NULL, 0, NULL, 0);
+			send_reply(call, 500, NULL, 0, NULL, 0);
 	}
 	gw_json_buf_free(&b);
 	rpc_reply_free(reply);
@@ -206,8 +225,10 @@ static void on_reply(rpc_reply *reply, void *arg)
 /* ---- the handler ----------------------------------------------------------- */
 
 /* The caller from the Authorization field: 1 with *claims, 0 when the
- * request has no token, -1 when it was answered (401 or 503). */
-static int authenticate(gw_gateway *g, gw_request *req, const char *rid, jwt_claims *claims)
+ * request has no token, -1 for a bad one (*why says why), -2 when no keys
+ * are loaded yet. Nothing is answered here: a bad token is refused after
+ * the rate limit has charged the client's address. */
+static int authenticate(gw_gateway *g, gw_request *req, jwt_claims *claims, jwt_status *why)
 {
 	const gw_header *h = gw_request_find_header(req, "authorization", 13, NULL);
 	const char *token = NULL;
@@ -215,30 +236,144 @@ static int authenticate(gw_gateway *g, gw_request *req, const char *rid, jwt_cla
 	int bearer = h != NULL ? gw_auth_bearer(h->value, h->value_len, &token, &token_len) : 0;
 	if (bearer == 0)
 		return 0;
-	jwt_status why = JWT_ERR_FORM;
+	*why = JWT_ERR_FORM;
 	rpc_status st =
 	    bearer > 0 && g->auth != NULL
-	        ? gw_auth_verify(g->auth, token, token_len, (int64_t)time(NULL), claims, &why)
+	        ? gw_auth_verify(g->auth, token, token_len, (int64_t)time(NULL), claims, why)
 	        : RPC_STATUS_UNAUTHENTICATED;
 	if (st == RPC_STATUS_OK)
 		return 1;
-	if (why == JWT_ERR_UNKNOWN_KID && g->refresher != NULL)
+	if (*why == JWT_ERR_UNKNOWN_KID && g->refresher != NULL)
 		gw_jwks_refresher_request(g->refresher, NULL, NULL);
-	if (st == RPC_STATUS_UNAVAILABLE) {
-		send_error(req, rid, 503, RPC_STATUS_UNAVAILABLE, "KEYS_UNAVAILABLE",
+	return st == RPC_STATUS_UNAVAILABLE ? -2 : -1;
+}
+
+/* Answer a request whose token did not verify (auth < 0). */
+static void refuse_token(gw_call *call, int auth, jwt_status why)
+{
+	if (auth == -2) {
+		send_error(call, 503, RPC_STATUS_UNAVAILABLE, "KEYS_UNAVAILABLE",
 		           "the keys that verify access tokens are not loaded yet; try again", NULL,
 		           0);
-		return -1;
+		return;
 	}
 	const char *challenge = gw_auth_www_authenticate(1, why);
 	gw_header wa = {"www-authenticate", 16, challenge, strlen(challenge)};
-	send_error(req, rid, 401, RPC_STATUS_UNAUTHENTICATED, GW_AUTH_REASON_INVALID,
+	send_error(call, 401, RPC_STATUS_UNAUTHENTICATED, GW_AUTH_REASON_INVALID,
 	           "the access token is not valid", &wa, 1);
+}
+
+/* The client's address: the socket peer, or X-Forwarded-For behind a
+ * trusted proxy. 0, or -1 when the peer is not an IP address. */
+static int client_address(gw_gateway *g, gw_request *req, gw_ip *out)
+{
+	socklen_t plen;
+	const struct sockaddr *peer = gw_request_peer(req, &plen);
+	gw_ip ip;
+	if (peer == NULL || gw_ip_from_sockaddr(peer, plen, &ip) != 0)
+		return -1;
+	*out = ip;
+	if (g->trusted == NULL || !gw_proxy_list_contains(g->trusted, &ip))
+		return 0;
+	size_t n;
+	const gw_header *h = gw_request_headers(req, &n);
+	gw_http_header *hh = rpc_arena_calloc(gw_request_arena(req), n ? n : 1, sizeof(*hh));
+	if (hh == NULL)
+		return 0; /* the peer, then */
+	for (size_t i = 0; i < n; i++)
+		hh[i] = (gw_http_header){h[i].name, h[i].name_len, h[i].value, h[i].value_len};
+	gw_clientip c;
+	if (gw_clientip_resolve(g->trusted, &ip, hh, n, &c) == RPC_STATUS_OK)
+		*out = c.addr;
+	return 0;
+}
+
+/* The rate limit of the request: 0 to go on (its RateLimit-* fields added
+ * to the call's), else answered 429. By user for a verified caller, by
+ * client address otherwise; login and register in the auth class. */
+static int rate_limit(gw_gateway *g, gw_call *call, size_t route_index, int auth,
+                      const jwt_claims *claims)
+{
+	if (g->ratelimit == NULL)
+		return 0;
+	gw_ratelimit_class cls =
+	    g->rl_class != NULL ? (gw_ratelimit_class)g->rl_class[route_index] : GW_RL_DEFAULT;
+	gw_ratelimit_key key;
+	gw_ip ip;
+	if (auth == 1 && cls == GW_RL_DEFAULT) {
+		if (gw_ratelimit_key_user(&key, claims->sub, strlen(claims->sub)) != RPC_STATUS_OK)
+			return 0;
+	} else if (client_address(g, call->req, &ip) == 0) {
+		gw_ratelimit_key_addr(&key, &ip);
+	} else {
+		return 0; /* not an IP peer (no such socket here) */
+	}
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	gw_ratelimit_verdict v;
+	if (gw_ratelimit_check(g->ratelimit, cls, &key,
+	                       (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000,
+	                       &v) != RPC_STATUS_OK)
+		return 0;
+	gw_http_header f[GW_RATELIMIT_MAX_HEADERS];
+	size_t n = gw_ratelimit_headers(&v, &call->rl_values, f);
+	call->n_extra = add_fields(call->extra, call->n_extra, GW_CALL_HEADERS, f, n);
+	if (v.allowed)
+		return 0;
+	gw_json_buf b;
+	gw_json_buf_init(&b, 0);
+	if (gw_ratelimit_write_error(&b, &v) == RPC_STATUS_OK)
+		send_reply(call, 429, b.data, b.len, NULL, 0);
+	else
+		send_reply(call, 429, NULL, 0, NULL, 0);
+	gw_json_buf_free(&b);
 	return -1;
 }
 
+/* A CORS preflight: 1 when answered. */
+static int preflight(gw_gateway *g, gw_call *call, const char *method, const char *path,
+                     size_t path_len)
+{
+	if (g->cors == NULL || !gw_cors_enabled(g->cors) || strcmp(method, "OPTIONS") != 0)
+		return 0;
+	gw_request *req = call->req;
+	const gw_header *o = gw_request_find_header(req, "origin", 6, NULL);
+	const gw_header *m = gw_request_find_header(req, "access-control-request-method", 29, NULL);
+	if (o == NULL || m == NULL)
+		return 0;
+	const gw_header *hs =
+	    gw_request_find_header(req, "access-control-request-headers", 30, NULL);
+	uint32_t allowed;
+	gw_http_result res;
+	if (gw_router_allowed(g->router, path, path_len, &allowed, &res) != 0) {
+		send_result(call, &res);
+		return 1;
+	}
+	gw_cors_preflight_req pr = {.origin = o->value,
+	                            .origin_len = o->value_len,
+	                            .method = m->value,
+	                            .method_len = m->value_len,
+	                            .headers = hs ? hs->value : NULL,
+	                            .headers_len = hs ? hs->value_len : 0};
+	gw_cors_buf *buf = rpc_arena_alloc(gw_request_arena(req), sizeof(*buf));
+	gw_http_header f[GW_CORS_MAX_HEADERS];
+	size_t n = 0;
+	if (buf == NULL) {
+		send_error(call, 500, RPC_STATUS_RESOURCE_EXHAUSTED, NULL, "out of memory", NULL,
+		           0);
+		return 1;
+	}
+	int st = gw_cors_preflight(g->cors, g->router, allowed, &pr, buf, f, &n, &res);
+	call->n_extra = add_fields(call->extra, 0, GW_CALL_HEADERS, f, n);
+	if (st == 204)
+		send_reply(call, 204, NULL, 0, NULL, 0);
+	else
+		send_result(call, &res);
+	return 1;
+}
+
 /* The route's access policy; 0 when the call may go on, else answered. */
-static int authorize(gw_request *req, const char *rid, const gw_route_match *m, int has_caller,
+static int authorize(gw_call *call, const gw_route_match *m, int has_caller,
                      const jwt_claims *claims)
 {
 	const rpc_http_route *r = m->route;
@@ -247,13 +382,13 @@ static int authorize(gw_request *req, const char *rid, const gw_route_match *m, 
 	if (!has_caller) {
 		const char *challenge = gw_auth_www_authenticate(0, JWT_OK);
 		gw_header wa = {"www-authenticate", 16, challenge, strlen(challenge)};
-		send_error(req, rid, 401, RPC_STATUS_UNAUTHENTICATED, GW_AUTH_REASON_MISSING,
+		send_error(call, 401, RPC_STATUS_UNAUTHENTICATED, GW_AUTH_REASON_MISSING,
 		           "this call needs an access token (Authorization: Bearer)", &wa, 1);
 		return -1;
 	}
 	int admin = (claims->roles & JWT_ROLE_ADMIN) != 0;
 	if (r->access == RPC_ACCESS_ADMIN && !admin) {
-		send_error(req, rid, 403, RPC_STATUS_PERMISSION_DENIED, "ADMIN_ONLY",
+		send_error(call, 403, RPC_STATUS_PERMISSION_DENIED, "ADMIN_ONLY",
 		           "this call is for administrators", NULL, 0);
 		return -1;
 	}
@@ -262,7 +397,7 @@ static int authorize(gw_request *req, const char *rid, const gw_route_match *m, 
 			if (strcmp(m->vars[i].field_path, r->owner_field) == 0 &&
 			    strcmp(m->vars[i].value, claims->sub) != 0) {
 				/* someone else's: as if it did not exist */
-				send_error(req, rid, 404, RPC_STATUS_NOT_FOUND, "NOT_FOUND",
+				send_error(call, 404, RPC_STATUS_NOT_FOUND, "NOT_FOUND",
 				           "no such resource", NULL, 0);
 				return -1;
 			}
@@ -271,15 +406,16 @@ static int authorize(gw_request *req, const char *rid, const gw_route_match *m, 
 }
 
 /* Build the request message; 0, or answered (400, 500). */
-static int build_request(gw_gateway *g, gw_request *req, const char *rid, const gw_route_match *m,
+static int build_request(gw_gateway *g, gw_call *call, const gw_route_match *m,
                          ProtobufCMessage **out)
 {
+	gw_request *req = call->req;
 	const rpc_http_route *r = m->route;
 	rpc_arena *arena = gw_request_arena(req);
 	ProtobufCMessage *msg = rpc_arena_calloc(arena, 1, r->method->input->sizeof_message);
 	if (msg == NULL) {
-		send_error(req, rid, 500, RPC_STATUS_RESOURCE_EXHAUSTED, NULL, "out of memory",
-		           NULL, 0);
+		send_error(call, 500, RPC_STATUS_RESOURCE_EXHAUSTED, NULL, "out of memory", NULL,
+		           0);
 		return -1;
 	}
 	protobuf_c_message_init(r->method->input, msg);
@@ -300,8 +436,8 @@ static int build_request(gw_gateway *g, gw_request *req, const char *rid, const 
 		gw_query_param *params =
 		    rpc_arena_calloc(arena, GW_QUERY_MAX_PARAMS, sizeof(gw_query_param));
 		if (qbuf == NULL || params == NULL) {
-			send_error(req, rid, 500, RPC_STATUS_RESOURCE_EXHAUSTED, NULL,
-			           "out of memory", NULL, 0);
+			send_error(call, 500, RPC_STATUS_RESOURCE_EXHAUSTED, NULL, "out of memory",
+			           NULL, 0);
 			return -1;
 		}
 		size_t n = 0;
@@ -309,7 +445,7 @@ static int build_request(gw_gateway *g, gw_request *req, const char *rid, const 
 		if (gw_query_parse(m->query, m->query_len, qbuf, m->query_len + 1, params,
 		                   GW_QUERY_MAX_PARAMS, &n, &res) != 0 ||
 		    gw_router_check_query(g->router, m->route_index, params, n, &res) != 0) {
-			send_result(req, rid, &res);
+			send_result(call, &res);
 			return -1;
 		}
 		for (size_t i = 0; st == RPC_STATUS_OK && i < n; i++)
@@ -325,9 +461,9 @@ static int build_request(gw_gateway *g, gw_request *req, const char *rid, const 
 		gw_json_buf b;
 		gw_json_buf_init(&b, 0);
 		if (gw_json_write_decode_error(&b, &jerr) == RPC_STATUS_OK)
-			send_reply(req, rpc_status_http(jerr.code), rid, b.data, b.len, NULL, 0);
+			send_reply(call, rpc_status_http(jerr.code), b.data, b.len, NULL, 0);
 		else
-			send_reply(req, 500, rid, NULL, 0, NULL, 0);
+			send_reply(call, 500, NULL, 0, NULL, 0);
 		gw_json_buf_free(&b);
 		return -1;
 	}
@@ -336,8 +472,8 @@ static int build_request(gw_gateway *g, gw_request *req, const char *rid, const 
 }
 
 /* The few paths that are not RPCs; 1 when answered. */
-static int serve_builtin(gw_gateway *g, gw_request *req, const char *rid, const char *method,
-                         const char *path, size_t path_len)
+static int serve_builtin(gw_gateway *g, gw_call *call, const char *method, const char *path,
+                         size_t path_len)
 {
 	size_t plen = path_len;
 	const char *q = memchr(path, '?', path_len);
@@ -346,17 +482,17 @@ static int serve_builtin(gw_gateway *g, gw_request *req, const char *rid, const 
 	int get = strcmp(method, "GET") == 0;
 	if (plen == 8 && memcmp(path, "/healthz", 8) == 0) {
 		if (get)
-			send_reply(req, 200, rid, "{\"status\":\"SERVING\"}", 20, NULL, 0);
+			send_reply(call, 200, "{\"status\":\"SERVING\"}", 20, NULL, 0);
 		else
-			send_error(req, rid, 405, RPC_STATUS_UNIMPLEMENTED, "METHOD_NOT_ALLOWED",
+			send_error(call, 405, RPC_STATUS_UNIMPLEMENTED, "METHOD_NOT_ALLOWED",
 			           "/healthz answers GET", &(gw_header){"allow", 5, "GET", 3}, 1);
 		return 1;
 	}
 	if (plen == 13 && memcmp(path, "/openapi.json", 13) == 0 && g->openapi != NULL) {
 		if (get)
-			send_reply(req, 200, rid, g->openapi, g->openapi_len, NULL, 0);
+			send_reply(call, 200, g->openapi, g->openapi_len, NULL, 0);
 		else
-			send_error(req, rid, 405, RPC_STATUS_UNIMPLEMENTED, "METHOD_NOT_ALLOWED",
+			send_error(call, 405, RPC_STATUS_UNIMPLEMENTED, "METHOD_NOT_ALLOWED",
 			           "/openapi.json answers GET", &(gw_header){"allow", 5, "GET", 3},
 			           1);
 		return 1;
@@ -380,13 +516,22 @@ void gw_gateway_handle(gw_request *req, void *arg)
 	size_t method_len, path_len;
 	const char *method = gw_request_method(req, &method_len);
 	const char *path = gw_request_path(req, &path_len);
-	if (serve_builtin(g, req, rid, method, path, path_len))
+	if (preflight(g, call, method, path, path_len))
+		return;
+	if (g->cors != NULL) { /* on every answer from here on */
+		const gw_header *o = gw_request_find_header(req, "origin", 6, NULL);
+		gw_http_header f[GW_CORS_MAX_HEADERS];
+		size_t n =
+		    gw_cors_response_headers(g->cors, o ? o->value : NULL, o ? o->value_len : 0, f);
+		call->n_extra = add_fields(call->extra, 0, GW_CALL_HEADERS, f, n);
+	}
+	if (serve_builtin(g, call, method, path, path_len))
 		return;
 
 	char *vbuf = rpc_arena_alloc(arena, GW_ROUTER_BUF_SIZE(path_len));
 	if (vbuf == NULL) {
-		send_error(req, rid, 500, RPC_STATUS_RESOURCE_EXHAUSTED, NULL, "out of memory",
-		           NULL, 0);
+		send_error(call, 500, RPC_STATUS_RESOURCE_EXHAUSTED, NULL, "out of memory", NULL,
+		           0);
 		return;
 	}
 	gw_route_match m;
@@ -397,22 +542,30 @@ void gw_gateway_handle(gw_request *req, void *arg)
 		char allow[GW_ROUTER_ALLOW_MAX];
 		size_t n = gw_router_format_allow(g->router, m.allowed, allow, sizeof(allow));
 		gw_header h = {"allow", 5, allow, n < sizeof(allow) ? n : sizeof(allow) - 1};
-		send_error(req, rid, 405, res.code, res.reason, res.message, &h, 1);
+		send_error(call, 405, res.code, res.reason, res.message, &h, 1);
 		return;
 	}
 	if (st != 0) {
-		send_result(req, rid, &res);
+		send_result(call, &res);
 		return;
 	}
 	call->route = m.route;
 
 	jwt_claims claims;
-	int has_caller = authenticate(g, req, rid, &claims);
-	if (has_caller < 0 || authorize(req, rid, &m, has_caller, &claims) != 0)
+	jwt_status why = JWT_OK;
+	int auth = authenticate(g, req, &claims, &why);
+	if (rate_limit(g, call, m.route_index, auth, &claims) != 0)
+		return;
+	if (auth < 0) {
+		refuse_token(call, auth, why);
+		return;
+	}
+	int has_caller = auth == 1;
+	if (authorize(call, &m, has_caller, &claims) != 0)
 		return;
 
 	ProtobufCMessage *msg;
-	if (build_request(g, req, rid, &m, &msg) != 0)
+	if (build_request(g, call, &m, &msg) != 0)
 		return;
 
 	rpc_metadata_entry md[GW_MAX_METADATA];
@@ -432,8 +585,8 @@ void gw_gateway_handle(gw_request *req, void *arg)
 	rpc_status cs =
 	    rpc_channel_call_async(g->channel, m.route->method, msg, &o, on_reply, call);
 	if (cs != RPC_STATUS_OK)
-		send_error(req, rid, rpc_status_http(cs), cs, NULL,
-		           "the service could not be called", NULL, 0);
+		send_error(call, rpc_status_http(cs), cs, NULL, "the service could not be called",
+		           NULL, 0);
 }
 
 /* ---- life cycle ------------------------------------------------------------ */
@@ -494,6 +647,24 @@ rpc_status gw_gateway_create(gw_gateway **out, const gw_gateway_opts *o, char *e
 	g->auth = o->auth;
 	g->refresher = o->refresher;
 	g->rpc_timeout_ms = o->rpc_timeout_ms ? o->rpc_timeout_ms : GW_DEFAULT_RPC_TIMEOUT_MS;
+	g->ratelimit = o->ratelimit;
+	g->cors = o->cors;
+	g->trusted = o->trusted_proxies;
+	/* login and register: the auth class, by client address */
+	g->rl_class = calloc(o->routes->n_routes ? o->routes->n_routes : 1, 1);
+	if (g->rl_class == NULL) {
+		free(g);
+		return RPC_STATUS_RESOURCE_EXHAUSTED;
+	}
+	for (size_t i = 0; i < o->routes->n_routes; i++) {
+		const char *mp = o->routes->routes[i].method->path;
+		g->rl_class[i] =
+		    strcmp(mp, "/panthera.auth.v1.AuthService/Login") == 0 ||
+		            strcmp(mp, "/panthera.auth.v1.AuthService/RegisterUser") == 0 ||
+		            strcmp(mp, "/panthera.auth.v1.AuthService/RequestPasswordReset") == 0
+		        ? GW_RL_AUTH
+		        : GW_RL_DEFAULT;
+	}
 	rpc_status st = gw_router_new(o->routes, &g->router, err, errlen);
 	gw_json_error jerr = {0};
 	if (st == RPC_STATUS_OK &&
@@ -530,6 +701,7 @@ void gw_gateway_destroy(gw_gateway *g)
 		return;
 	gw_router_free(g->router);
 	gw_json_schema_free(g->schema);
+	free(g->rl_class);
 	free(g->openapi);
 	free(g);
 }

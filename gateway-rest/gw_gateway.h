@@ -5,13 +5,20 @@
  * generated route table.
  *
  * Per request, on the loop thread that owns it:
- *   1. /healthz and /openapi.json are answered at once;
+ *   1. /healthz and /openapi.json are answered at once; a CORS preflight
+ *      (OPTIONS with Origin and Access-Control-Request-Method) gets 204 or
+ *      403 from gw_cors;
  *   2. the route: gw_router_match (404, 405 with Allow, 400);
  *   3. the caller: a Bearer token verified by gw_auth (401 with
  *      WWW-Authenticate when the route is not public and the token is
  *      missing or bad; 503 before the first JWKS), then the route's policy:
  *      ADMIN needs the admin role (403), OWNER needs the path's owner field
  *      to be the caller unless admin (404: existence does not leak);
+ *      then the rate limit: login and register by client address in the
+ *      auth class, a caller by user id, anyone else by client address
+ *      (429 with Retry-After; a bad token still costs its address a
+ *      token); the client address is the socket peer, or X-Forwarded-For
+ *      behind a trusted proxy (gw_clientip);
  *   4. the request message, in the request's arena: the body (gw_json_decode,
  *      body "*" or one field), then the path variables, then the query
  *      parameters, then a PATCH's update_mask from the body's keys;
@@ -22,10 +29,11 @@
  *      field, defaults included) with the route's success status, or the
  *      error in the AIP-193 shape with its canonical HTTP status; handed to
  *      gw_respond(), which carries it back to the request's loop.
- * Every reply carries X-Request-Id: the client's when sane, else a new one.
+ * Every reply carries X-Request-Id (the client's when sane, else a new
+ * one), the CORS headers for its Origin and the RateLimit-* fields.
  *
- * Not here yet (issue 8): rate limits, CORS, ETag/304, the response cache,
- * the access log and /metrics, /readyz.
+ * Not here yet (issue 8): ETag/304, the response cache, the access log and
+ * /metrics, /readyz.
  *
  * Thread-safety: a gateway is read-only once created; any number of loops
  * call gw_gateway_handle at once.
@@ -37,6 +45,9 @@
 #include <stdint.h>
 
 #include "gw_auth.h"
+#include "gw_clientip.h"
+#include "gw_cors.h"
+#include "gw_ratelimit.h"
 #include "gw_server.h"
 #include "panthera/rpc.h"
 #include "panthera/rpc_route.h"
@@ -54,6 +65,13 @@ typedef struct gw_gateway_opts {
 	/* Asked for a fresh JWKS when a token names an unknown key; may be
 	 * NULL. Not owned. */
 	gw_jwks_refresher *refresher;
+	/* Rate limits; NULL: none. Not owned. */
+	gw_ratelimit *ratelimit;
+	/* CORS; NULL: none. Not owned. */
+	gw_cors *cors;
+	/* Reverse proxies whose X-Forwarded-For is believed; NULL: none. Not
+	 * owned. */
+	gw_proxy_list *trusted_proxies;
 	/* Deadline of each RPC; 0: 10000 ms. */
 	uint32_t rpc_timeout_ms;
 	/* The OpenAPI document served at GET /openapi.json, read once at

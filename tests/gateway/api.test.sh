@@ -5,7 +5,8 @@
 # malformed JSON, 413), X-Request-Id, register and login, 401 with
 # WWW-Authenticate (missing, forged, alg none), 403 on an admin route, 404
 # for another user's resources, an order placed with an Idempotency-Key that
-# settles PAID, read back and listed.
+# settles PAID, read back and listed; CORS (preflight 204 and 403, headers on
+# answers); 429 with Retry-After and RateLimit-* once login's limit is spent.
 set -u
 cd "$(dirname "$0")/../.."
 build=${BUILD:-build}
@@ -37,6 +38,7 @@ for _ in 1 2 3 4 5; do
 	rpc_port=$((http_port + 1))
 	PANTHERA_DB_URL=$url PANTHERA_RPC_URL=tcp://127.0.0.1:$rpc_port \
 		PANTHERA_HTTP_ADDR=127.0.0.1:$http_port PANTHERA_HTTP_THREADS=2 \
+		PANTHERA_CORS_ORIGINS=https://app.example.com PANTHERA_AUTH_RATE_LIMIT_PER_MIN=8 \
 		PANTHERA_OPENAPI_FILE=$(pwd)/gen/panthera.openapi.json PANTHERA_DATA_DIR=$tmp/data \
 		PANTHERA_MIGRATIONS_DIR=$(pwd)/services "$build/bin/pantherad" >"$tmp/pantherad.log" 2>&1 &
 	pid=$!
@@ -161,6 +163,37 @@ call GET "/v1/users/$ann/orders" "" -H "authorization: Bearer $token"
 expect 200 "list my orders"
 [ "$(json 'd["total"], d["orders"][0]["id"]')" = "1 $order" ] || fail "my orders: $body"
 
+# CORS
+call OPTIONS /v1/products "" -H 'origin: https://app.example.com' \
+	-H 'access-control-request-method: GET' -H 'access-control-request-headers: authorization'
+expect 204 "CORS preflight"
+grep -qi '^access-control-allow-origin: https://app.example.com$' <<<"$headers" ||
+	fail "preflight without Access-Control-Allow-Origin: $headers"
+grep -qi '^access-control-allow-methods: GET, POST$' <<<"$headers" ||
+	fail "preflight without the path's methods: $headers"
+call OPTIONS /v1/products "" -H 'origin: https://evil.example.com' \
+	-H 'access-control-request-method: GET'
+expect 403 "CORS preflight from another origin"
+grep -qi '^access-control-allow-origin' <<<"$headers" && fail "a refused origin got Allow-Origin"
+call GET "/v1/products?pageSize=1" "" -H 'origin: https://app.example.com'
+grep -qi '^access-control-allow-origin: https://app.example.com$' <<<"$headers" ||
+	fail "an answer without Access-Control-Allow-Origin"
+grep -qi '^vary: origin$' <<<"$headers" || fail "an answer without Vary: Origin"
+grep -qi '^ratelimit-remaining: [0-9]' <<<"$headers" || fail "an answer without RateLimit-Remaining"
+
+# login's rate limit (8 a minute here; 4 spent above)
+limited=""
+for _ in $(seq 1 10); do
+	call POST /v1/auth/login '{"email":"ann@example.com","password":"wrong-password-1"}'
+	[ "$status" = 429 ] && { limited=1; break; }
+done
+[ -n "$limited" ] || fail "login was never rate limited"
+error_shape 429 RESOURCE_EXHAUSTED
+grep -qiE '^retry-after: [1-9][0-9]*$' <<<"$headers" || fail "429 without Retry-After: $headers"
+grep -qi '^ratelimit-remaining: 0$' <<<"$headers" || fail "429 without RateLimit-Remaining: 0"
+call GET "/v1/products?pageSize=1" ""
+expect 200 "other routes are limited apart from login"
+
 # a body over 1 MiB
 head -c 1100000 /dev/zero | tr '\0' 'x' >"$tmp/big"
 status=$(curl -s -o "$tmp/b" -w '%{http_code}' -H 'content-type: application/json' \
@@ -172,4 +205,4 @@ error_shape 413 RESOURCE_EXHAUSTED
 kill -TERM "$pid"
 wait "$pid" || fail "pantherad did not exit 0 on SIGTERM"
 pid=""
-echo "api: health, OpenAPI, errors, tokens, ownership and an order paid, over HTTP"
+echo "api: health, OpenAPI, errors, tokens, ownership, an order paid, CORS and rate limits, over HTTP"

@@ -69,11 +69,23 @@ const cfg_var cfg_vars[] = {
     {"bootstrap-admin-password", "PANTHERA_BOOTSTRAP_ADMIN_PASSWORD", CFG_STRING, NULL, 0, 0, 1,
      "Password of the bootstrap admin account."},
     {"cors-origins", "PANTHERA_CORS_ORIGINS", CFG_STRING, "", 0, 0, 0,
-     "Comma-separated origins allowed by CORS."},
+     "Comma-separated origins allowed by CORS (scheme://host[:port]), or * for any origin "
+     "without credentials; empty: no CORS."},
+    {"trusted-proxies", "PANTHERA_TRUSTED_PROXIES", CFG_STRING, "", 0, 0, 0,
+     "Comma-separated IPs and CIDR blocks of reverse proxies whose X-Forwarded-For the gateway "
+     "believes (e.g. 10.0.0.0/8, fd00::/8); empty: the socket peer is the client."},
+    {"rate-limit-burst", "PANTHERA_RATE_LIMIT_BURST", CFG_INT, "0", 0, 100000000, 0,
+     "Requests a client may make at once before PANTHERA_RATE_LIMIT_PER_MIN applies; 0: the "
+     "per-minute value."},
+    {"auth-rate-limit-burst", "PANTHERA_AUTH_RATE_LIMIT_BURST", CFG_INT, "0", 0, 100000000, 0,
+     "The same for login, register and password reset; 0: the per-minute value."},
+    {"rate-limit-buckets", "PANTHERA_RATE_LIMIT_BUCKETS", CFG_INT, "100000", 64, 16777216, 0,
+     "Rate-limit buckets kept in memory (about 110 bytes each); the least recently used make "
+     "room."},
     {"rate-limit-per-min", "PANTHERA_RATE_LIMIT_PER_MIN", CFG_INT, "600", 1, 1000000, 0,
      "Requests per minute per client address and per user."},
     {"auth-rate-limit-per-min", "PANTHERA_AUTH_RATE_LIMIT_PER_MIN", CFG_INT, "20", 1, 1000000, 0,
-     "Login and register requests per minute per client address."},
+     "Login, register and password-reset requests per minute per client address."},
     {"smtp-url", "PANTHERA_SMTP_URL", CFG_STRING, NULL, 0, 0, 0,
      "smtp://host:port of the mail relay; unset: emails go to the log."},
     {"mail-from", "PANTHERA_MAIL_FROM", CFG_STRING, NULL, 0, 0, 0,
