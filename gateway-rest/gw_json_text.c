@@ -1,8 +1,8 @@
 /*
  * gw_json_text.c - the text forms of the proto3 JSON mapping that are not
- * plain JSON: RFC 3339 timestamps, durations, base64 and the UTF-8 checks
- * (gw_json.h). Pure functions over bytes, bounded by their length
- * arguments; no allocation.
+ * plain JSON: RFC 3339 timestamps, durations and the UTF-8 checks
+ * (gw_json.h); `bytes` are panthera/base64.h's. Pure functions over bytes,
+ * bounded by their length arguments; no allocation.
  *
  * Calendar arithmetic is the proleptic Gregorian calendar counted in days
  * from 0001-01-01 (day 0), the range google.protobuf.Timestamp allows.
@@ -269,79 +269,6 @@ size_t gw_json_duration_format(int64_t seconds, int32_t nanos, char out[GW_JSON_
 	*p++ = 's';
 	*p = '\0';
 	return (size_t)(p - out);
-}
-
-/* 0..63 for both alphabets, -1 otherwise. */
-static int b64_value(unsigned char c)
-{
-	if (c >= 'A' && c <= 'Z')
-		return c - 'A';
-	if (c >= 'a' && c <= 'z')
-		return c - 'a' + 26;
-	if (c >= '0' && c <= '9')
-		return c - '0' + 52;
-	if (c == '+' || c == '-')
-		return 62;
-	if (c == '/' || c == '_')
-		return 63;
-	return -1;
-}
-
-int gw_json_base64_decode(const char *s, size_t n, uint8_t *out, size_t *out_len)
-{
-	size_t pad = 0;
-	while (pad < 2 && n > pad && s[n - 1 - pad] == '=')
-		pad++;
-	if (pad > 0 && n % 4 != 0)
-		return -1;
-	size_t m = n - pad; /* significant characters */
-	if (m % 4 == 1)
-		return -1;
-	size_t o = 0;
-	uint32_t acc = 0;
-	int bits = 0;
-	for (size_t i = 0; i < m; i++) {
-		int v = b64_value((unsigned char)s[i]);
-		if (v < 0)
-			return -1;
-		acc = (acc << 6) | (uint32_t)v;
-		bits += 6;
-		if (bits >= 8) {
-			bits -= 8;
-			out[o++] = (uint8_t)(acc >> bits);
-			acc &= (1u << bits) - 1;
-		}
-	}
-	*out_len = o;
-	return 0;
-}
-
-void gw_json_base64_encode(const uint8_t *p, size_t n, char *out)
-{
-	static const char alphabet[] =
-	    "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-	size_t i = 0;
-	while (n - i >= 3) {
-		uint32_t v = (uint32_t)p[i] << 16 | (uint32_t)p[i + 1] << 8 | p[i + 2];
-		*out++ = alphabet[v >> 18];
-		*out++ = alphabet[(v >> 12) & 63];
-		*out++ = alphabet[(v >> 6) & 63];
-		*out++ = alphabet[v & 63];
-		i += 3;
-	}
-	if (n - i == 1) {
-		uint32_t v = (uint32_t)p[i] << 16;
-		*out++ = alphabet[v >> 18];
-		*out++ = alphabet[(v >> 12) & 63];
-		*out++ = '=';
-		*out++ = '=';
-	} else if (n - i == 2) {
-		uint32_t v = (uint32_t)p[i] << 16 | (uint32_t)p[i + 1] << 8;
-		*out++ = alphabet[v >> 18];
-		*out++ = alphabet[(v >> 12) & 63];
-		*out++ = alphabet[(v >> 6) & 63];
-		*out++ = '=';
-	}
 }
 
 static int cont(unsigned char c)
