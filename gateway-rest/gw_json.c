@@ -36,6 +36,7 @@
 #include <string.h>
 
 #include "panthera/base64.h"
+#include "panthera/text.h"
 
 #define DEFAULT_MAX_DEPTH  32
 #define DEFAULT_MAX_VALUES 65536
@@ -1851,7 +1852,7 @@ static rpc_status text_value(dec *d, const frame *at, const jfield *f, void *slo
 		return RPC_STATUS_OK;
 	}
 	case PROTOBUF_C_TYPE_STRING: {
-		if (memchr(v, '\0', n) != NULL || !gw_json_utf8_valid(v, n))
+		if (memchr(v, '\0', n) != NULL || !text_utf8_valid(v, n))
 			return fail(d, at, RPC_STATUS_INVALID_ARGUMENT,
 			            "not valid UTF-8 text (or holds NUL)");
 		char *p = dstrdup(d, v, n);

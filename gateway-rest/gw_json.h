@@ -422,13 +422,6 @@ int gw_json_duration_parse(const char *s, size_t n, int64_t *seconds, int32_t *n
  * signs of seconds and nanos differ. */
 size_t gw_json_duration_format(int64_t seconds, int32_t nanos, char out[GW_JSON_DURATION_MAX]);
 
-/* 1 when s[0..n) is valid UTF-8 (no overlongs, surrogates or > U+10FFFF). */
-int gw_json_utf8_valid(const char *s, size_t n);
-
-/* Length of the valid UTF-8 sequence at p[0..avail), avail >= 1: 1..4, or
- * 0 when the bytes there are not valid UTF-8. */
-size_t gw_json_utf8_seq(const unsigned char *p, size_t avail);
-
 #ifdef __cplusplus
 }
 #endif

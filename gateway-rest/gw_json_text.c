@@ -1,8 +1,8 @@
 /*
  * gw_json_text.c - the text forms of the proto3 JSON mapping that are not
- * plain JSON: RFC 3339 timestamps, durations and the UTF-8 checks
- * (gw_json.h); `bytes` are panthera/base64.h's. Pure functions over bytes,
- * bounded by their length arguments; no allocation.
+ * plain JSON: RFC 3339 timestamps and durations (gw_json.h). Pure
+ * functions over bytes, bounded by their length arguments; no allocation.
+ * `bytes` are panthera/base64.h's, and UTF-8 is checked by panthera/text.h.
  *
  * Calendar arithmetic is the proleptic Gregorian calendar counted in days
  * from 0001-01-01 (day 0), the range google.protobuf.Timestamp allows.
@@ -269,50 +269,4 @@ size_t gw_json_duration_format(int64_t seconds, int32_t nanos, char out[GW_JSON_
 	*p++ = 's';
 	*p = '\0';
 	return (size_t)(p - out);
-}
-
-static int cont(unsigned char c)
-{
-	return (c & 0xC0) == 0x80;
-}
-
-size_t gw_json_utf8_seq(const unsigned char *p, size_t avail)
-{
-	unsigned char c = p[0];
-	if (c < 0x80)
-		return 1;
-	if (c >= 0xC2 && c <= 0xDF)
-		return avail >= 2 && cont(p[1]) ? 2 : 0;
-	if (c >= 0xE0 && c <= 0xEF) {
-		if (avail < 3 || !cont(p[1]) || !cont(p[2]))
-			return 0;
-		if ((c == 0xE0 && p[1] < 0xA0) || (c == 0xED && p[1] > 0x9F))
-			return 0; /* overlong; surrogate */
-		return 3;
-	}
-	if (c >= 0xF0 && c <= 0xF4) {
-		if (avail < 4 || !cont(p[1]) || !cont(p[2]) || !cont(p[3]))
-			return 0;
-		if ((c == 0xF0 && p[1] < 0x90) || (c == 0xF4 && p[1] > 0x8F))
-			return 0; /* overlong; past U+10FFFF */
-		return 4;
-	}
-	return 0;
-}
-
-int gw_json_utf8_valid(const char *s, size_t n)
-{
-	const unsigned char *p = (const unsigned char *)s;
-	size_t i = 0;
-	while (i < n) {
-		if (p[i] < 0x80) {
-			i++;
-			continue;
-		}
-		size_t k = gw_json_utf8_seq(p + i, n - i);
-		if (k == 0)
-			return 0;
-		i += k;
-	}
-	return 1;
 }

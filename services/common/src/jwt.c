@@ -2,7 +2,8 @@
  * jwt.c - the access-token verifier shared by the auth service and the
  * gateway, with the bounded JSON reader it needs; see panthera/jwt.h. Keys
  * come from the caller's lookup; OpenSSL does every cryptographic step
- * (EVP_DigestVerify); base64 is panthera/base64.h's.
+ * (EVP_DigestVerify); base64 and UTF-8 are panthera/base64.h's and
+ * panthera/text.h's.
  */
 #include "panthera/jwt.h"
 
@@ -14,6 +15,7 @@
 
 #include "panthera/base64.h"
 #include "panthera/ids.h"
+#include "panthera/text.h"
 
 #define SIG_LEN    64  /* Ed25519, and r || s of ES256 */
 #define JSON_DEPTH 16  /* deepest nesting skipped in a header or claims */
@@ -94,27 +96,8 @@ static int hex4(jp *p, uint32_t *v)
  * NUL; nothing when out is NULL (the string is being skipped). */
 static int put_cp(char *out, size_t cap, size_t *o, uint32_t cp)
 {
-	uint8_t b[4];
-	size_t n;
-	if (cp < 0x80) {
-		b[0] = (uint8_t)cp;
-		n = 1;
-	} else if (cp < 0x800) {
-		b[0] = (uint8_t)(0xc0 | cp >> 6);
-		b[1] = (uint8_t)(0x80 | (cp & 63));
-		n = 2;
-	} else if (cp < 0x10000) {
-		b[0] = (uint8_t)(0xe0 | cp >> 12);
-		b[1] = (uint8_t)(0x80 | ((cp >> 6) & 63));
-		b[2] = (uint8_t)(0x80 | (cp & 63));
-		n = 3;
-	} else {
-		b[0] = (uint8_t)(0xf0 | cp >> 18);
-		b[1] = (uint8_t)(0x80 | ((cp >> 12) & 63));
-		b[2] = (uint8_t)(0x80 | ((cp >> 6) & 63));
-		b[3] = (uint8_t)(0x80 | (cp & 63));
-		n = 4;
-	}
+	char b[4];
+	size_t n = text_utf8_put(cp, b);
 	if (out == NULL)
 		return 0;
 	if (*o + n >= cap)
