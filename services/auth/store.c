@@ -157,12 +157,12 @@ rpc_status auth_store_update_user(db_conn *c, const char *id, const auth_user_ch
 rpc_status auth_store_list_users(db_conn *c, long long limit, long long offset, PGresult **users,
                                  long long *total)
 {
-	PGresult *r;
-	rpc_status st = db_exec(c, "auth_count_users", "SELECT count(*) FROM users", 0, NULL, &r);
+	int64_t n;
+	rpc_status st =
+	    db_exec_int64(c, "auth_count_users", "SELECT count(*) FROM users", 0, NULL, &n);
 	if (st != RPC_STATUS_OK)
 		return st;
-	*total = atoll(PQgetvalue(r, 0, 0));
-	PQclear(r);
+	*total = n;
 	char l[24], o[24];
 	snprintf(l, sizeof(l), "%lld", limit);
 	snprintf(o, sizeof(o), "%lld", offset);
@@ -285,8 +285,8 @@ rpc_status auth_store_sweep(db_conn *c, int limit, long long *removed)
 	char l[16];
 	snprintf(l, sizeof(l), "%d", limit);
 	const char *p[1] = {l};
-	PGresult *r;
-	rpc_status st = db_exec(
+	int64_t sessions, resets;
+	rpc_status st = db_exec_int64(
 	    c, "auth_sweep_sessions",
 	    "WITH dead AS (SELECT family_id FROM sessions GROUP BY family_id"
 	    " HAVING max(expires_at) < now() - interval '1 day'"
@@ -295,20 +295,18 @@ rpc_status auth_store_sweep(db_conn *c, int limit, long long *removed)
 	    " gone AS (DELETE FROM sessions WHERE family_id IN (SELECT family_id FROM dead)"
 	    " RETURNING 1)"
 	    " SELECT count(*) FROM gone",
-	    1, p, &r);
+	    1, p, &sessions);
 	if (st != RPC_STATUS_OK)
 		return st;
-	*removed = atoll(PQgetvalue(r, 0, 0));
-	PQclear(r);
-	st = db_exec(c, "auth_sweep_resets",
-	             "WITH gone AS (DELETE FROM password_resets"
-	             " WHERE expires_at < now() - interval '1 day' RETURNING 1)"
-	             " SELECT count(*) FROM gone",
-	             0, NULL, &r);
+	*removed = sessions;
+	st = db_exec_int64(c, "auth_sweep_resets",
+	                   "WITH gone AS (DELETE FROM password_resets"
+	                   " WHERE expires_at < now() - interval '1 day' RETURNING 1)"
+	                   " SELECT count(*) FROM gone",
+	                   0, NULL, &resets);
 	if (st != RPC_STATUS_OK)
 		return st;
-	*removed += atoll(PQgetvalue(r, 0, 0));
-	PQclear(r);
+	*removed += resets;
 	return RPC_STATUS_OK;
 }
 
@@ -367,14 +365,12 @@ rpc_status auth_store_reset_consume(db_conn *c, const char *hash_hex, char user_
 rpc_status auth_store_address_count(db_conn *c, const char *user_id, long *n)
 {
 	const char *p[1] = {user_id};
-	PGresult *r;
-	rpc_status st = db_exec(c, "auth_address_count",
-	                        "SELECT count(*) FROM addresses WHERE user_id = $1", 1, p, &r);
-	if (st != RPC_STATUS_OK)
-		return st;
-	*n = atol(PQgetvalue(r, 0, 0));
-	PQclear(r);
-	return RPC_STATUS_OK;
+	int64_t v;
+	rpc_status st = db_exec_int64(
+	    c, "auth_address_count", "SELECT count(*) FROM addresses WHERE user_id = $1", 1, p, &v);
+	if (st == RPC_STATUS_OK)
+		*n = (long)v;
+	return st;
 }
 
 rpc_status auth_store_address_insert(db_conn *c, const char *id, const char *user_id,

@@ -251,26 +251,16 @@ rpc_status catalog_store_list_products(db_conn *c, const catalog_product_query *
 	snprintf(limit, sizeof(limit), "%d", q->limit);
 	snprintf(offset, sizeof(offset), "%" PRId64, q->offset);
 	const char *p[6] = {q->category_id, q->search, q->min_price, q->max_price, limit, offset};
-	PGresult *r;
-	rpc_status st = db_exec(c, NULL, "SELECT count(*)" LIST_FROM, 4, p, &r);
+	rpc_status st = db_exec_int64(c, NULL, "SELECT count(*)" LIST_FROM, 4, p, total);
 	if (st != RPC_STATUS_OK)
 		return st;
-	*total = strtoll(PQgetvalue(r, 0, 0), NULL, 10);
-	PQclear(r);
 	return db_exec(c, NULL, list_sql[q->sort], 6, p, rows);
 }
 
 rpc_status catalog_store_count_products(db_conn *c, int64_t *n)
 {
-	PGresult *r;
-	rpc_status st =
-	    db_exec(c, "cat_count_products", "SELECT count(*) FROM products", 0, NULL, &r);
 	*n = 0;
-	if (st != RPC_STATUS_OK)
-		return st;
-	*n = strtoll(PQgetvalue(r, 0, 0), NULL, 10);
-	PQclear(r);
-	return RPC_STATUS_OK;
+	return db_exec_int64(c, "cat_count_products", "SELECT count(*) FROM products", 0, NULL, n);
 }
 
 /* ---- events and locks ---- */

@@ -112,14 +112,12 @@ rpc_status pay_store_set_refunded(db_conn *c, const char *id, pay_record *rec)
 rpc_status pay_store_count_order(db_conn *c, const char *order_id, long *n)
 {
 	const char *p[1] = {order_id};
-	PGresult *r;
-	rpc_status st = db_exec(c, "pay_count_order",
-	                        "SELECT count(*) FROM payments WHERE order_id = $1", 1, p, &r);
-	if (st != RPC_STATUS_OK)
-		return st;
-	*n = atol(PQgetvalue(r, 0, 0));
-	PQclear(r);
-	return RPC_STATUS_OK;
+	int64_t v;
+	rpc_status st = db_exec_int64(
+	    c, "pay_count_order", "SELECT count(*) FROM payments WHERE order_id = $1", 1, p, &v);
+	if (st == RPC_STATUS_OK)
+		*n = (long)v;
+	return st;
 }
 
 rpc_status pay_store_find_key(db_conn *c, const char *user_id, const char *key,
