@@ -21,15 +21,9 @@
 rpc_status ord_store_get(db_conn *c, const char *id, int lock, PGresult **row)
 {
 	const char *p[1] = {id};
-	rpc_status st = db_exec(
+	return db_exec_row(
 	    c, lock ? "ord_get_lock" : "ord_get",
 	    lock ? ORD_SELECT " WHERE id = $1 FOR UPDATE" : ORD_SELECT " WHERE id = $1", 1, p, row);
-	if (st == RPC_STATUS_OK && PQntuples(*row) == 0) {
-		PQclear(*row);
-		*row = NULL;
-		return RPC_STATUS_NOT_FOUND;
-	}
-	return st;
 }
 
 rpc_status ord_store_items(db_conn *c, const char *ids_array, PGresult **rows)

@@ -1,9 +1,10 @@
 /*
  * test_db.c - the services' common layer against a real PostgreSQL started
  * for this program: statements with hostile text, error statuses, prepared
- * statements, one-integer answers (db_exec_int64), transactions and
- * serialization retries, migrations (applied once, refused when changed), a
- * server restart mid-run, pool and statement timeouts; ids and the JSON log.
+ * statements, one-row and one-integer answers (db_exec_row, db_exec_int64),
+ * transactions and serialization retries, migrations (applied once, refused
+ * when changed), a server restart mid-run, pool and statement timeouts; ids
+ * and the JSON log.
  */
 #define _GNU_SOURCE
 #include <fcntl.h>
@@ -96,6 +97,46 @@ static void test_hostile_text_round_trips(void **state)
 	              RPC_STATUS_INVALID_ARGUMENT);
 	assert_status(db_exec(c, NULL, "SELEKT 1", 0, NULL, NULL), RPC_STATUS_INTERNAL);
 	exec_ok(c, "DROP TABLE notes");
+	db_release(p, c);
+	db_pool_close(p);
+}
+
+static void test_exec_row_finds_one_or_not_found(void **state)
+{
+	(void)state;
+	db_pool *p = open_pool(1, 0);
+	db_conn *c;
+	assert_status(db_acquire(p, 1000, &c), RPC_STATUS_OK);
+	exec_ok(c, "CREATE TABLE kv (k text PRIMARY KEY, v text)");
+	const char *kv[2] = {"a", "1"};
+	PGresult *r = NULL;
+	assert_status(
+	    db_exec_row(c, "kv_put", "INSERT INTO kv VALUES ($1, $2) RETURNING v", 2, kv, &r),
+	    RPC_STATUS_OK);
+	assert_string_equal(PQgetvalue(r, 0, 0), "1");
+	PQclear(r);
+	const char *a[1] = {"a"}, *b[1] = {"b"};
+	assert_status(db_exec_row(c, "kv_get", "SELECT v FROM kv WHERE k = $1", 1, a, &r),
+	              RPC_STATUS_OK);
+	assert_int_equal(PQntuples(r), 1);
+	PQclear(r);
+	/* none: NOT_FOUND, and no result to clear */
+	r = (PGresult *)1;
+	assert_status(db_exec_row(c, "kv_get", "SELECT v FROM kv WHERE k = $1", 1, b, &r),
+	              RPC_STATUS_NOT_FOUND);
+	assert_null(r);
+	r = (PGresult *)1;
+	assert_status(db_exec_row(c, NULL, "DELETE FROM kv WHERE k = $1 RETURNING v", 1, b, &r),
+	              RPC_STATUS_NOT_FOUND);
+	assert_null(r);
+	/* an error is db_exec's status, with no result either */
+	r = (PGresult *)1;
+	assert_status(
+	    db_exec_row(c, "kv_put", "INSERT INTO kv VALUES ($1, $2) RETURNING v", 2, kv, &r),
+	    RPC_STATUS_ALREADY_EXISTS);
+	assert_null(r);
+	assert_status(db_exec_row(c, NULL, "SELECT 1", 0, NULL, NULL), RPC_STATUS_INVALID_ARGUMENT);
+	exec_ok(c, "DROP TABLE kv");
 	db_release(p, c);
 	db_pool_close(p);
 }
@@ -496,6 +537,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_hostile_text_round_trips),
+	    cmocka_unit_test(test_exec_row_finds_one_or_not_found),
 	    cmocka_unit_test(test_exec_int64_reads_one_integer),
 	    cmocka_unit_test(test_pool_bounds_and_timeouts),
 	    cmocka_unit_test(test_transaction_commits_or_rolls_back),

@@ -377,6 +377,20 @@ rpc_status db_exec(db_conn *c, const char *name, const char *sql, int n, const c
 	return RPC_STATUS_OK;
 }
 
+rpc_status db_exec_row(db_conn *c, const char *name, const char *sql, int n,
+                       const char *const *params, PGresult **row)
+{
+	if (row == NULL)
+		return RPC_STATUS_INVALID_ARGUMENT;
+	rpc_status st = db_exec(c, name, sql, n, params, row);
+	if (st == RPC_STATUS_OK && PQntuples(*row) == 0) {
+		PQclear(*row);
+		*row = NULL;
+		return RPC_STATUS_NOT_FOUND;
+	}
+	return st;
+}
+
 rpc_status db_exec_int64(db_conn *c, const char *name, const char *sql, int n,
                          const char *const *params, int64_t *out)
 {
