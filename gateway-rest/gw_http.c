@@ -15,48 +15,33 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "panthera/text.h"
+
 /* ---- UTF-8 ------------------------------------------------------------------ */
 
 /*
- * A UTF-8 validator fed one byte at a time (RFC 3629, table 3-7 of the
- * Unicode standard): `need` continuation bytes are still due, the next one
- * within [lo, hi].
+ * Percent-decoding yields its bytes one at a time, so they are checked as
+ * they come: the bytes of the sequence under way are kept, and each new one
+ * is given with them to text.h's decoder, which refuses a bad byte as soon
+ * as it is added (RFC 3629: no overlong forms, surrogates or code points
+ * past U+10FFFF).
  */
-typedef struct utf8_state {
-	unsigned need;
-	unsigned char lo, hi;
-} utf8_state;
+typedef struct utf8_pending {
+	char seq[4];
+	size_t have; /* bytes of a sequence not yet complete */
+} utf8_pending;
 
-static inline int utf8_step(utf8_state *u, unsigned char c)
+/* 1 when c may follow the pending bytes, else 0. */
+static inline int utf8_step(utf8_pending *u, unsigned char c)
 {
-	if (u->need == 0) {
-		u->lo = 0x80;
-		u->hi = 0xbf;
-		if (c < 0x80)
-			return 1;
-		if (c >= 0xc2 && c <= 0xdf)
-			u->need = 1;
-		else if (c == 0xe0)
-			u->need = 2, u->lo = 0xa0;
-		else if ((c >= 0xe1 && c <= 0xec) || c == 0xee || c == 0xef)
-			u->need = 2;
-		else if (c == 0xed)
-			u->need = 2, u->hi = 0x9f; /* no surrogates */
-		else if (c == 0xf0)
-			u->need = 3, u->lo = 0x90; /* no overlong forms */
-		else if (c >= 0xf1 && c <= 0xf3)
-			u->need = 3;
-		else if (c == 0xf4)
-			u->need = 3, u->hi = 0x8f; /* nothing above U+10FFFF */
-		else
-			return 0;
+	if (u->have == 0 && c < 0x80)
 		return 1;
-	}
-	if (c < u->lo || c > u->hi)
+	u->seq[u->have++] = (char)c;
+	int k = text_utf8_seq_n(u->seq, u->have);
+	if (k == 0)
 		return 0;
-	u->need--;
-	u->lo = 0x80;
-	u->hi = 0xbf;
+	if (k > 0)
+		u->have = 0; /* complete */
 	return 1;
 }
 
@@ -104,18 +89,6 @@ int gw_http_fail(gw_http_result *res, int status, const char *reason, const char
 	return status;
 }
 
-/* Bytes of the UTF-8 sequence that starts with lead byte c (valid input). */
-static size_t utf8_seq_len(unsigned char c)
-{
-	if (c < 0x80)
-		return 1;
-	if (c < 0xE0)
-		return 2;
-	if (c < 0xF0)
-		return 3;
-	return 4;
-}
-
 void gw_http_message_quote(gw_http_result *res, const char *s, size_t n, size_t max)
 {
 	size_t at = strlen(res->message);
@@ -130,16 +103,9 @@ void gw_http_message_quote(gw_http_result *res, const char *s, size_t n, size_t 
 	out[o++] = '"';
 	while (i < n) {
 		unsigned char c = (unsigned char)s[i];
-		size_t k = utf8_seq_len(c);
-		if (k > 1) {
-			/* Copied only when it is a whole, valid sequence. */
-			utf8_state u = {0, 0x80, 0xbf};
-			size_t j = 0;
-			while (j < k && i + j < n && utf8_step(&u, (unsigned char)s[i + j]))
-				j++;
-			if (j < k || u.need != 0)
-				k = 1;
-		}
+		/* Copied only when it is a whole, valid sequence. */
+		int seq = text_utf8_seq_n(s + i, n - i);
+		size_t k = seq > 0 ? (size_t)seq : 1;
 		if (o - 1 + k > max)
 			break;
 		if (k == 1) {
@@ -174,7 +140,7 @@ static int hex_digit(unsigned char c)
 
 gw_pct_error gw_pct_decode(const char *in, size_t len, unsigned flags, char *out, size_t *out_len)
 {
-	utf8_state u = {0, 0x80, 0xbf};
+	utf8_pending u = {{0}, 0};
 	/* The common case first: printable ASCII that decodes to itself. */
 	size_t i = 0;
 	while (i < len) {
@@ -221,8 +187,8 @@ gw_pct_error gw_pct_decode(const char *in, size_t len, unsigned flags, char *out
 			out[o] = (char)c;
 		o++;
 	}
-	if (u.need != 0)
-		return GW_PCT_BAD_UTF8;
+	if (u.have != 0)
+		return GW_PCT_BAD_UTF8; /* a sequence cut short */
 	if (out_len != NULL)
 		*out_len = o;
 	return GW_PCT_OK;

@@ -35,6 +35,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "panthera/base64.h"
+#include "panthera/text.h"
+
 #define DEFAULT_MAX_DEPTH  32
 #define DEFAULT_MAX_VALUES 65536
 #define ENCODE_MAX_DEPTH   100
@@ -43,6 +46,11 @@
 #define NUMBER_TEXT_MAX 128
 /* 2^53: integers up to this are exact as doubles. */
 #define EXACT_DOUBLE_MAX 9007199254740992.0
+/* `bytes` in the proto3 JSON mapping: read in the standard or the URL-safe
+ * alphabet, padded or not (trailing bits ignored); written standard and
+ * padded. */
+#define BYTES_IN  (BASE64_STD | BASE64_URL | BASE64_PAD_OPTIONAL)
+#define BYTES_OUT (BASE64_STD | BASE64_PAD)
 
 /* ---- schema ---------------------------------------------------------------- */
 
@@ -1396,11 +1404,11 @@ static rpc_status decode_scalar(dec *d, const frame *at, const jfield *f, void *
 			            "expected a base64 string, got %s", token_kind(t));
 		if ((st = token_string(d, t, 0, &s, &n)) != RPC_STATUS_OK)
 			return st;
-		size_t len = 0;
-		uint8_t *p = dalloc(d, GW_JSON_BASE64_DECODED_MAX(n));
+		size_t len = 0, cap = base64_decoded_max(n);
+		uint8_t *p = dalloc(d, cap);
 		if (p == NULL)
 			return oom(d);
-		if (gw_json_base64_decode(s, n, p, &len) != 0)
+		if (base64_decode(s, n, BYTES_IN, p, cap, &len) != 0)
 			return fail(d, at, RPC_STATUS_INVALID_ARGUMENT, "not valid base64");
 		((ProtobufCBinaryData *)slot)->data = p;
 		((ProtobufCBinaryData *)slot)->len = len;
@@ -1844,7 +1852,7 @@ static rpc_status text_value(dec *d, const frame *at, const jfield *f, void *slo
 		return RPC_STATUS_OK;
 	}
 	case PROTOBUF_C_TYPE_STRING: {
-		if (memchr(v, '\0', n) != NULL || !gw_json_utf8_valid(v, n))
+		if (memchr(v, '\0', n) != NULL || !text_utf8_valid(v, n))
 			return fail(d, at, RPC_STATUS_INVALID_ARGUMENT,
 			            "not valid UTF-8 text (or holds NUL)");
 		char *p = dstrdup(d, v, n);
@@ -1854,11 +1862,11 @@ static rpc_status text_value(dec *d, const frame *at, const jfield *f, void *slo
 		return RPC_STATUS_OK;
 	}
 	case PROTOBUF_C_TYPE_BYTES: {
-		size_t len = 0;
-		uint8_t *p = dalloc(d, GW_JSON_BASE64_DECODED_MAX(n));
+		size_t len = 0, cap = base64_decoded_max(n);
+		uint8_t *p = dalloc(d, cap);
 		if (p == NULL)
 			return oom(d);
-		if (gw_json_base64_decode(v, n, p, &len) != 0)
+		if (base64_decode(v, n, BYTES_IN, p, cap, &len) != 0)
 			return fail(d, at, RPC_STATUS_INVALID_ARGUMENT, "not valid base64");
 		((ProtobufCBinaryData *)slot)->data = p;
 		((ProtobufCBinaryData *)slot)->len = len;
@@ -2058,12 +2066,16 @@ static void enc_quoted_int(enc *e, int64_t v)
 static void enc_bytes(enc *e, const ProtobufCBinaryData *bd)
 {
 	size_t n = bd->data != NULL ? bd->len : 0;
-	size_t out = GW_JSON_BASE64_ENCODED_LEN(n);
+	size_t out = base64_encoded_len(n, BYTES_OUT);
+	/* the quotes; the encoder's NUL goes where the closing one will */
 	if (n > SIZE_MAX / 2 || gw_json_buf_grow(e->b, out + 2) != 0)
 		return;
 	gw_json_buf *b = e->b;
 	b->data[b->len++] = '"';
-	gw_json_base64_encode(bd->data, n, b->data + b->len);
+	if (base64_encode(bd->data, n, BYTES_OUT, b->data + b->len, b->cap - b->len, &out) != 0) {
+		b->failed = 1; /* not reached: the room was made above */
+		return;
+	}
 	b->len += out;
 	b->data[b->len++] = '"';
 }

@@ -422,22 +422,6 @@ int gw_json_duration_parse(const char *s, size_t n, int64_t *seconds, int32_t *n
  * signs of seconds and nanos differ. */
 size_t gw_json_duration_format(int64_t seconds, int32_t nanos, char out[GW_JSON_DURATION_MAX]);
 
-/* Bytes base64 decoding of s[0..n) needs at most this many. */
-#define GW_JSON_BASE64_DECODED_MAX(n) ((n) / 4 * 3 + 3)
-/* Standard or URL-safe alphabet, with or without '=' padding. Writes to out
- * (GW_JSON_BASE64_DECODED_MAX(n) bytes) and *out_len. 0, or -1. */
-int gw_json_base64_decode(const char *s, size_t n, uint8_t *out, size_t *out_len);
-/* Standard alphabet with padding: 4 * ceil(n / 3) characters, no NUL. */
-#define GW_JSON_BASE64_ENCODED_LEN(n) (((n) + 2) / 3 * 4)
-void gw_json_base64_encode(const uint8_t *p, size_t n, char *out);
-
-/* 1 when s[0..n) is valid UTF-8 (no overlongs, surrogates or > U+10FFFF). */
-int gw_json_utf8_valid(const char *s, size_t n);
-
-/* Length of the valid UTF-8 sequence at p[0..avail), avail >= 1: 1..4, or
- * 0 when the bytes there are not valid UTF-8. */
-size_t gw_json_utf8_seq(const unsigned char *p, size_t avail);
-
 #ifdef __cplusplus
 }
 #endif

@@ -16,6 +16,8 @@
  */
 #include "gw_json.h"
 
+#include "panthera/text.h"
+
 static int reader_fail(gw_json_reader *r, const char *at, const char *why)
 {
 	if (r->error == NULL) {
@@ -78,8 +80,8 @@ static int read_string(gw_json_reader *r, gw_json_token *t)
 		if (c < 0x20)
 			return reader_fail(r, p, "control character in a string");
 		if (c >= 0x80) {
-			size_t k = gw_json_utf8_seq((const unsigned char *)p, (size_t)(end - p));
-			if (k == 0)
+			int k = text_utf8_seq_n(p, (size_t)(end - p));
+			if (k <= 0)
 				return reader_fail(r, p, "invalid UTF-8 in a string");
 			p += k;
 			continue;
@@ -316,30 +318,6 @@ void gw_json_reader_position(const gw_json_reader *r, size_t at, int *line, int 
 	*column = (int)(at - line_start + 1);
 }
 
-static size_t put_utf8(char *out, unsigned cp)
-{
-	if (cp < 0x80) {
-		out[0] = (char)cp;
-		return 1;
-	}
-	if (cp < 0x800) {
-		out[0] = (char)(0xC0 | (cp >> 6));
-		out[1] = (char)(0x80 | (cp & 0x3F));
-		return 2;
-	}
-	if (cp < 0x10000) {
-		out[0] = (char)(0xE0 | (cp >> 12));
-		out[1] = (char)(0x80 | ((cp >> 6) & 0x3F));
-		out[2] = (char)(0x80 | (cp & 0x3F));
-		return 3;
-	}
-	out[0] = (char)(0xF0 | (cp >> 18));
-	out[1] = (char)(0x80 | ((cp >> 12) & 0x3F));
-	out[2] = (char)(0x80 | ((cp >> 6) & 0x3F));
-	out[3] = (char)(0x80 | (cp & 0x3F));
-	return 4;
-}
-
 size_t gw_json_unescape(const char *raw, size_t n, char *out)
 {
 	size_t i = 0, o = 0;
@@ -378,7 +356,7 @@ size_t gw_json_unescape(const char *raw, size_t n, char *out)
 				i += 6;
 			}
 			/* 6 bytes of text give at most 4 of UTF-8 (12 for a pair). */
-			o += put_utf8(out + o, cp);
+			o += text_utf8_put(cp, out + o);
 			i += 6;
 			continue;
 		default: /* '"', '\\', '/' */

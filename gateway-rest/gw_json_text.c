@@ -1,8 +1,8 @@
 /*
  * gw_json_text.c - the text forms of the proto3 JSON mapping that are not
- * plain JSON: RFC 3339 timestamps, durations, base64 and the UTF-8 checks
- * (gw_json.h). Pure functions over bytes, bounded by their length
- * arguments; no allocation.
+ * plain JSON: RFC 3339 timestamps and durations (gw_json.h). Pure
+ * functions over bytes, bounded by their length arguments; no allocation.
+ * `bytes` are panthera/base64.h's, and UTF-8 is checked by panthera/text.h.
  *
  * Calendar arithmetic is the proleptic Gregorian calendar counted in days
  * from 0001-01-01 (day 0), the range google.protobuf.Timestamp allows.
@@ -269,123 +269,4 @@ size_t gw_json_duration_format(int64_t seconds, int32_t nanos, char out[GW_JSON_
 	*p++ = 's';
 	*p = '\0';
 	return (size_t)(p - out);
-}
-
-/* 0..63 for both alphabets, -1 otherwise. */
-static int b64_value(unsigned char c)
-{
-	if (c >= 'A' && c <= 'Z')
-		return c - 'A';
-	if (c >= 'a' && c <= 'z')
-		return c - 'a' + 26;
-	if (c >= '0' && c <= '9')
-		return c - '0' + 52;
-	if (c == '+' || c == '-')
-		return 62;
-	if (c == '/' || c == '_')
-		return 63;
-	return -1;
-}
-
-int gw_json_base64_decode(const char *s, size_t n, uint8_t *out, size_t *out_len)
-{
-	size_t pad = 0;
-	while (pad < 2 && n > pad && s[n - 1 - pad] == '=')
-		pad++;
-	if (pad > 0 && n % 4 != 0)
-		return -1;
-	size_t m = n - pad; /* significant characters */
-	if (m % 4 == 1)
-		return -1;
-	size_t o = 0;
-	uint32_t acc = 0;
-	int bits = 0;
-	for (size_t i = 0; i < m; i++) {
-		int v = b64_value((unsigned char)s[i]);
-		if (v < 0)
-			return -1;
-		acc = (acc << 6) | (uint32_t)v;
-		bits += 6;
-		if (bits >= 8) {
-			bits -= 8;
-			out[o++] = (uint8_t)(acc >> bits);
-			acc &= (1u << bits) - 1;
-		}
-	}
-	*out_len = o;
-	return 0;
-}
-
-void gw_json_base64_encode(const uint8_t *p, size_t n, char *out)
-{
-	static const char alphabet[] =
-	    "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-	size_t i = 0;
-	while (n - i >= 3) {
-		uint32_t v = (uint32_t)p[i] << 16 | (uint32_t)p[i + 1] << 8 | p[i + 2];
-		*out++ = alphabet[v >> 18];
-		*out++ = alphabet[(v >> 12) & 63];
-		*out++ = alphabet[(v >> 6) & 63];
-		*out++ = alphabet[v & 63];
-		i += 3;
-	}
-	if (n - i == 1) {
-		uint32_t v = (uint32_t)p[i] << 16;
-		*out++ = alphabet[v >> 18];
-		*out++ = alphabet[(v >> 12) & 63];
-		*out++ = '=';
-		*out++ = '=';
-	} else if (n - i == 2) {
-		uint32_t v = (uint32_t)p[i] << 16 | (uint32_t)p[i + 1] << 8;
-		*out++ = alphabet[v >> 18];
-		*out++ = alphabet[(v >> 12) & 63];
-		*out++ = alphabet[(v >> 6) & 63];
-		*out++ = '=';
-	}
-}
-
-static int cont(unsigned char c)
-{
-	return (c & 0xC0) == 0x80;
-}
-
-size_t gw_json_utf8_seq(const unsigned char *p, size_t avail)
-{
-	unsigned char c = p[0];
-	if (c < 0x80)
-		return 1;
-	if (c >= 0xC2 && c <= 0xDF)
-		return avail >= 2 && cont(p[1]) ? 2 : 0;
-	if (c >= 0xE0 && c <= 0xEF) {
-		if (avail < 3 || !cont(p[1]) || !cont(p[2]))
-			return 0;
-		if ((c == 0xE0 && p[1] < 0xA0) || (c == 0xED && p[1] > 0x9F))
-			return 0; /* overlong; surrogate */
-		return 3;
-	}
-	if (c >= 0xF0 && c <= 0xF4) {
-		if (avail < 4 || !cont(p[1]) || !cont(p[2]) || !cont(p[3]))
-			return 0;
-		if ((c == 0xF0 && p[1] < 0x90) || (c == 0xF4 && p[1] > 0x8F))
-			return 0; /* overlong; past U+10FFFF */
-		return 4;
-	}
-	return 0;
-}
-
-int gw_json_utf8_valid(const char *s, size_t n)
-{
-	const unsigned char *p = (const unsigned char *)s;
-	size_t i = 0;
-	while (i < n) {
-		if (p[i] < 0x80) {
-			i++;
-			continue;
-		}
-		size_t k = gw_json_utf8_seq(p + i, n - i);
-		if (k == 0)
-			return 0;
-		i += k;
-	}
-	return 1;
 }

@@ -15,6 +15,7 @@
 #include <string.h>
 
 #include "panthera/rpc/v1/rpc.pb-c.h"
+#include "panthera/text.h"
 
 #define BUF_MIN 1024
 
@@ -152,7 +153,7 @@ void gw_json_write_escaped(gw_json_buf *b, const char *s, size_t n)
 			continue;
 		}
 		if (cls == 2) {
-			size_t k = gw_json_utf8_seq(p + i, n - i);
+			int k = text_utf8_seq_n(s + i, n - i);
 			if (k == 3 && p[i] == 0xE2 && p[i + 1] == 0x80 &&
 			    (p[i + 2] == 0xA8 || p[i + 2] == 0xA9)) {
 				/* U+2028/U+2029: valid JSON, but not JavaScript */
@@ -162,8 +163,8 @@ void gw_json_write_escaped(gw_json_buf *b, const char *s, size_t n)
 				run = i;
 				continue;
 			}
-			if (k != 0) {
-				i += k;
+			if (k > 0) {
+				i += (size_t)k;
 				continue;
 			}
 		}

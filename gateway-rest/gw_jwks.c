@@ -17,6 +17,7 @@
 #include <openssl/params.h>
 
 #include "gw_auth.h"
+#include "panthera/base64.h"
 #include "panthera/log.h"
 
 #define COORD_LEN 32 /* an Ed25519 public key, a P-256 coordinate */
@@ -40,14 +41,15 @@ static const char *str(const char *s)
 	return s != NULL ? s : "";
 }
 
-/* A base64url coordinate of exactly COORD_LEN bytes into out. */
+/* A base64url coordinate (unpadded, canonical) of exactly COORD_LEN bytes
+ * into out. */
 static int coord(const char *b64, uint8_t out[COORD_LEN])
 {
 	size_t n = strlen(b64), got;
-	return n == jwt_b64url_len(COORD_LEN) &&
-	               jwt_b64url_decode(b64, n, out, COORD_LEN, &got) == 0 && got == COORD_LEN
-	           ? 0
-	           : -1;
+	if (n != base64_encoded_len(COORD_LEN, BASE64_URL) ||
+	    base64_decode(b64, n, BASE64_URL | BASE64_CANONICAL, out, COORD_LEN, &got) != 0)
+		return -1;
+	return got == COORD_LEN ? 0 : -1;
 }
 
 /* The EC P-256 public key of the uncompressed point 04 || x || y, checked

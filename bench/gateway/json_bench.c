@@ -10,7 +10,8 @@
  *
  * Build and run from the repository root, after `make` (libpanthera):
  *   cc -std=c11 -O2 -D_POSIX_C_SOURCE=200809L -Irpc/include -Irpc/src -Igen \
- *     -Igateway-rest bench/gateway/json_bench.c gateway-rest/gw_json*.c \
+ *     -Igateway-rest -Iservices/common/include bench/gateway/json_bench.c \
+ *     gateway-rest/gw_json*.c services/common/src/base64.c services/common/src/text.c \
  *     build/lib/libpanthera.a -ljansson -lnng -lprotobuf-c -lpthread \
  *     -o build/json_bench && build/json_bench
  */

@@ -1,6 +1,7 @@
 /*
- * auth_crypto.h - the auth service's secrets (internal): base64 codecs, opaque
- * tokens, and password hashing with scrypt, all through OpenSSL.
+ * auth_crypto.h - the auth service's secrets (internal): opaque tokens, and
+ * password hashing with scrypt, all through OpenSSL (base64 is
+ * panthera/base64.h's).
  *
  * Passwords are stored as one self-describing string,
  *   $scrypt$ln=15,r=8,p=1$<salt>$<hash>
@@ -23,27 +24,6 @@
 #include <stdint.h>
 
 #include "panthera/rpc_status.h"
-
-/* ---- base64 ---- */
-
-/* Length of the unpadded base64 text of n bytes, without the NUL. */
-size_t auth_b64_len(size_t n);
-
-/*
- * Encode in[0..n) into out (auth_b64_len(n) + 1 bytes, NUL-terminated),
- * unpadded. `url`: the base64url alphabet (RFC 4648 §5), else the standard
- * one.
- */
-void auth_b64_encode(const uint8_t *in, size_t n, char *out, int url);
-
-/*
- * Decode `len` characters of unpadded base64 (the alphabet chosen by `url`)
- * into out[0..cap); *out_len gets the byte count. Strict: no padding, no
- * whitespace, no character outside the alphabet, unused trailing bits zero
- * (so one byte string has exactly one text). Returns 0, or -1 for text that
- * is not such base64 or does not fit; out is then undefined.
- */
-int auth_b64_decode(const char *in, size_t len, uint8_t *out, size_t cap, size_t *out_len, int url);
 
 /* ---- opaque tokens ---- */
 

@@ -1,7 +1,8 @@
 /*
- * crypto.c - base64, opaque tokens and scrypt password strings; see
- * auth_crypto.h. OpenSSL does the cryptography (RAND_bytes, SHA-256,
- * EVP_PBE_scrypt, CRYPTO_memcmp, OPENSSL_cleanse); this file only frames it.
+ * crypto.c - opaque tokens and scrypt password strings; see auth_crypto.h.
+ * OpenSSL does the cryptography (RAND_bytes, SHA-256, EVP_PBE_scrypt,
+ * CRYPTO_memcmp, OPENSSL_cleanse); this file only frames it, in the base64
+ * forms of panthera/base64.h.
  */
 #include "auth_crypto.h"
 
@@ -13,85 +14,18 @@
 #include <openssl/rand.h>
 #include <openssl/sha.h>
 
+#include "panthera/base64.h"
+
 #define PW_SALT_BYTES 16
 #define PW_KEY_BYTES  32
 /* Salts and keys read back from a stored string may be 8..64 bytes. */
 #define PW_MIN_BYTES 8
 #define PW_MAX_BYTES 64
 
-static const char b64_std[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-static const char b64_url[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
-
-size_t auth_b64_len(size_t n)
-{
-	return n / 3 * 4 + (n % 3 ? n % 3 + 1 : 0);
-}
-
-void auth_b64_encode(const uint8_t *in, size_t n, char *out, int url)
-{
-	const char *a = url ? b64_url : b64_std;
-	size_t o = 0, i = 0;
-	for (; i + 3 <= n; i += 3) {
-		uint32_t v = (uint32_t)in[i] << 16 | (uint32_t)in[i + 1] << 8 | in[i + 2];
-		out[o++] = a[v >> 18];
-		out[o++] = a[(v >> 12) & 63];
-		out[o++] = a[(v >> 6) & 63];
-		out[o++] = a[v & 63];
-	}
-	if (n - i == 1) {
-		uint32_t v = (uint32_t)in[i] << 16;
-		out[o++] = a[v >> 18];
-		out[o++] = a[(v >> 12) & 63];
-	} else if (n - i == 2) {
-		uint32_t v = (uint32_t)in[i] << 16 | (uint32_t)in[i + 1] << 8;
-		out[o++] = a[v >> 18];
-		out[o++] = a[(v >> 12) & 63];
-		out[o++] = a[(v >> 6) & 63];
-	}
-	out[o] = '\0';
-}
-
-static int b64_value(char c, int url)
-{
-	if (c >= 'A' && c <= 'Z')
-		return c - 'A';
-	if (c >= 'a' && c <= 'z')
-		return c - 'a' + 26;
-	if (c >= '0' && c <= '9')
-		return c - '0' + 52;
-	if (c == (url ? '-' : '+'))
-		return 62;
-	if (c == (url ? '_' : '/'))
-		return 63;
-	return -1;
-}
-
-int auth_b64_decode(const char *in, size_t len, uint8_t *out, size_t cap, size_t *out_len, int url)
-{
-	if (len % 4 == 1)
-		return -1; /* no byte count encodes to this length */
-	size_t need = len / 4 * 3 + (len % 4 ? len % 4 - 1 : 0);
-	if (need > cap)
-		return -1;
-	uint32_t acc = 0;
-	int bits = 0;
-	size_t o = 0;
-	for (size_t i = 0; i < len; i++) {
-		int v = b64_value(in[i], url);
-		if (v < 0)
-			return -1;
-		acc = (acc << 6 | (uint32_t)v) & 0xffffff;
-		bits += 6;
-		if (bits >= 8) {
-			bits -= 8;
-			out[o++] = (uint8_t)(acc >> bits);
-		}
-	}
-	if ((acc & ((1u << bits) - 1)) != 0)
-		return -1; /* non-zero padding bits: not the canonical text */
-	*out_len = o;
-	return 0;
-}
+/* Password strings: standard base64 (PHC), canonical when read back;
+ * opaque tokens: base64url. Both unpadded. */
+#define PW_B64    (BASE64_STD | BASE64_CANONICAL)
+#define TOKEN_B64 BASE64_URL
 
 /* ---- tokens ---- */
 
@@ -119,12 +53,14 @@ rpc_status auth_token_new(char token[AUTH_TOKEN_LEN + 1], char hash_hex[AUTH_BYT
 {
 	uint8_t raw[AUTH_TOKEN_BYTES];
 	token[0] = hash_hex[0] = '\0';
-	if (RAND_bytes(raw, sizeof(raw)) != 1)
-		return RPC_STATUS_INTERNAL;
-	auth_b64_encode(raw, sizeof(raw), token, 1);
+	rpc_status st = RPC_STATUS_INTERNAL;
+	if (RAND_bytes(raw, sizeof(raw)) == 1 &&
+	    base64_encode(raw, sizeof(raw), TOKEN_B64, token, AUTH_TOKEN_LEN + 1, NULL) == 0) {
+		sha256_hex(token, AUTH_TOKEN_LEN, hash_hex);
+		st = RPC_STATUS_OK;
+	}
 	OPENSSL_cleanse(raw, sizeof(raw));
-	sha256_hex(token, AUTH_TOKEN_LEN, hash_hex);
-	return RPC_STATUS_OK;
+	return st;
 }
 
 rpc_status auth_token_hash(const char *token, char hash_hex[AUTH_BYTEA_HEX_LEN + 1])
@@ -135,10 +71,15 @@ rpc_status auth_token_hash(const char *token, char hash_hex[AUTH_BYTEA_HEX_LEN +
 	size_t n = strnlen(token, AUTH_TOKEN_LEN + 1);
 	if (n != AUTH_TOKEN_LEN)
 		return RPC_STATUS_INVALID_ARGUMENT;
-	for (size_t i = 0; i < n; i++) {
-		if (b64_value(token[i], 1) < 0)
-			return RPC_STATUS_INVALID_ARGUMENT;
-	}
+	/* 43 characters of the base64url alphabet: decoding checks that (not
+	 * the trailing bits: a token is looked up by its text's hash); the
+	 * bytes themselves are not needed. */
+	uint8_t raw[AUTH_TOKEN_BYTES];
+	size_t raw_len;
+	int bad = base64_decode(token, n, TOKEN_B64, raw, sizeof(raw), &raw_len) != 0;
+	OPENSSL_cleanse(raw, sizeof(raw));
+	if (bad)
+		return RPC_STATUS_INVALID_ARGUMENT;
 	sha256_hex(token, n, hash_hex);
 	return RPC_STATUS_OK;
 }
@@ -179,10 +120,12 @@ rpc_status auth_pw_hash(const char *password, const auth_pw_params *pp, char *ou
 	rpc_status st = derive(password, salt, sizeof(salt), pp, key, sizeof(key));
 	if (st == RPC_STATUS_OK) {
 		char s64[PW_MAX_BYTES * 2], k64[PW_MAX_BYTES * 2];
-		auth_b64_encode(salt, sizeof(salt), s64, 0);
-		auth_b64_encode(key, sizeof(key), k64, 0);
-		snprintf(out, cap, "$scrypt$ln=%u,r=%u,p=%u$%s$%s", pp->log_n, pp->r, pp->p, s64,
-		         k64);
+		if (base64_encode(salt, sizeof(salt), PW_B64, s64, sizeof(s64), NULL) == 0 &&
+		    base64_encode(key, sizeof(key), PW_B64, k64, sizeof(k64), NULL) == 0)
+			snprintf(out, cap, "$scrypt$ln=%u,r=%u,p=%u$%s$%s", pp->log_n, pp->r, pp->p,
+			         s64, k64);
+		else
+			st = RPC_STATUS_INTERNAL;
 		OPENSSL_cleanse(k64, sizeof(k64));
 	}
 	OPENSSL_cleanse(key, sizeof(key));
@@ -230,8 +173,8 @@ static int parse_stored(const char *stored, auth_pw_params *pp, uint8_t *salt, s
 	if (dollar == NULL)
 		return -1;
 	size_t klen = strnlen(dollar + 1, PW_MAX_BYTES * 2);
-	if (auth_b64_decode(s, (size_t)(dollar - s), salt, PW_MAX_BYTES, salt_len, 0) != 0 ||
-	    auth_b64_decode(dollar + 1, klen, key, PW_MAX_BYTES, key_len, 0) != 0 ||
+	if (base64_decode(s, (size_t)(dollar - s), PW_B64, salt, PW_MAX_BYTES, salt_len) != 0 ||
+	    base64_decode(dollar + 1, klen, PW_B64, key, PW_MAX_BYTES, key_len) != 0 ||
 	    dollar[1 + klen] != '\0')
 		return -1;
 	if (*salt_len < PW_MIN_BYTES || *key_len < PW_MIN_BYTES)

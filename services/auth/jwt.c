@@ -22,7 +22,7 @@
 #include <openssl/pem.h>
 #include <openssl/sha.h>
 
-#include "auth_crypto.h"
+#include "panthera/base64.h"
 #include "panthera/ids.h"
 #include "panthera/log.h"
 
@@ -59,7 +59,8 @@ static int key_ids(EVP_PKEY *pkey, ring_key *k)
 		k->kid[2 * i + 1] = hex[h[i] & 15];
 	}
 	k->kid[AUTH_KID_LEN] = '\0';
-	auth_b64_encode(pub, len, k->x, 1);
+	if (base64_encode(pub, len, BASE64_URL, k->x, sizeof(k->x), NULL) != 0)
+		return -1;
 	k->pkey = pkey;
 	return 0;
 }
@@ -313,13 +314,13 @@ int auth_jwt_issuer_ok(const char *s)
 	return n > 0;
 }
 
-/* Append the base64url of in[0..n) to out at *o, within cap. */
+/* Append the base64url of in[0..n) to out at *o, within cap (*o <= cap). */
 static int put_b64(char *out, size_t cap, size_t *o, const void *in, size_t n)
 {
-	if (*o + auth_b64_len(n) + 1 > cap)
+	size_t len;
+	if (base64_encode(in, n, BASE64_URL, out + *o, cap - *o, &len) != 0)
 		return -1;
-	auth_b64_encode(in, n, out + *o, 1);
-	*o += auth_b64_len(n);
+	*o += len;
 	return 0;
 }
 

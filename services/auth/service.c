@@ -13,6 +13,7 @@
 
 #include "auth_internal.h"
 #include "auth_store.h"
+#include "panthera/base64.h"
 #include "panthera/events.h"
 #include "panthera/events/v1/events.pb-c.h"
 #include "panthera/ids.h"
@@ -145,12 +146,11 @@ rpc_status auth_service_init(auth_service *svc)
 		 * same as for a real account. */
 		unsigned char raw[24];
 		char pw[33];
-		if (RAND_bytes(raw, sizeof(raw)) != 1) {
+		if (RAND_bytes(raw, sizeof(raw)) != 1 ||
+		    base64_encode(raw, sizeof(raw), BASE64_URL, pw, sizeof(pw), NULL) != 0)
 			st = RPC_STATUS_INTERNAL;
-		} else {
-			auth_b64_encode(raw, sizeof(raw), pw, 1);
+		else
 			st = auth_pw_hash(pw, &p->pw, p->dummy_hash, sizeof(p->dummy_hash));
-		}
 		OPENSSL_cleanse(raw, sizeof(raw));
 		OPENSSL_cleanse(pw, sizeof(pw));
 	}

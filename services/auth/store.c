@@ -40,17 +40,6 @@ const char *auth_roles_literal(unsigned roles)
 	return roles & AUTH_ROLE_ADMIN ? "{USER,ADMIN}" : "{USER}";
 }
 
-/* NOT_FOUND (result cleared) when `r` has no row. */
-static rpc_status one_row(rpc_status st, PGresult **r)
-{
-	if (st == RPC_STATUS_OK && PQntuples(*r) == 0) {
-		PQclear(*r);
-		*r = NULL;
-		return RPC_STATUS_NOT_FOUND;
-	}
-	return st;
-}
-
 /* ---- users ---- */
 
 rpc_status auth_store_insert_user(db_conn *c, const char *id, const char *email,
@@ -68,33 +57,29 @@ rpc_status auth_store_insert_user(db_conn *c, const char *id, const char *email,
 rpc_status auth_store_get_user(db_conn *c, const char *id, int lock, PGresult **user)
 {
 	const char *p[1] = {id};
-	rpc_status st =
-	    lock ? db_exec(c, "auth_get_user_lock",
-	                   "SELECT " USER_COLS " FROM users WHERE id = $1 FOR UPDATE", 1, p, user)
-	         : db_exec(c, "auth_get_user", "SELECT " USER_COLS " FROM users WHERE id = $1", 1,
-	                   p, user);
-	return one_row(st, user);
+	return lock ? db_exec_row(c, "auth_get_user_lock",
+	                          "SELECT " USER_COLS " FROM users WHERE id = $1 FOR UPDATE", 1, p,
+	                          user)
+	            : db_exec_row(c, "auth_get_user",
+	                          "SELECT " USER_COLS " FROM users WHERE id = $1", 1, p, user);
 }
 
 rpc_status auth_store_get_user_by_email(db_conn *c, const char *email, PGresult **user)
 {
 	const char *p[1] = {email};
-	return one_row(db_exec(c, "auth_get_user_by_email",
-	                       "SELECT " USER_COLS " FROM users WHERE email = lower($1)", 1, p,
-	                       user),
-	               user);
+	return db_exec_row(c, "auth_get_user_by_email",
+	                   "SELECT " USER_COLS " FROM users WHERE email = lower($1)", 1, p, user);
 }
 
 rpc_status auth_store_find_login(db_conn *c, const char *email, auth_login_row *out)
 {
 	const char *p[1] = {email};
 	PGresult *r;
-	rpc_status st = one_row(db_exec(c, "auth_find_login",
-	                                "SELECT id, password_hash, status = 'ACTIVE',"
-	                                " array_to_string(roles, ',') FROM users"
-	                                " WHERE email = lower($1)",
-	                                1, p, &r),
-	                        &r);
+	rpc_status st = db_exec_row(c, "auth_find_login",
+	                            "SELECT id, password_hash, status = 'ACTIVE',"
+	                            " array_to_string(roles, ',') FROM users"
+	                            " WHERE email = lower($1)",
+	                            1, p, &r);
 	if (st != RPC_STATUS_OK)
 		return st;
 	snprintf(out->id, sizeof(out->id), "%s", PQgetvalue(r, 0, 0));
@@ -122,11 +107,10 @@ rpc_status auth_store_set_password(db_conn *c, const char *id, const char *passw
 {
 	const char *p[2] = {id, password_hash};
 	PGresult *r;
-	rpc_status st = one_row(db_exec(c, "auth_set_password",
-	                                "UPDATE users SET password_hash = $2, updated_at = now()"
-	                                " WHERE id = $1 AND status = 'ACTIVE' RETURNING id",
-	                                2, p, &r),
-	                        &r);
+	rpc_status st = db_exec_row(c, "auth_set_password",
+	                            "UPDATE users SET password_hash = $2, updated_at = now()"
+	                            " WHERE id = $1 AND status = 'ACTIVE' RETURNING id",
+	                            2, p, &r);
 	PQclear(r);
 	return st;
 }
@@ -143,26 +127,25 @@ rpc_status auth_store_update_user(db_conn *c, const char *id, const auth_user_ch
 	                    auth_roles_literal(ch->roles),
 	                    ch->set_status ? "t" : "f",
 	                    ch->set_status ? ch->status : "ACTIVE"};
-	return one_row(db_exec(c, "auth_update_user",
-	                       "UPDATE users SET"
-	                       " first_name = CASE WHEN $2::boolean THEN $3 ELSE first_name END,"
-	                       " last_name = CASE WHEN $4::boolean THEN $5 ELSE last_name END,"
-	                       " roles = CASE WHEN $6::boolean THEN $7::text[] ELSE roles END,"
-	                       " status = CASE WHEN $8::boolean THEN $9 ELSE status END,"
-	                       " updated_at = now() WHERE id = $1 RETURNING " USER_COLS,
-	                       9, p, user),
-	               user);
+	return db_exec_row(c, "auth_update_user",
+	                   "UPDATE users SET"
+	                   " first_name = CASE WHEN $2::boolean THEN $3 ELSE first_name END,"
+	                   " last_name = CASE WHEN $4::boolean THEN $5 ELSE last_name END,"
+	                   " roles = CASE WHEN $6::boolean THEN $7::text[] ELSE roles END,"
+	                   " status = CASE WHEN $8::boolean THEN $9 ELSE status END,"
+	                   " updated_at = now() WHERE id = $1 RETURNING " USER_COLS,
+	                   9, p, user);
 }
 
 rpc_status auth_store_list_users(db_conn *c, long long limit, long long offset, PGresult **users,
                                  long long *total)
 {
-	PGresult *r;
-	rpc_status st = db_exec(c, "auth_count_users", "SELECT count(*) FROM users", 0, NULL, &r);
+	int64_t n;
+	rpc_status st =
+	    db_exec_int64(c, "auth_count_users", "SELECT count(*) FROM users", 0, NULL, &n);
 	if (st != RPC_STATUS_OK)
 		return st;
-	*total = atoll(PQgetvalue(r, 0, 0));
-	PQclear(r);
+	*total = n;
 	char l[24], o[24];
 	snprintf(l, sizeof(l), "%lld", limit);
 	snprintf(o, sizeof(o), "%lld", offset);
@@ -184,13 +167,11 @@ rpc_status auth_store_insert_admin(db_conn *c, const char *id, const char *email
                                    const char *password_hash, PGresult **user)
 {
 	const char *p[3] = {id, email, password_hash};
-	return one_row(
-	    db_exec(c, "auth_insert_admin",
-	            "INSERT INTO users (id, email, password_hash, first_name, last_name,"
-	            " roles) VALUES ($1, lower($2), $3, 'Admin', 'Admin', '{USER,ADMIN}')"
-	            " ON CONFLICT (email) DO NOTHING RETURNING " USER_COLS,
-	            3, p, user),
-	    user);
+	return db_exec_row(c, "auth_insert_admin",
+	                   "INSERT INTO users (id, email, password_hash, first_name, last_name,"
+	                   " roles) VALUES ($1, lower($2), $3, 'Admin', 'Admin', '{USER,ADMIN}')"
+	                   " ON CONFLICT (email) DO NOTHING RETURNING " USER_COLS,
+	                   3, p, user);
 }
 
 /* ---- sessions ---- */
@@ -203,13 +184,12 @@ rpc_status auth_store_session_open(db_conn *c, const char *id, const char *user_
 	const char *p[4] = {id, user_id, hash_hex, ttl};
 	PGresult *r;
 	/* the first token's id is also the family's: the `sid` claim */
-	rpc_status st = one_row(
-	    db_exec(c, "auth_session_open",
-	            "INSERT INTO sessions (id, family_id, user_id, refresh_hash, expires_at)"
-	            " SELECT $1, $1, id, $3::bytea, now() + $4::int * interval '1 second'"
-	            " FROM users WHERE id = $2 AND status = 'ACTIVE' RETURNING id",
-	            4, p, &r),
-	    &r);
+	rpc_status st =
+	    db_exec_row(c, "auth_session_open",
+	                "INSERT INTO sessions (id, family_id, user_id, refresh_hash, expires_at)"
+	                " SELECT $1, $1, id, $3::bytea, now() + $4::int * interval '1 second'"
+	                " FROM users WHERE id = $2 AND status = 'ACTIVE' RETURNING id",
+	                4, p, &r);
 	PQclear(r);
 	return st;
 }
@@ -218,15 +198,14 @@ rpc_status auth_store_session_lock(db_conn *c, const char *hash_hex, auth_sessio
 {
 	const char *p[1] = {hash_hex};
 	PGresult *r;
-	rpc_status st = one_row(
-	    db_exec(c, "auth_session_lock",
-	            "SELECT s.id, s.family_id, s.user_id, s.generation, s.replaced_by IS NOT NULL,"
-	            " s.revoked_at IS NOT NULL, s.expires_at <= now(), u.status = 'ACTIVE',"
-	            " array_to_string(u.roles, ',')"
-	            " FROM sessions s JOIN users u ON u.id = s.user_id"
-	            " WHERE s.refresh_hash = $1::bytea FOR UPDATE OF s",
-	            1, p, &r),
-	    &r);
+	rpc_status st = db_exec_row(
+	    c, "auth_session_lock",
+	    "SELECT s.id, s.family_id, s.user_id, s.generation, s.replaced_by IS NOT NULL,"
+	    " s.revoked_at IS NOT NULL, s.expires_at <= now(), u.status = 'ACTIVE',"
+	    " array_to_string(u.roles, ',')"
+	    " FROM sessions s JOIN users u ON u.id = s.user_id"
+	    " WHERE s.refresh_hash = $1::bytea FOR UPDATE OF s",
+	    1, p, &r);
 	if (st != RPC_STATUS_OK)
 		return st;
 	snprintf(out->id, sizeof(out->id), "%s", PQgetvalue(r, 0, 0));
@@ -285,8 +264,8 @@ rpc_status auth_store_sweep(db_conn *c, int limit, long long *removed)
 	char l[16];
 	snprintf(l, sizeof(l), "%d", limit);
 	const char *p[1] = {l};
-	PGresult *r;
-	rpc_status st = db_exec(
+	int64_t sessions, resets;
+	rpc_status st = db_exec_int64(
 	    c, "auth_sweep_sessions",
 	    "WITH dead AS (SELECT family_id FROM sessions GROUP BY family_id"
 	    " HAVING max(expires_at) < now() - interval '1 day'"
@@ -295,20 +274,18 @@ rpc_status auth_store_sweep(db_conn *c, int limit, long long *removed)
 	    " gone AS (DELETE FROM sessions WHERE family_id IN (SELECT family_id FROM dead)"
 	    " RETURNING 1)"
 	    " SELECT count(*) FROM gone",
-	    1, p, &r);
+	    1, p, &sessions);
 	if (st != RPC_STATUS_OK)
 		return st;
-	*removed = atoll(PQgetvalue(r, 0, 0));
-	PQclear(r);
-	st = db_exec(c, "auth_sweep_resets",
-	             "WITH gone AS (DELETE FROM password_resets"
-	             " WHERE expires_at < now() - interval '1 day' RETURNING 1)"
-	             " SELECT count(*) FROM gone",
-	             0, NULL, &r);
+	*removed = sessions;
+	st = db_exec_int64(c, "auth_sweep_resets",
+	                   "WITH gone AS (DELETE FROM password_resets"
+	                   " WHERE expires_at < now() - interval '1 day' RETURNING 1)"
+	                   " SELECT count(*) FROM gone",
+	                   0, NULL, &resets);
 	if (st != RPC_STATUS_OK)
 		return st;
-	*removed += atoll(PQgetvalue(r, 0, 0));
-	PQclear(r);
+	*removed += resets;
 	return RPC_STATUS_OK;
 }
 
@@ -328,12 +305,11 @@ rpc_status auth_store_reset_create(db_conn *c, const char *user_id, const char *
 	snprintf(ttl, sizeof(ttl), "%u", ttl_s);
 	const char *p[3] = {hash_hex, user_id, ttl};
 	PGresult *r;
-	st = one_row(db_exec(c, "auth_reset_create",
-	                     "INSERT INTO password_resets (token_hash, user_id, expires_at)"
-	                     " VALUES ($1::bytea, $2, now() + $3::int * interval '1 second')"
-	                     " RETURNING extract(epoch FROM expires_at)::bigint",
-	                     3, p, &r),
-	             &r);
+	st = db_exec_row(c, "auth_reset_create",
+	                 "INSERT INTO password_resets (token_hash, user_id, expires_at)"
+	                 " VALUES ($1::bytea, $2, now() + $3::int * interval '1 second')"
+	                 " RETURNING extract(epoch FROM expires_at)::bigint",
+	                 3, p, &r);
 	if (st == RPC_STATUS_OK) {
 		*expires_s = atoll(PQgetvalue(r, 0, 0));
 		PQclear(r);
@@ -345,12 +321,11 @@ rpc_status auth_store_reset_consume(db_conn *c, const char *hash_hex, char user_
 {
 	const char *p[1] = {hash_hex};
 	PGresult *r;
-	rpc_status st = one_row(db_exec(c, "auth_reset_consume",
-	                                "UPDATE password_resets SET used_at = now()"
-	                                " WHERE token_hash = $1::bytea AND used_at IS NULL"
-	                                " AND expires_at > now() RETURNING user_id",
-	                                1, p, &r),
-	                        &r);
+	rpc_status st = db_exec_row(c, "auth_reset_consume",
+	                            "UPDATE password_resets SET used_at = now()"
+	                            " WHERE token_hash = $1::bytea AND used_at IS NULL"
+	                            " AND expires_at > now() RETURNING user_id",
+	                            1, p, &r);
 	if (st != RPC_STATUS_OK)
 		return st;
 	snprintf(user_id, 37, "%s", PQgetvalue(r, 0, 0));
@@ -367,14 +342,12 @@ rpc_status auth_store_reset_consume(db_conn *c, const char *hash_hex, char user_
 rpc_status auth_store_address_count(db_conn *c, const char *user_id, long *n)
 {
 	const char *p[1] = {user_id};
-	PGresult *r;
-	rpc_status st = db_exec(c, "auth_address_count",
-	                        "SELECT count(*) FROM addresses WHERE user_id = $1", 1, p, &r);
-	if (st != RPC_STATUS_OK)
-		return st;
-	*n = atol(PQgetvalue(r, 0, 0));
-	PQclear(r);
-	return RPC_STATUS_OK;
+	int64_t v;
+	rpc_status st = db_exec_int64(
+	    c, "auth_address_count", "SELECT count(*) FROM addresses WHERE user_id = $1", 1, p, &v);
+	if (st == RPC_STATUS_OK)
+		*n = (long)v;
+	return st;
 }
 
 rpc_status auth_store_address_insert(db_conn *c, const char *id, const char *user_id,
@@ -413,11 +386,10 @@ rpc_status auth_store_address_delete(db_conn *c, const char *user_id, const char
 {
 	const char *p[2] = {user_id, id};
 	PGresult *r;
-	rpc_status st = one_row(db_exec(c, "auth_address_delete",
-	                                "DELETE FROM addresses WHERE user_id = $1 AND id = $2"
-	                                " RETURNING is_default",
-	                                2, p, &r),
-	                        &r);
+	rpc_status st = db_exec_row(c, "auth_address_delete",
+	                            "DELETE FROM addresses WHERE user_id = $1 AND id = $2"
+	                            " RETURNING is_default",
+	                            2, p, &r);
 	if (st != RPC_STATUS_OK)
 		return st;
 	int was_default = PQgetvalue(r, 0, 0)[0] == 't';

@@ -32,24 +32,6 @@
 	"p.image_url, p.is_active, p.rating_average::text, p.rating_count, " TIME_COLUMNS( \
 	    "p.created_at") ", " TIME_COLUMNS("p.updated_at")
 
-/* Run a statement expected to return at most one row; NOT_FOUND when it
- * returns none. On error *row is NULL. */
-static rpc_status one_row(db_conn *c, const char *name, const char *sql, int n,
-                          const char *const *p, PGresult **row)
-{
-	PGresult *r;
-	rpc_status st = db_exec(c, name, sql, n, p, &r);
-	*row = NULL;
-	if (st != RPC_STATUS_OK)
-		return st;
-	if (PQntuples(r) == 0) {
-		PQclear(r);
-		return RPC_STATUS_NOT_FOUND;
-	}
-	*row = r;
-	return RPC_STATUS_OK;
-}
-
 /* ---- categories ---- */
 
 rpc_status catalog_store_list_categories(db_conn *c, PGresult **rows)
@@ -64,10 +46,10 @@ rpc_status catalog_store_insert_category(db_conn *c, const char *id, const char 
                                          PGresult **row)
 {
 	const char *p[4] = {id, name, description, parent_id};
-	return one_row(c, "cat_insert_category",
-	               "INSERT INTO categories AS c (id, name, description, parent_id)"
-	               " VALUES ($1, $2, $3, $4::uuid) RETURNING " CATEGORY_COLUMNS,
-	               4, p, row);
+	return db_exec_row(c, "cat_insert_category",
+	                   "INSERT INTO categories AS c (id, name, description, parent_id)"
+	                   " VALUES ($1, $2, $3, $4::uuid) RETURNING " CATEGORY_COLUMNS,
+	                   4, p, row);
 }
 
 rpc_status catalog_store_category_exists(db_conn *c, const char *id, int *exists)
@@ -88,8 +70,8 @@ rpc_status catalog_store_find_category(db_conn *c, const char *name, char id_out
 {
 	const char *p[1] = {name};
 	PGresult *r;
-	rpc_status st =
-	    one_row(c, "cat_find_category", "SELECT id FROM categories WHERE name = $1", 1, p, &r);
+	rpc_status st = db_exec_row(c, "cat_find_category",
+	                            "SELECT id FROM categories WHERE name = $1", 1, p, &r);
 	if (st != RPC_STATUS_OK)
 		return st;
 	snprintf(id_out, ID_UUID_LEN + 1, "%s", PQgetvalue(r, 0, 0));
@@ -104,20 +86,21 @@ rpc_status catalog_store_insert_product(db_conn *c, const char *id, const catalo
 {
 	const char *p[8] = {id,       f->sku,      f->name,        f->description,
 	                    f->price, f->currency, f->category_id, f->image_url};
-	return one_row(c, "cat_insert_product",
-	               "INSERT INTO products AS p (id, sku, name, description, price, currency,"
-	               " category_id, image_url) VALUES ($1, $2, $3, $4, $5::numeric, $6, $7, $8)"
-	               " RETURNING " PRODUCT_COLUMNS,
-	               8, p, row);
+	return db_exec_row(
+	    c, "cat_insert_product",
+	    "INSERT INTO products AS p (id, sku, name, description, price, currency,"
+	    " category_id, image_url) VALUES ($1, $2, $3, $4, $5::numeric, $6, $7, $8)"
+	    " RETURNING " PRODUCT_COLUMNS,
+	    8, p, row);
 }
 
 rpc_status catalog_store_get_product(db_conn *c, const char *id, int active_only, PGresult **row)
 {
 	const char *p[2] = {id, active_only ? "t" : "f"};
-	return one_row(c, "cat_get_product",
-	               "SELECT " PRODUCT_COLUMNS " FROM products p"
-	               " WHERE p.id = $1 AND (p.is_active OR NOT $2::boolean)",
-	               2, p, row);
+	return db_exec_row(c, "cat_get_product",
+	                   "SELECT " PRODUCT_COLUMNS " FROM products p"
+	                   " WHERE p.id = $1 AND (p.is_active OR NOT $2::boolean)",
+	                   2, p, row);
 }
 
 rpc_status catalog_store_update_product(db_conn *c, const char *id, const catalog_product_fields *f,
@@ -126,7 +109,7 @@ rpc_status catalog_store_update_product(db_conn *c, const char *id, const catalo
 	/* NULL parameters keep the stored value: every field is NOT NULL. */
 	const char *p[8] = {id,       f->sku,      f->name,        f->description,
 	                    f->price, f->currency, f->category_id, f->image_url};
-	return one_row(
+	return db_exec_row(
 	    c, "cat_update_product",
 	    "UPDATE products p SET sku = coalesce($2, p.sku), name = coalesce($3, p.name),"
 	    " description = coalesce($4, p.description),"
@@ -141,10 +124,10 @@ rpc_status catalog_store_deactivate_product(db_conn *c, const char *id)
 {
 	const char *p[1] = {id};
 	PGresult *r;
-	rpc_status st = one_row(c, "cat_deactivate_product",
-	                        "UPDATE products SET is_active = false, updated_at = now()"
-	                        " WHERE id = $1 AND is_active RETURNING id",
-	                        1, p, &r);
+	rpc_status st = db_exec_row(c, "cat_deactivate_product",
+	                            "UPDATE products SET is_active = false, updated_at = now()"
+	                            " WHERE id = $1 AND is_active RETURNING id",
+	                            1, p, &r);
 	PQclear(r);
 	return st;
 }
@@ -190,7 +173,7 @@ rpc_status catalog_store_set_rating(db_conn *c, const char *id, const char *aver
 	PGresult *r;
 	/* `old` reads the row before the update (locked), so the reply can
 	 * tell a change from a repeated call; a repeat keeps updated_at. */
-	rpc_status st = one_row(
+	rpc_status st = db_exec_row(
 	    c, "cat_set_rating",
 	    "WITH old AS (SELECT id, rating_average, rating_count FROM products WHERE id = $1"
 	    " FOR UPDATE),"
@@ -251,26 +234,16 @@ rpc_status catalog_store_list_products(db_conn *c, const catalog_product_query *
 	snprintf(limit, sizeof(limit), "%d", q->limit);
 	snprintf(offset, sizeof(offset), "%" PRId64, q->offset);
 	const char *p[6] = {q->category_id, q->search, q->min_price, q->max_price, limit, offset};
-	PGresult *r;
-	rpc_status st = db_exec(c, NULL, "SELECT count(*)" LIST_FROM, 4, p, &r);
+	rpc_status st = db_exec_int64(c, NULL, "SELECT count(*)" LIST_FROM, 4, p, total);
 	if (st != RPC_STATUS_OK)
 		return st;
-	*total = strtoll(PQgetvalue(r, 0, 0), NULL, 10);
-	PQclear(r);
 	return db_exec(c, NULL, list_sql[q->sort], 6, p, rows);
 }
 
 rpc_status catalog_store_count_products(db_conn *c, int64_t *n)
 {
-	PGresult *r;
-	rpc_status st =
-	    db_exec(c, "cat_count_products", "SELECT count(*) FROM products", 0, NULL, &r);
 	*n = 0;
-	if (st != RPC_STATUS_OK)
-		return st;
-	*n = strtoll(PQgetvalue(r, 0, 0), NULL, 10);
-	PQclear(r);
-	return RPC_STATUS_OK;
+	return db_exec_int64(c, "cat_count_products", "SELECT count(*) FROM products", 0, NULL, n);
 }
 
 /* ---- events and locks ---- */

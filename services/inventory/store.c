@@ -27,14 +27,10 @@ rpc_status inv_store_get_stock(db_conn *c, const char *product_id, int *availabl
 	const char *p[1] = {product_id};
 	PGresult *r;
 	rpc_status st =
-	    db_exec(c, "inv_get_stock",
-	            "SELECT available, reserved FROM stock WHERE product_id = $1", 1, p, &r);
+	    db_exec_row(c, "inv_get_stock",
+	                "SELECT available, reserved FROM stock WHERE product_id = $1", 1, p, &r);
 	if (st != RPC_STATUS_OK)
 		return st;
-	if (PQntuples(r) == 0) {
-		PQclear(r);
-		return RPC_STATUS_NOT_FOUND;
-	}
 	*available = atoi(PQgetvalue(r, 0, 0));
 	*reserved = atoi(PQgetvalue(r, 0, 1));
 	PQclear(r);
@@ -55,14 +51,10 @@ rpc_status inv_store_lock_reservation(db_conn *c, const char *order_id, char sta
 	const char *p[1] = {order_id};
 	PGresult *r;
 	rpc_status st =
-	    db_exec(c, "inv_lock_reservation",
-	            "SELECT status FROM reservations WHERE order_id = $1 FOR UPDATE", 1, p, &r);
+	    db_exec_row(c, "inv_lock_reservation",
+	                "SELECT status FROM reservations WHERE order_id = $1 FOR UPDATE", 1, p, &r);
 	if (st != RPC_STATUS_OK)
 		return st;
-	if (PQntuples(r) == 0) {
-		PQclear(r);
-		return RPC_STATUS_NOT_FOUND;
-	}
 	snprintf(status, 16, "%s", PQgetvalue(r, 0, 0));
 	PQclear(r);
 	return RPC_STATUS_OK;

@@ -45,14 +45,12 @@ rpc_status notif_store_record(db_conn *c, const char *event_id, const notif_rend
 rpc_status notif_store_count(db_conn *c, const char *user_id, long long *total)
 {
 	const char *p[1] = {user_id};
-	PGresult *r;
-	rpc_status st = db_exec(c, "notif_count",
-	                        "SELECT count(*) FROM notifications WHERE user_id = $1", 1, p, &r);
-	if (st != RPC_STATUS_OK)
-		return st;
-	*total = atoll(PQgetvalue(r, 0, 0));
-	PQclear(r);
-	return RPC_STATUS_OK;
+	int64_t v;
+	rpc_status st = db_exec_int64(
+	    c, "notif_count", "SELECT count(*) FROM notifications WHERE user_id = $1", 1, p, &v);
+	if (st == RPC_STATUS_OK)
+		*total = v;
+	return st;
 }
 
 rpc_status notif_store_list(db_conn *c, const char *user_id, int limit, long long offset,

@@ -21,15 +21,9 @@
 rpc_status ord_store_get(db_conn *c, const char *id, int lock, PGresult **row)
 {
 	const char *p[1] = {id};
-	rpc_status st = db_exec(
+	return db_exec_row(
 	    c, lock ? "ord_get_lock" : "ord_get",
 	    lock ? ORD_SELECT " WHERE id = $1 FOR UPDATE" : ORD_SELECT " WHERE id = $1", 1, p, row);
-	if (st == RPC_STATUS_OK && PQntuples(*row) == 0) {
-		PQclear(*row);
-		*row = NULL;
-		return RPC_STATUS_NOT_FOUND;
-	}
-	return st;
 }
 
 rpc_status ord_store_items(db_conn *c, const char *ids_array, PGresult **rows)
@@ -48,13 +42,12 @@ rpc_status ord_store_list(db_conn *c, const char *user_id, int page, int page_si
 	snprintf(limit, sizeof(limit), "%d", page_size);
 	snprintf(offset, sizeof(offset), "%lld", (long long)(page - 1) * page_size);
 	const char *p[3] = {user_id, limit, offset};
-	PGresult *n;
-	rpc_status st =
-	    db_exec(c, "ord_count", "SELECT count(*) FROM orders WHERE user_id = $1", 1, p, &n);
+	int64_t n;
+	rpc_status st = db_exec_int64(c, "ord_count",
+	                              "SELECT count(*) FROM orders WHERE user_id = $1", 1, p, &n);
 	if (st != RPC_STATUS_OK)
 		return st;
-	*total = atol(PQgetvalue(n, 0, 0));
-	PQclear(n);
+	*total = (long)n;
 	return db_exec(c, "ord_list",
 	               ORD_SELECT " WHERE user_id = $1 ORDER BY created_at DESC, id"
 	                          " LIMIT $2::int OFFSET $3::bigint",

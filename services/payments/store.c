@@ -44,13 +44,9 @@ static rpc_status one_payment(db_conn *c, const char *name, const char *sql, int
                               const char *const *p, pay_record *out)
 {
 	PGresult *r;
-	rpc_status st = db_exec(c, name, sql, n, p, &r);
+	rpc_status st = db_exec_row(c, name, sql, n, p, &r);
 	if (st != RPC_STATUS_OK)
 		return st;
-	if (PQntuples(r) == 0) {
-		PQclear(r);
-		return RPC_STATUS_NOT_FOUND;
-	}
 	read_row(r, out);
 	PQclear(r);
 	return RPC_STATUS_OK;
@@ -112,14 +108,12 @@ rpc_status pay_store_set_refunded(db_conn *c, const char *id, pay_record *rec)
 rpc_status pay_store_count_order(db_conn *c, const char *order_id, long *n)
 {
 	const char *p[1] = {order_id};
-	PGresult *r;
-	rpc_status st = db_exec(c, "pay_count_order",
-	                        "SELECT count(*) FROM payments WHERE order_id = $1", 1, p, &r);
-	if (st != RPC_STATUS_OK)
-		return st;
-	*n = atol(PQgetvalue(r, 0, 0));
-	PQclear(r);
-	return RPC_STATUS_OK;
+	int64_t v;
+	rpc_status st = db_exec_int64(
+	    c, "pay_count_order", "SELECT count(*) FROM payments WHERE order_id = $1", 1, p, &v);
+	if (st == RPC_STATUS_OK)
+		*n = (long)v;
+	return st;
 }
 
 rpc_status pay_store_find_key(db_conn *c, const char *user_id, const char *key,
@@ -127,16 +121,12 @@ rpc_status pay_store_find_key(db_conn *c, const char *user_id, const char *key,
 {
 	const char *p[2] = {user_id, key};
 	PGresult *r;
-	rpc_status st = db_exec(c, "pay_find_key",
-	                        "SELECT payment_id FROM idempotency_keys WHERE user_id = $1"
-	                        " AND key = $2 AND created_at > now() - interval '24 hours'",
-	                        2, p, &r);
+	rpc_status st = db_exec_row(c, "pay_find_key",
+	                            "SELECT payment_id FROM idempotency_keys WHERE user_id = $1"
+	                            " AND key = $2 AND created_at > now() - interval '24 hours'",
+	                            2, p, &r);
 	if (st != RPC_STATUS_OK)
 		return st;
-	if (PQntuples(r) == 0) {
-		PQclear(r);
-		return RPC_STATUS_NOT_FOUND;
-	}
 	copy(payment_id, ID_UUID_LEN + 1, PQgetvalue(r, 0, 0));
 	PQclear(r);
 	return RPC_STATUS_OK;

@@ -83,21 +83,10 @@ rpc_status reviews_store_lock(db_conn *c, const char *product_id, const char *re
                               PGresult **row)
 {
 	const char *p[2] = {review_id, product_id};
-	PGresult *r;
-	*row = NULL;
-	rpc_status st =
-	    db_exec(c, "rv_lock",
-	            "SELECT " RV_COLUMNS " FROM reviews WHERE id = $1 AND product_id = $2"
-	            " FOR UPDATE",
-	            2, p, &r);
-	if (st != RPC_STATUS_OK)
-		return st;
-	if (PQntuples(r) == 0) {
-		PQclear(r);
-		return RPC_STATUS_NOT_FOUND;
-	}
-	*row = r;
-	return RPC_STATUS_OK;
+	return db_exec_row(c, "rv_lock",
+	                   "SELECT " RV_COLUMNS " FROM reviews WHERE id = $1 AND product_id = $2"
+	                   " FOR UPDATE",
+	                   2, p, row);
 }
 
 rpc_status reviews_store_delete(db_conn *c, const char *review_id)

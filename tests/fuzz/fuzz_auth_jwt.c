@@ -16,7 +16,8 @@
  *     -D_POSIX_C_SOURCE=200809L -Irpc/include -Igen -Iservices/common/include \
  *     -Iservices/auth -Itests/fuzz tests/fuzz/fuzz_auth_jwt.c \
  *     services/auth/jwt.c services/auth/crypto.c services/common/src/log.c \
- *     services/common/src/ids.c services/common/src/jwt.c rpc/src/rpc_status.c \
+ *     services/common/src/ids.c services/common/src/jwt.c \
+ *     services/common/src/base64.c rpc/src/rpc_status.c \
  *     -lssl -lcrypto -lpthread \
  *     -o build-fuzz/fuzz_auth_jwt
  *   build-fuzz/fuzz_auth_jwt tests/fuzz/corpus/fuzz_auth_jwt
@@ -30,9 +31,9 @@
 #include <openssl/evp.h>
 #include <openssl/pem.h>
 
-#include "auth_crypto.h"
 #include "auth_jwt.h"
 #include "fuzz_main.h"
+#include "panthera/base64.h"
 #include "panthera/log.h"
 
 static auth_keyring *ring;
@@ -67,29 +68,33 @@ static int start(void)
 /* header.claims.signature with the ring's header and key. */
 static char *sign(const char *claims, size_t cn)
 {
-	size_t hn = strlen(header);
-	size_t n = auth_b64_len(hn) + auth_b64_len(cn) + auth_b64_len(64) + 3;
+	size_t hn = strlen(header), o, len;
+	size_t n = base64_encoded_len(hn, BASE64_URL) + base64_encoded_len(cn, BASE64_URL) +
+	           base64_encoded_len(64, BASE64_URL) + 3;
 	char *out = malloc(n);
 	if (out == NULL)
 		return NULL;
-	auth_b64_encode((const uint8_t *)header, hn, out, 1);
-	size_t o = strlen(out);
+	if (base64_encode(header, hn, BASE64_URL, out, n, &o) != 0)
+		goto fail;
 	out[o++] = '.';
-	auth_b64_encode((const uint8_t *)claims, cn, out + o, 1);
-	o += strlen(out + o);
+	if (base64_encode(claims, cn, BASE64_URL, out + o, n - o, &len) != 0)
+		goto fail;
+	o += len;
 	uint8_t sig[64];
 	size_t sn = sizeof(sig);
 	EVP_MD_CTX *md = EVP_MD_CTX_new();
-	if (md == NULL || EVP_DigestSignInit(md, NULL, NULL, NULL, signer) != 1 ||
-	    EVP_DigestSign(md, sig, &sn, (const uint8_t *)out, o) != 1) {
-		EVP_MD_CTX_free(md);
-		free(out);
-		return NULL;
-	}
+	int ok = md != NULL && EVP_DigestSignInit(md, NULL, NULL, NULL, signer) == 1 &&
+	         EVP_DigestSign(md, sig, &sn, (const uint8_t *)out, o) == 1;
 	EVP_MD_CTX_free(md);
+	if (!ok)
+		goto fail;
 	out[o++] = '.';
-	auth_b64_encode(sig, sn, out + o, 1);
+	if (base64_encode(sig, sn, BASE64_URL, out + o, n - o, NULL) != 0)
+		goto fail;
 	return out;
+fail:
+	free(out);
+	return NULL;
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)

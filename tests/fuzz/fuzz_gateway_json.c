@@ -24,7 +24,8 @@
  * libFuzzer (from the repository root), as tools/fuzz.sh builds it:
  *   clang -std=c11 -g -O1 -fsanitize=fuzzer,address,undefined \
  *     -D_POSIX_C_SOURCE=200809L -Irpc/include -Irpc/src -Igen -Itests/fuzz \
- *     -Igateway-rest tests/fuzz/fuzz_gateway_json.c gateway-rest/gw_json*.c \
+ *     -Igateway-rest -Iservices/common/include tests/fuzz/fuzz_gateway_json.c \
+ *     gateway-rest/gw_json*.c services/common/src/base64.c services/common/src/text.c \
  *     rpc/src/arena.c rpc/src/rpc_status.c gen/panthera/orders/v1/orders.pb-c.c \
  *     gen/panthera/catalog/v1/catalog.pb-c.c gen/panthera/users/v1/users.pb-c.c \
  *     gen/google/protobuf/timestamp.pb-c.c gen/google/protobuf/duration.pb-c.c \

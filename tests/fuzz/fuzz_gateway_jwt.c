@@ -22,7 +22,7 @@
  *     -D_POSIX_C_SOURCE=200809L -Irpc/include -Irpc/src -Igen -Itests/fuzz \
  *     -Iservices/common/include -Igateway-rest tests/fuzz/fuzz_gateway_jwt.c \
  *     gateway-rest/gw_auth.c gateway-rest/gw_jwks.c gateway-rest/gw_jwks_refresh.c \
- *     services/common/src/jwt.c services/common/src/log.c \
+ *     services/common/src/jwt.c services/common/src/base64.c services/common/src/log.c \
  *     services/common/src/ids.c rpc/src/rpc_status.c -lssl -lcrypto -lpthread \
  *     -o build-fuzz/fuzz_gateway_jwt
  *   build-fuzz/fuzz_gateway_jwt tests/fuzz/corpus/fuzz_gateway_jwt
@@ -40,6 +40,7 @@
 
 #include "fuzz_main.h"
 #include "gw_auth.h"
+#include "panthera/base64.h"
 #include "panthera/log.h"
 
 #define NOW 1700000000
@@ -69,15 +70,18 @@ static EVP_PKEY *load(const char *pem)
 /* header.claims.signature into a new string; NULL when signing fails. */
 static char *sign(const char *header, const char *claims, size_t cn, EVP_PKEY *key, int es256)
 {
-	size_t hn = strlen(header);
-	char *out = malloc(jwt_b64url_len(hn) + jwt_b64url_len(cn) + jwt_b64url_len(64) + 3);
+	size_t hn = strlen(header), o, len;
+	size_t n = base64_encoded_len(hn, BASE64_URL) + base64_encoded_len(cn, BASE64_URL) +
+	           base64_encoded_len(64, BASE64_URL) + 3;
+	char *out = malloc(n);
 	if (out == NULL)
 		return NULL;
-	jwt_b64url_encode((const uint8_t *)header, hn, out);
-	size_t o = strlen(out);
+	if (base64_encode(header, hn, BASE64_URL, out, n, &o) != 0)
+		goto fail;
 	out[o++] = '.';
-	jwt_b64url_encode((const uint8_t *)claims, cn, out + o);
-	o += strlen(out + o);
+	if (base64_encode(claims, cn, BASE64_URL, out + o, n - o, &len) != 0)
+		goto fail;
+	o += len;
 	uint8_t der[80], sig[64];
 	size_t dn = sizeof(der), sn = sizeof(sig);
 	EVP_MD_CTX *md = EVP_MD_CTX_new();
@@ -94,13 +98,15 @@ static char *sign(const char *header, const char *claims, size_t cn, EVP_PKEY *k
 		sn = 64;
 		ECDSA_SIG_free(s);
 	}
-	if (!ok) {
-		free(out);
-		return NULL;
-	}
+	if (!ok)
+		goto fail;
 	out[o++] = '.';
-	jwt_b64url_encode(sig, sn, out + o);
+	if (base64_encode(sig, sn, BASE64_URL, out + o, n - o, NULL) != 0)
+		goto fail;
 	return out;
+fail:
+	free(out);
+	return NULL;
 }
 
 /* The JWK members of a key: x (and y) in base64url. */
@@ -112,14 +118,14 @@ static int jwk_coords(EVP_PKEY *k, char x[44], char y[44])
 	if (EVP_PKEY_get_id(k) == EVP_PKEY_ED25519) {
 		if (EVP_PKEY_get_raw_public_key(k, b, &n) != 1 || n != 32)
 			return -1;
-		jwt_b64url_encode(b, 32, x);
-		return 0;
+		return base64_encode(b, 32, BASE64_URL, x, 44, NULL);
 	}
 	if (EVP_PKEY_get_octet_string_param(k, OSSL_PKEY_PARAM_PUB_KEY, b, sizeof(b), &n) != 1 ||
 	    n != 65)
 		return -1;
-	jwt_b64url_encode(b + 1, 32, x);
-	jwt_b64url_encode(b + 33, 32, y);
+	if (base64_encode(b + 1, 32, BASE64_URL, x, 44, NULL) != 0 ||
+	    base64_encode(b + 33, 32, BASE64_URL, y, 44, NULL) != 0)
+		return -1;
 	return 0;
 }
 

@@ -93,6 +93,14 @@ static void test_pct_rejects(void **state)
 	for (size_t i = 0; i < sizeof(bad_utf8) / sizeof(bad_utf8[0]); i++)
 		if (decode(bad_utf8[i], 0, out) != GW_PCT_BAD_UTF8)
 			fail_msg("\"%s\" passed as UTF-8", bad_utf8[i]);
+	/* A bad byte is refused where it stands, before a later error... */
+	assert_int_equal(decode("%E0%80%zz", 0, out), GW_PCT_BAD_UTF8);
+	assert_int_equal(decode("%ED%A0 x", 0, out), GW_PCT_BAD_UTF8);
+	assert_int_equal(decode("%F4%90\x80%00", 0, out), GW_PCT_BAD_UTF8);
+	/* ... and a good start is not, until it ends wrong. */
+	assert_int_equal(decode("%E2%82%zz", 0, out), GW_PCT_BAD_ESCAPE);
+	assert_int_equal(decode("%F0%9F%98 ", 0, out), GW_PCT_BAD_CHAR);
+	assert_int_equal(decode("%E2%82%2F", GW_PCT_KEEP_SLASH, out), GW_PCT_BAD_UTF8);
 	/* Escaped and raw bytes make one sequence together. */
 	assert_int_equal(decode("%C3\xa9", 0, out), GW_PCT_OK);
 	assert_string_equal(out, "é");

@@ -1,9 +1,10 @@
 /*
  * test_db.c - the services' common layer against a real PostgreSQL started
  * for this program: statements with hostile text, error statuses, prepared
- * statements, transactions and serialization retries, migrations (applied
- * once, refused when changed), a server restart mid-run, pool and statement
- * timeouts; ids and the JSON log.
+ * statements, one-row and one-integer answers (db_exec_row, db_exec_int64),
+ * transactions and serialization retries, migrations (applied once, refused
+ * when changed), a server restart mid-run, pool and statement timeouts; ids
+ * and the JSON log.
  */
 #define _GNU_SOURCE
 #include <fcntl.h>
@@ -96,6 +97,94 @@ static void test_hostile_text_round_trips(void **state)
 	              RPC_STATUS_INVALID_ARGUMENT);
 	assert_status(db_exec(c, NULL, "SELEKT 1", 0, NULL, NULL), RPC_STATUS_INTERNAL);
 	exec_ok(c, "DROP TABLE notes");
+	db_release(p, c);
+	db_pool_close(p);
+}
+
+static void test_exec_row_finds_one_or_not_found(void **state)
+{
+	(void)state;
+	db_pool *p = open_pool(1, 0);
+	db_conn *c;
+	assert_status(db_acquire(p, 1000, &c), RPC_STATUS_OK);
+	exec_ok(c, "CREATE TABLE kv (k text PRIMARY KEY, v text)");
+	const char *kv[2] = {"a", "1"};
+	PGresult *r = NULL;
+	assert_status(
+	    db_exec_row(c, "kv_put", "INSERT INTO kv VALUES ($1, $2) RETURNING v", 2, kv, &r),
+	    RPC_STATUS_OK);
+	assert_string_equal(PQgetvalue(r, 0, 0), "1");
+	PQclear(r);
+	const char *a[1] = {"a"}, *b[1] = {"b"};
+	assert_status(db_exec_row(c, "kv_get", "SELECT v FROM kv WHERE k = $1", 1, a, &r),
+	              RPC_STATUS_OK);
+	assert_int_equal(PQntuples(r), 1);
+	PQclear(r);
+	/* none: NOT_FOUND, and no result to clear */
+	r = (PGresult *)1;
+	assert_status(db_exec_row(c, "kv_get", "SELECT v FROM kv WHERE k = $1", 1, b, &r),
+	              RPC_STATUS_NOT_FOUND);
+	assert_null(r);
+	r = (PGresult *)1;
+	assert_status(db_exec_row(c, NULL, "DELETE FROM kv WHERE k = $1 RETURNING v", 1, b, &r),
+	              RPC_STATUS_NOT_FOUND);
+	assert_null(r);
+	/* an error is db_exec's status, with no result either */
+	r = (PGresult *)1;
+	assert_status(
+	    db_exec_row(c, "kv_put", "INSERT INTO kv VALUES ($1, $2) RETURNING v", 2, kv, &r),
+	    RPC_STATUS_ALREADY_EXISTS);
+	assert_null(r);
+	assert_status(db_exec_row(c, NULL, "SELECT 1", 0, NULL, NULL), RPC_STATUS_INVALID_ARGUMENT);
+	exec_ok(c, "DROP TABLE kv");
+	db_release(p, c);
+	db_pool_close(p);
+}
+
+static void test_exec_int64_reads_one_integer(void **state)
+{
+	(void)state;
+	db_pool *p = open_pool(1, 0);
+	db_conn *c;
+	assert_status(db_acquire(p, 1000, &c), RPC_STATUS_OK);
+	exec_ok(c, "CREATE TABLE tally (n bigint)");
+	int64_t v = -1;
+	assert_status(db_exec_int64(c, "tally_count", "SELECT count(*) FROM tally", 0, NULL, &v),
+	              RPC_STATUS_OK);
+	assert_int_equal(v, 0);
+	const char *big[1] = {"9223372036854775807"};
+	assert_status(
+	    db_exec_int64(c, NULL, "INSERT INTO tally VALUES ($1::bigint) RETURNING n", 1, big, &v),
+	    RPC_STATUS_OK);
+	assert_true(v == INT64_MAX);
+	assert_status(db_exec_int64(c, NULL,
+	                            "WITH gone AS (DELETE FROM tally RETURNING 1)"
+	                            " SELECT count(*) - 3 FROM gone",
+	                            0, NULL, &v),
+	              RPC_STATUS_OK);
+	assert_true(v == -2);
+	/* no row, NULL, not an integer: INTERNAL, and *out as it was */
+	static const char *const not_one[] = {
+	    "SELECT n FROM tally",
+	    "SELECT NULL::bigint",
+	    "SELECT 'twelve'",
+	    "SELECT 1.5",
+	    "SELECT '99999999999999999999'",
+	    "SELECT ''",
+	    "INSERT INTO tally VALUES (1)",
+	};
+	for (size_t i = 0; i < sizeof(not_one) / sizeof(not_one[0]); i++) {
+		v = 42;
+		if (db_exec_int64(c, NULL, not_one[i], 0, NULL, &v) != RPC_STATUS_INTERNAL ||
+		    v != 42)
+			fail_msg("\"%s\" read as an integer", not_one[i]);
+	}
+	/* a failed statement is db_exec's status */
+	const char *bad[1] = {"twelve"};
+	assert_status(db_exec_int64(c, NULL, "SELECT $1::int", 1, bad, &v),
+	              RPC_STATUS_INVALID_ARGUMENT);
+	assert_int_equal(v, 42);
+	exec_ok(c, "DROP TABLE tally");
 	db_release(p, c);
 	db_pool_close(p);
 }
@@ -448,6 +537,8 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_hostile_text_round_trips),
+	    cmocka_unit_test(test_exec_row_finds_one_or_not_found),
+	    cmocka_unit_test(test_exec_int64_reads_one_integer),
 	    cmocka_unit_test(test_pool_bounds_and_timeouts),
 	    cmocka_unit_test(test_transaction_commits_or_rolls_back),
 	    cmocka_unit_test(test_purge_deletes_old_rows_in_batches),

@@ -3,7 +3,9 @@
  * surrogates, code points past U+10FFFF, stray and missing continuation
  * bytes refused), control characters (C0, DEL, C1) refused unless a flag
  * allows them, lengths in characters and not bytes, byte bounds that stop
- * the scan, blank text. No database.
+ * the scan, blank text; the length-bounded decoder (a cut sequence told
+ * from a refused one, at the first byte that decides), validation of byte
+ * ranges, and the encoder of code points. No database.
  */
 #define _GNU_SOURCE
 #include <setjmp.h>
@@ -172,6 +174,83 @@ static void test_byte_bound_stops_the_scan(void **state)
 	free(raw);
 }
 
+/* text_utf8_seq_n() on a heap copy of exactly n bytes (ASan sees a read
+ * past them). */
+static int seq_n(const char *s, size_t n)
+{
+	char *h = malloc(n > 0 ? n : 1);
+	assert_non_null(h);
+	memcpy(h, s, n);
+	int k = text_utf8_seq_n(h, n);
+	free(h);
+	return k;
+}
+
+static void test_bounded_decoder_tells_cut_from_refused(void **state)
+{
+	(void)state;
+	/* whole sequences, each read within its length */
+	assert_int_equal(seq_n("A", 1), 1);
+	assert_int_equal(seq_n("\0", 1), 1); /* a NUL is a character here */
+	assert_int_equal(seq_n("\x1b", 1), 1);
+	assert_int_equal(seq_n("\xc2\xa0", 2), 2);
+	assert_int_equal(seq_n("\xe0\xa0\x80", 3), 3);
+	assert_int_equal(seq_n("\xed\x9f\xbf", 3), 3);
+	assert_int_equal(seq_n("\xf0\x90\x80\x80", 4), 4);
+	assert_int_equal(seq_n("\xf4\x8f\xbf\xbf", 4), 4);
+	assert_int_equal(seq_n("\xe2\x82\xac\xff", 4), 3); /* what follows is not read */
+
+	/* every proper prefix of a good sequence is cut, not refused */
+	static const char *const good[] = {"\xc3\xa9",     "\xe2\x82\xac",     "\xe0\xa0\x80",
+	                                   "\xed\x9f\xbf", "\xf0\x9f\x90\x86", "\xf4\x8f\xbf\xbf"};
+	for (size_t i = 0; i < sizeof(good) / sizeof(good[0]); i++)
+		for (size_t n = 0; n < strlen(good[i]); n++)
+			if (seq_n(good[i], n) != TEXT_UTF8_CUT)
+				fail_msg("prefix of %zu bytes of #%zu not TEXT_UTF8_CUT", n, i);
+
+	/* a bad byte is refused as soon as it is there, before the end */
+	assert_int_equal(seq_n("\x80", 1), 0); /* no lead */
+	assert_int_equal(seq_n("\xc0", 1), 0); /* leads only overlong forms */
+	assert_int_equal(seq_n("\xc1", 1), 0);
+	assert_int_equal(seq_n("\xf5", 1), 0); /* past U+10FFFF */
+	assert_int_equal(seq_n("\xff", 1), 0);
+	assert_int_equal(seq_n("\xe0\x9f", 2), 0);     /* overlong, known at byte 2 */
+	assert_int_equal(seq_n("\xed\xa0", 2), 0);     /* a surrogate */
+	assert_int_equal(seq_n("\xf0\x8f", 2), 0);     /* overlong */
+	assert_int_equal(seq_n("\xf4\x90", 2), 0);     /* past U+10FFFF */
+	assert_int_equal(seq_n("\xe2\x82\x41", 3), 0); /* 'A' is no continuation */
+	assert_int_equal(seq_n("\xf0\x9f\x90\x00", 4), 0);
+}
+
+static void test_bounded_validation_and_encoding(void **state)
+{
+	(void)state;
+	assert_true(text_utf8_valid("", 0));
+	assert_true(text_utf8_valid("a\0b\x01\xc2\x85", 6)); /* NUL and controls are UTF-8 */
+	assert_true(text_utf8_valid("caf\xc3\xa9", 5));
+	assert_false(text_utf8_valid("caf\xc3\xa9", 4)); /* cut by the length */
+	assert_false(text_utf8_valid("\xed\xa0\x80", 3));
+	assert_false(text_utf8_valid("ok\xc0\xaf", 4));
+
+	/* every code point's encoding decodes back to its length; surrogates
+	 * are encoded as asked, and refused by the decoder */
+	for (uint32_t cp = 0; cp <= 0x10ffff; cp++) {
+		char b[4];
+		size_t n = text_utf8_put(cp, b);
+		size_t want = cp < 0x80 ? 1 : cp < 0x800 ? 2 : cp < 0x10000 ? 3 : 4;
+		if (n != want)
+			fail_msg("U+%04X: %zu bytes", (unsigned)cp, n);
+		int k = text_utf8_seq_n(b, n);
+		if (cp >= 0xd800 && cp <= 0xdfff ? k != 0 : k != (int)n)
+			fail_msg("U+%04X does not decode back", (unsigned)cp);
+	}
+	char b[4];
+	assert_int_equal(text_utf8_put(0x20ac, b), 3);
+	assert_memory_equal(b, "\xe2\x82\xac", 3);
+	assert_int_equal(text_utf8_put(0x1f406, b), 4);
+	assert_memory_equal(b, "\xf0\x9f\x90\x86", 4);
+}
+
 static void test_blank_text(void **state)
 {
 	(void)state;
@@ -192,6 +271,8 @@ int main(void)
 	    cmocka_unit_test(test_control_characters_follow_the_flags),
 	    cmocka_unit_test(test_lengths_are_characters_not_bytes),
 	    cmocka_unit_test(test_byte_bound_stops_the_scan),
+	    cmocka_unit_test(test_bounded_decoder_tells_cut_from_refused),
+	    cmocka_unit_test(test_bounded_validation_and_encoding),
 	    cmocka_unit_test(test_blank_text),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);

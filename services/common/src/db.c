@@ -377,6 +377,45 @@ rpc_status db_exec(db_conn *c, const char *name, const char *sql, int n, const c
 	return RPC_STATUS_OK;
 }
 
+rpc_status db_exec_row(db_conn *c, const char *name, const char *sql, int n,
+                       const char *const *params, PGresult **row)
+{
+	if (row == NULL)
+		return RPC_STATUS_INVALID_ARGUMENT;
+	rpc_status st = db_exec(c, name, sql, n, params, row);
+	if (st == RPC_STATUS_OK && PQntuples(*row) == 0) {
+		PQclear(*row);
+		*row = NULL;
+		return RPC_STATUS_NOT_FOUND;
+	}
+	return st;
+}
+
+rpc_status db_exec_int64(db_conn *c, const char *name, const char *sql, int n,
+                         const char *const *params, int64_t *out)
+{
+	PGresult *r;
+	rpc_status st = db_exec(c, name, sql, n, params, &r);
+	if (st != RPC_STATUS_OK)
+		return st;
+	st = RPC_STATUS_INTERNAL;
+	if (PQntuples(r) >= 1 && PQnfields(r) >= 1 && !PQgetisnull(r, 0, 0)) {
+		const char *v = PQgetvalue(r, 0, 0);
+		char *end;
+		errno = 0;
+		long long x = strtoll(v, &end, 10);
+		if (end != v && *end == '\0' && errno == 0) {
+			*out = (int64_t)x;
+			st = RPC_STATUS_OK;
+		}
+	}
+	if (st != RPC_STATUS_OK)
+		log_write(LOG_ERROR, NULL, "db.error", "%s: the answer is not one integer",
+		          name ? name : "statement");
+	PQclear(r);
+	return st;
+}
+
 rpc_status db_purge(db_pool *pool, const char *sql, uint32_t keep_s, long *deleted)
 {
 	if (deleted != NULL)

@@ -660,11 +660,9 @@ rpc_status ev_consumer_backlog(ev_consumer *c, long *out)
 	         "SELECT count(*) FROM %s.outbox WHERE (txid, seq) > ($1::xid8, $2::bigint)",
 	         c->src);
 	const char *q[2] = {txid, seq};
-	PGresult *r;
-	if ((st = db_exec(src, NULL, sql, 2, q, &r)) == RPC_STATUS_OK) {
-		*out = atol(PQgetvalue(r, 0, 0));
-		PQclear(r);
-	}
+	int64_t n;
+	if ((st = db_exec_int64(src, NULL, sql, 2, q, &n)) == RPC_STATUS_OK)
+		*out = (long)n;
 	db_release(c->o.source, src);
 	return st;
 }
@@ -682,11 +680,9 @@ rpc_status ev_dead_letter_count(db_pool *pool, const char *own_schema, const cha
 	snprintf(sql, sizeof(sql), "SELECT count(*) FROM \"%s\".dead_letters WHERE consumer = $1",
 	         own_schema);
 	const char *p[1] = {name};
-	PGresult *r;
-	if ((st = db_exec(c, NULL, sql, 1, p, &r)) == RPC_STATUS_OK) {
-		*out = atol(PQgetvalue(r, 0, 0));
-		PQclear(r);
-	}
+	int64_t n;
+	if ((st = db_exec_int64(c, NULL, sql, 1, p, &n)) == RPC_STATUS_OK)
+		*out = (long)n;
 	db_release(pool, c);
 	return st;
 }

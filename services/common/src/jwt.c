@@ -1,8 +1,9 @@
 /*
  * jwt.c - the access-token verifier shared by the auth service and the
- * gateway, with the bounded JSON reader and the base64url codec it needs;
- * see panthera/jwt.h. Keys come from the caller's lookup; OpenSSL does every
- * cryptographic step (EVP_DigestVerify).
+ * gateway, with the bounded JSON reader it needs; see panthera/jwt.h. Keys
+ * come from the caller's lookup; OpenSSL does every cryptographic step
+ * (EVP_DigestVerify); base64 and UTF-8 are panthera/base64.h's and
+ * panthera/text.h's.
  */
 #include "panthera/jwt.h"
 
@@ -12,13 +13,19 @@
 #include <openssl/ec.h>
 #include <openssl/evp.h>
 
+#include "panthera/base64.h"
 #include "panthera/ids.h"
+#include "panthera/text.h"
 
 #define SIG_LEN    64  /* Ed25519, and r || s of ES256 */
 #define JSON_DEPTH 16  /* deepest nesting skipped in a header or claims */
 #define JSON_STR   256 /* longest string kept (NUL included) */
 #define JSON_ITEMS 64  /* most elements of an array read (aud, roles) */
 #define HEADER_MAX 512 /* largest decoded header */
+
+/* Every part of a token: base64url without padding (RFC 7515 §2), and
+ * canonical, so that one token has exactly one text. */
+#define TOKEN_B64 (BASE64_URL | BASE64_CANONICAL)
 
 const char *jwt_alg_name(jwt_alg alg)
 {
@@ -39,77 +46,6 @@ const char *jwt_status_text(jwt_status st)
 #undef JWT_STATUS_TEXT_
 	};
 	return (unsigned)st < JWT_STATUS_COUNT ? text[st] : "?";
-}
-
-/* ---- base64url ---- */
-
-static const char b64url[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
-
-size_t jwt_b64url_len(size_t n)
-{
-	return n / 3 * 4 + (n % 3 ? n % 3 + 1 : 0);
-}
-
-void jwt_b64url_encode(const uint8_t *in, size_t n, char *out)
-{
-	size_t o = 0, i = 0;
-	for (; i + 3 <= n; i += 3) {
-		uint32_t v = (uint32_t)in[i] << 16 | (uint32_t)in[i + 1] << 8 | in[i + 2];
-		out[o++] = b64url[v >> 18];
-		out[o++] = b64url[(v >> 12) & 63];
-		out[o++] = b64url[(v >> 6) & 63];
-		out[o++] = b64url[v & 63];
-	}
-	if (n - i >= 1) {
-		uint32_t v = (uint32_t)in[i] << 16 | (n - i == 2 ? (uint32_t)in[i + 1] << 8 : 0);
-		out[o++] = b64url[v >> 18];
-		out[o++] = b64url[(v >> 12) & 63];
-		if (n - i == 2)
-			out[o++] = b64url[(v >> 6) & 63];
-	}
-	out[o] = '\0';
-}
-
-static int b64url_value(unsigned char c)
-{
-	if (c >= 'A' && c <= 'Z')
-		return c - 'A';
-	if (c >= 'a' && c <= 'z')
-		return c - 'a' + 26;
-	if (c >= '0' && c <= '9')
-		return c - '0' + 52;
-	if (c == '-')
-		return 62;
-	if (c == '_')
-		return 63;
-	return -1;
-}
-
-int jwt_b64url_decode(const char *in, size_t len, uint8_t *out, size_t cap, size_t *out_len)
-{
-	if (len % 4 == 1)
-		return -1; /* no byte count encodes to this length */
-	size_t need = len / 4 * 3 + (len % 4 ? len % 4 - 1 : 0);
-	if (need > cap)
-		return -1;
-	uint32_t acc = 0;
-	unsigned bits = 0;
-	size_t o = 0;
-	for (size_t i = 0; i < len; i++) {
-		int v = b64url_value((unsigned char)in[i]);
-		if (v < 0)
-			return -1;
-		acc = (acc << 6 | (uint32_t)v) & 0xffffff;
-		bits += 6;
-		if (bits >= 8) {
-			bits -= 8;
-			out[o++] = (uint8_t)(acc >> bits);
-		}
-	}
-	if ((acc & ((1u << bits) - 1)) != 0)
-		return -1; /* non-zero unused bits: not the canonical text */
-	*out_len = o;
-	return 0;
 }
 
 /* ---- a bounded JSON reader, for the header and claims of a token ---- */
@@ -160,27 +96,8 @@ static int hex4(jp *p, uint32_t *v)
  * NUL; nothing when out is NULL (the string is being skipped). */
 static int put_cp(char *out, size_t cap, size_t *o, uint32_t cp)
 {
-	uint8_t b[4];
-	size_t n;
-	if (cp < 0x80) {
-		b[0] = (uint8_t)cp;
-		n = 1;
-	} else if (cp < 0x800) {
-		b[0] = (uint8_t)(0xc0 | cp >> 6);
-		b[1] = (uint8_t)(0x80 | (cp & 63));
-		n = 2;
-	} else if (cp < 0x10000) {
-		b[0] = (uint8_t)(0xe0 | cp >> 12);
-		b[1] = (uint8_t)(0x80 | ((cp >> 6) & 63));
-		b[2] = (uint8_t)(0x80 | (cp & 63));
-		n = 3;
-	} else {
-		b[0] = (uint8_t)(0xf0 | cp >> 18);
-		b[1] = (uint8_t)(0x80 | ((cp >> 12) & 63));
-		b[2] = (uint8_t)(0x80 | ((cp >> 6) & 63));
-		b[3] = (uint8_t)(0x80 | (cp & 63));
-		n = 4;
-	}
+	char b[4];
+	size_t n = text_utf8_put(cp, b);
 	if (out == NULL)
 		return 0;
 	if (*o + n >= cap)
@@ -606,7 +523,7 @@ jwt_status jwt_verify(const char *token, size_t n, const char *issuer, int64_t n
 
 	char hbuf[HEADER_MAX];
 	size_t hn;
-	if (jwt_b64url_decode(token, hlen, (uint8_t *)hbuf, sizeof(hbuf), &hn) != 0)
+	if (base64_decode(token, hlen, TOKEN_B64, (uint8_t *)hbuf, sizeof(hbuf), &hn) != 0)
 		return JWT_ERR_HEADER;
 	jwt_header h = {0};
 	jp hp = {hbuf, hn, 0};
@@ -629,7 +546,7 @@ jwt_status jwt_verify(const char *token, size_t n, const char *issuer, int64_t n
 		return JWT_ERR_NO_KID;
 	uint8_t sig[SIG_LEN];
 	size_t sn;
-	if (jwt_b64url_decode(d2 + 1, slen, sig, sizeof(sig), &sn) != 0 || sn != SIG_LEN)
+	if (base64_decode(d2 + 1, slen, TOKEN_B64, sig, sizeof(sig), &sn) != 0 || sn != SIG_LEN)
 		return JWT_ERR_SIG_ENCODING;
 
 	jwt_key key = {0};
@@ -644,7 +561,7 @@ jwt_status jwt_verify(const char *token, size_t n, const char *issuer, int64_t n
 	/* Only signed claims are read. */
 	char pbuf[JWT_MAX_LEN];
 	size_t pn;
-	if (jwt_b64url_decode(d1 + 1, plen, (uint8_t *)pbuf, sizeof(pbuf), &pn) != 0)
+	if (base64_decode(d1 + 1, plen, TOKEN_B64, (uint8_t *)pbuf, sizeof(pbuf), &pn) != 0)
 		return JWT_ERR_CLAIMS;
 	jwt_body b = {0};
 	jp bp = {pbuf, pn, 0};

@@ -6,38 +6,92 @@
 #include <stdint.h>
 #include <string.h>
 
-size_t text_utf8_seq(const char *p)
+int text_utf8_seq_n(const char *p, size_t avail)
 {
 	const unsigned char *u = (const unsigned char *)p;
+	if (avail == 0)
+		return TEXT_UTF8_CUT;
 	unsigned c = u[0];
-	size_t len;
-	uint32_t cp;
-	if (c == 0)
-		return 0;
 	if (c < 0x80)
 		return 1;
-	if ((c & 0xe0) == 0xc0) {
+	/* Table 3-7 of the Unicode standard: the lead byte gives the length
+	 * and the range of the second byte, which is what rules out overlong
+	 * forms (E0, F0), surrogates (ED) and code points past U+10FFFF (F4);
+	 * C0, C1 and F5..FF lead nothing. */
+	int len;
+	unsigned lo = 0x80, hi = 0xbf;
+	if (c >= 0xc2 && c <= 0xdf) {
 		len = 2;
-		cp = c & 0x1f;
-	} else if ((c & 0xf0) == 0xe0) {
+	} else if (c >= 0xe0 && c <= 0xef) {
 		len = 3;
-		cp = c & 0x0f;
-	} else if ((c & 0xf8) == 0xf0) {
+		if (c == 0xe0)
+			lo = 0xa0;
+		else if (c == 0xed)
+			hi = 0x9f;
+	} else if (c >= 0xf0 && c <= 0xf4) {
 		len = 4;
-		cp = c & 0x07;
+		if (c == 0xf0)
+			lo = 0x90;
+		else if (c == 0xf4)
+			hi = 0x8f;
 	} else {
-		return 0; /* a continuation byte, or 0xf8..0xff */
-	}
-	for (size_t k = 1; k < len; k++) {
-		/* the NUL is no continuation byte: a cut sequence stops here */
-		if ((u[k] & 0xc0) != 0x80)
-			return 0;
-		cp = cp << 6 | (u[k] & 0x3f);
-	}
-	static const uint32_t least[5] = {0, 0, 0x80, 0x800, 0x10000};
-	if (cp < least[len] || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
 		return 0;
+	}
+	for (int k = 1; k < len; k++) {
+		if ((size_t)k >= avail)
+			return TEXT_UTF8_CUT;
+		if (u[k] < lo || u[k] > hi)
+			return 0;
+		lo = 0x80;
+		hi = 0xbf;
+	}
 	return len;
+}
+
+size_t text_utf8_put(uint32_t cp, char out[4])
+{
+	if (cp < 0x80) {
+		out[0] = (char)cp;
+		return 1;
+	}
+	if (cp < 0x800) {
+		out[0] = (char)(0xc0 | cp >> 6);
+		out[1] = (char)(0x80 | (cp & 0x3f));
+		return 2;
+	}
+	if (cp < 0x10000) {
+		out[0] = (char)(0xe0 | cp >> 12);
+		out[1] = (char)(0x80 | ((cp >> 6) & 0x3f));
+		out[2] = (char)(0x80 | (cp & 0x3f));
+		return 3;
+	}
+	out[0] = (char)(0xf0 | cp >> 18);
+	out[1] = (char)(0x80 | ((cp >> 12) & 0x3f));
+	out[2] = (char)(0x80 | ((cp >> 6) & 0x3f));
+	out[3] = (char)(0x80 | (cp & 0x3f));
+	return 4;
+}
+
+int text_utf8_valid(const char *s, size_t n)
+{
+	size_t i = 0;
+	while (i < n) {
+		int k = text_utf8_seq_n(s + i, n - i);
+		if (k <= 0)
+			return 0;
+		i += (size_t)k;
+	}
+	return 1;
+}
+
+size_t text_utf8_seq(const char *p)
+{
+	if (p[0] == '\0')
+		return 0;
+	/* A NUL is no continuation byte: the decoder stops at it, so 4 is
+	 * never read past the string's end. */
+	int k = text_utf8_seq_n(p, 4);
+	return k > 0 ? (size_t)k : 0;
 }
 
 /* 1 when the sequence of `len` bytes at `p` is a control character that

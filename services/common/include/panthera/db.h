@@ -79,6 +79,23 @@ rpc_status db_exec(db_conn *conn, const char *name, const char *sql, int n,
                    const char *const *params, PGresult **res);
 
 /*
+ * db_exec() for a statement that returns at most one row (a lookup by key,
+ * an UPDATE or DELETE ... RETURNING): NOT_FOUND when it returns none. On OK
+ * *row holds the result, to PQclear(); on any other status *row is NULL.
+ */
+rpc_status db_exec_row(db_conn *conn, const char *name, const char *sql, int n,
+                       const char *const *params, PGresult **row);
+
+/*
+ * db_exec() for a statement whose answer is one integer, the first column
+ * of its first row (a count(*), a RETURNING of one number): *out gets it.
+ * INTERNAL (logged) when there is no row, or that value is NULL or not a
+ * decimal integer that fits. *out is left alone on any error.
+ */
+rpc_status db_exec_int64(db_conn *conn, const char *name, const char *sql, int n,
+                         const char *const *params, int64_t *out);
+
+/*
  * Delete what is past its retention, in batches: run `sql`, a DELETE of at
  * most $2 rows older than $1 seconds (its two parameters, as text: keep_s
  * and DB_PURGE_BATCH), again while batches come back full, at most

@@ -32,9 +32,9 @@
  * every function is thread-safe as long as the keys the lookup hands out
  * stay valid until jwt_verify() returns.
  *
- * Also here: the strict base64url codec of tokens and JWKs (RFC 4648 §5,
- * no padding, canonical trailing bits), which the gateway uses for JWK
- * coordinates and tests use to build tokens.
+ * Token parts, and the key coordinates of JWKs, are base64url without
+ * padding, canonical: panthera/base64.h with BASE64_URL |
+ * BASE64_CANONICAL.
  */
 #ifndef PANTHERA_JWT_H
 #define PANTHERA_JWT_H
@@ -136,20 +136,5 @@ typedef int (*jwt_key_lookup_fn)(void *arg, const char *kid, jwt_key *out);
  */
 jwt_status jwt_verify(const char *token, size_t len, const char *issuer, int64_t now,
                       jwt_key_lookup_fn lookup, void *arg, jwt_claims *out);
-
-/* Length of the unpadded base64url text of n bytes, without a NUL. */
-size_t jwt_b64url_len(size_t n);
-
-/* Encode in[0..n) into out (jwt_b64url_len(n) + 1 bytes, NUL-terminated). */
-void jwt_b64url_encode(const uint8_t *in, size_t n, char *out);
-
-/*
- * Decode in[0..len), unpadded base64url, into out[0..cap); *out_len gets
- * the byte count. Strict: no padding, no whitespace, nothing outside the
- * alphabet, unused trailing bits zero (so one byte string has exactly one
- * text). Returns 0, or -1 (out then undefined) for text that is not such
- * base64url or does not fit.
- */
-int jwt_b64url_decode(const char *in, size_t len, uint8_t *out, size_t cap, size_t *out_len);
 
 #endif /* PANTHERA_JWT_H */
