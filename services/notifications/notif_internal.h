@@ -51,10 +51,6 @@ void notif_buf_put_text(notif_buf *b, const char *s, size_t max);
 char *notif_buf_take(notif_buf *b);
 void notif_buf_free(notif_buf *b);
 
-/* Parse a decimal amount of two places at most ("12.5", "12.50") into
- * cents; -1 when it is not one (at most 10 integer digits). */
-int notif_parse_money(const char *s, int64_t *cents);
-
 /* ---- templates (render.c) ---- */
 
 typedef struct notif_rendered {

@@ -16,6 +16,7 @@
 #include <time.h>
 
 #include "notif_internal.h"
+#include "panthera/money.h"
 #include "panthera/events/v1/events.pb-c.h"
 #include "panthera/ids.h"
 
@@ -41,7 +42,7 @@ static int is_currency(const char *s)
 static void put_money(render *r, const char *label, const char *amount, const char *currency)
 {
 	int64_t cents;
-	if (notif_parse_money(amount, &cents) != 0) {
+	if (money_parse(amount, &cents) != 0) {
 		r->bad = "an amount is not a decimal of two places";
 		return;
 	}

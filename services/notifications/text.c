@@ -111,34 +111,3 @@ void notif_buf_free(notif_buf *b)
 	b->s = NULL;
 	b->len = b->cap = 0;
 }
-
-int notif_parse_money(const char *s, int64_t *cents)
-{
-	int64_t units = 0, frac = 0;
-	size_t i = 0;
-	if (s == NULL)
-		return -1;
-	for (; s[i] >= '0' && s[i] <= '9'; i++) {
-		if (i == 10)
-			return -1;
-		units = units * 10 + (s[i] - '0');
-	}
-	if (i == 0)
-		return -1;
-	if (s[i] == '.') {
-		size_t d = 0;
-		for (i++; s[i] >= '0' && s[i] <= '9'; i++, d++) {
-			if (d == 2)
-				return -1;
-			frac = frac * 10 + (s[i] - '0');
-		}
-		if (d == 0)
-			return -1;
-		if (d == 1)
-			frac *= 10;
-	}
-	if (s[i] != '\0')
-		return -1;
-	*cents = units * 100 + frac;
-	return 0;
-}
