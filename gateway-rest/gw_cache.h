@@ -232,8 +232,8 @@ typedef struct gw_cache_config {
 	/* Shards: a power of two, 1..GW_CACHE_MAX_SHARDS; 0: 16. Lowered so
 	 * that each shard has at least 64 KiB. */
 	unsigned shards;
-	/* Largest body stored; 0: max_bytes / shards / 4. A larger reply is
-	 * not stored (RESOURCE_EXHAUSTED). */
+	/* Largest body stored; 0: max_bytes / shards / 4; at most half a
+	 * shard. A larger reply is not stored (RESOURCE_EXHAUSTED). */
 	size_t max_entry_bytes;
 	/* The clock; NULL: CLOCK_MONOTONIC. */
 	gw_cache_clock_fn clock;
@@ -337,8 +337,9 @@ typedef struct gw_cache_reply {
  * Returns OK; FAILED_PRECONDITION when a tag of the entry was invalidated,
  * or the cache cleared, after `ticket` (nothing stored); INVALID_ARGUMENT
  * for NULL arguments, an empty key or one over GW_CACHE_KEY_MAX, a status
- * other than 200, a TTL of 0 or over a day, a bad content type or ETag;
- * RESOURCE_EXHAUSTED for a body over max_entry_bytes or out of memory.
+ * other than 200, a TTL of 0 or over a day, a bad content type or ETag, an
+ * empty tag or one without its NUL; RESOURCE_EXHAUSTED for a body over
+ * max_entry_bytes, an entry that does not fit its shard, or out of memory.
  */
 rpc_status gw_cache_store(gw_cache *c, uint64_t ticket, const void *key, size_t key_len,
                           const gw_cache_tags *tags, const gw_cache_reply *reply);
