@@ -10,15 +10,15 @@
 #include <time.h>
 
 #include "arena.h"
+#include "gw_cache.h"
 #include "gw_http.h"
 #include "gw_json.h"
+#include "gw_reqid.h"
 #include "gw_router.h"
 #include "panthera/log.h"
 
 #define GW_DEFAULT_RPC_TIMEOUT_MS 10000u
-#define GW_REQUEST_ID_MAX         128u /* longest X-Request-Id kept */
-#define GW_TRACEPARENT_LEN        55u  /* "00-<32 hex>-<16 hex>-<2 hex>" */
-#define GW_MAX_METADATA           (GW_CALLER_MD_MAX + 3)
+#define GW_MAX_METADATA           (GW_CALLER_MD_MAX + GW_REQID_MD_MAX + 1)
 #define GW_JSON_REPLY_MAX         (8u << 20)
 #define GW_CALL_HEADERS           (GW_CORS_MAX_HEADERS + GW_RATELIMIT_MAX_HEADERS)
 
@@ -125,63 +125,42 @@ size_t gw_gateway_error_body(int status, const char *reason, const char *message
 
 /* ---- request ids ----------------------------------------------------------- */
 
-static int id_char(char c)
-{
-	return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-	       c == '-' || c == '_' || c == '.' || c == ':';
-}
-
-/* The client's X-Request-Id when it is 1..128 of [A-Za-z0-9._:-], else 32
- * random hex digits. */
+/* The client's X-Request-Id when sane (gw_reqid.h), else a new one. */
 static void request_id(gw_request *req, char out[GW_REQUEST_ID_MAX + 1])
 {
 	const gw_header *h = gw_request_find_header(req, "x-request-id", 12, NULL);
-	if (h != NULL && h->value_len > 0 && h->value_len <= GW_REQUEST_ID_MAX) {
-		size_t i = 0;
-		while (i < h->value_len && id_char(h->value[i]))
-			i++;
-		if (i == h->value_len) {
-			memcpy(out, h->value, h->value_len);
-			out[h->value_len] = '\0';
-			return;
-		}
-	}
-	unsigned char r[16];
-	if (RAND_bytes(r, sizeof(r)) != 1)
-		memset(r, 0, sizeof(r));
-	static const char hex[] = "0123456789abcdef";
-	for (size_t i = 0; i < sizeof(r); i++) {
-		out[2 * i] = hex[r[i] >> 4];
-		out[2 * i + 1] = hex[r[i] & 15];
-	}
-	out[32] = '\0';
-}
-
-/* A W3C traceparent of version 00 with non-zero ids, passed on as sent. */
-static const char *traceparent(gw_request *req)
-{
-	const gw_header *h = gw_request_find_header(req, "traceparent", 11, NULL);
-	if (h == NULL || h->value_len != GW_TRACEPARENT_LEN)
-		return NULL;
-	const char *v = h->value;
-	if (v[0] != '0' || v[1] != '0' || v[2] != '-' || v[35] != '-' || v[52] != '-')
-		return NULL;
-	int trace_nonzero = 0, parent_nonzero = 0;
-	for (size_t i = 3; i < GW_TRACEPARENT_LEN; i++) {
-		if (i == 35 || i == 52)
-			continue;
-		char c = v[i];
-		if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f')))
-			return NULL;
-		if (c != '0' && i < 35)
-			trace_nonzero = 1;
-		if (c != '0' && i > 35 && i < 52)
-			parent_nonzero = 1;
-	}
-	return trace_nonzero && parent_nonzero ? v : NULL;
+	gw_request_id(h ? h->value : NULL, h ? h->value_len : 0, out, NULL);
 }
 
 /* ---- the RPC's completion -------------------------------------------------- */
+
+/* A successful reply: on GET, with its ETag (304 when If-None-Match has
+ * it); always with Cache-Control ("public, max-age" on cacheable routes,
+ * else "no-store", "private, no-store" for a caller with a token). */
+static void send_success(gw_call *call, int status, const char *body, size_t len)
+{
+	char etag[GW_ETAG_LEN + 1], cc[GW_CACHE_CONTROL_MAX];
+	gw_header h[2];
+	size_t n = 0;
+	int get = strcmp(call->route->http_method, "GET") == 0;
+	int cacheable = gw_cache_route_cacheable(call->route, call->route->http_method, status);
+	int authorized = gw_request_find_header(call->req, "authorization", 13, NULL) != NULL;
+	size_t cc_len = gw_cache_control(cacheable, authorized, call->route->cache_ttl_seconds, cc);
+	h[n++] = (gw_header){"cache-control", 13, cc, cc_len};
+	if (get && status == 200) {
+		gw_etag(body, len, etag);
+		h[n++] = (gw_header){"etag", 4, etag, GW_ETAG_LEN};
+		for (const gw_header *inm =
+		         gw_request_find_header(call->req, "if-none-match", 13, NULL);
+		     inm != NULL; inm = gw_request_find_header(call->req, "if-none-match", 13, inm))
+			if (gw_if_none_match(inm->value, inm->value_len, etag, GW_ETAG_LEN) ==
+			    GW_INM_MATCH) {
+				send_reply(call, 304, NULL, 0, h, n);
+				return;
+			}
+	}
+	send_reply(call, status, body, len, h, n);
+}
 
 static void on_reply(rpc_reply *reply, void *arg)
 {
@@ -199,7 +178,7 @@ static void on_reply(rpc_reply *reply, void *arg)
 		           gw_json_encode(call->g->schema, payload,
 		                          call->route->response_body_field,
 		                          GW_JSON_EMIT_UNPOPULATED, &b, &jerr) == RPC_STATUS_OK) {
-			send_reply(call, status, b.data, b.len, NULL, 0);
+			send_success(call, status, b.data, b.len);
 		} else {
 			log_write(LOG_ERROR, call->request_id, "gateway.encode",
 			          "%s: the reply could not be written as JSON",
@@ -570,10 +549,11 @@ void gw_gateway_handle(gw_request *req, void *arg)
 
 	rpc_metadata_entry md[GW_MAX_METADATA];
 	size_t n_md = has_caller ? gw_auth_caller_metadata(&claims, md) : 0;
-	md[n_md++] = (rpc_metadata_entry){"x-request-id", rid};
-	const char *tp = traceparent(req);
-	if (tp != NULL)
-		md[n_md++] = (rpc_metadata_entry){"traceparent", tp};
+	const gw_header *tph = gw_request_find_header(req, "traceparent", 11, NULL);
+	gw_traceparent *tp = rpc_arena_alloc(arena, sizeof(*tp));
+	int have_tp =
+	    tph != NULL && tp != NULL && gw_traceparent_parse(tph->value, tph->value_len, tp) == 0;
+	n_md += gw_reqid_metadata(rid, have_tp ? tp : NULL, md + n_md);
 	if (m.route->idempotency_key) {
 		const gw_header *ik = gw_request_find_header(req, "idempotency-key", 15, NULL);
 		if (ik != NULL)

@@ -5,7 +5,8 @@
 # malformed JSON, 413), X-Request-Id, register and login, 401 with
 # WWW-Authenticate (missing, forged, alg none), 403 on an admin route, 404
 # for another user's resources, an order placed with an Idempotency-Key that
-# settles PAID, read back and listed; CORS (preflight 204 and 403, headers on
+# settles PAID, read back and listed; ETag, If-None-Match → 304 and
+# Cache-Control; CORS (preflight 204 and 403, headers on
 # answers); 429 with Retry-After and RateLimit-* once login's limit is spent.
 set -u
 cd "$(dirname "$0")/../.."
@@ -61,6 +62,7 @@ call() {
 	shift 3 2>/dev/null || shift $#
 	local args=(-s -X "$method" -D "$tmp/h" -o "$tmp/b" -w '%{http_code}' "$@")
 	[ -z "$data" ] || args+=(-H 'content-type: application/json' --data-binary "$data")
+	: >"$tmp/b" # curl leaves the file alone when there is no body
 	status=$(curl "${args[@]}" "$base$path")
 	body=$(cat "$tmp/b")
 	headers=$(tr -d '\r' <"$tmp/h")
@@ -97,6 +99,17 @@ call GET "/v1/products?pageSize=100" ""
 expect 200 "list products"
 [ "$(json 'd["pageSize"], d["total"] >= 30')" = "100 True" ] || fail "product list: $body"
 product=$(json '[p["id"] for p in d["products"] if p["stock"] > 0][0]')
+call GET "/v1/products/$product" ""
+expect 200 "get a product"
+etag=$(sed -n 's/^etag: *//Ip' <<<"$headers")
+[ -n "$etag" ] || fail "GET without an ETag: $headers"
+grep -qiE '^cache-control: public, max-age=[0-9]+$' <<<"$headers" ||
+	fail "a cacheable GET without Cache-Control public: $headers"
+call GET "/v1/products/$product" "" -H "if-none-match: $etag"
+expect 304 "If-None-Match with the current ETag"
+[ -z "$body" ] || fail "a 304 with a body"
+call GET "/v1/products/$product" "" -H 'if-none-match: "0000000000000000"'
+expect 200 "If-None-Match with another ETag"
 call GET "/v1/products?page_size=2&nope=1" ""
 expect 400 "unknown query parameter"
 error_shape 400 INVALID_ARGUMENT
@@ -205,4 +218,4 @@ error_shape 413 RESOURCE_EXHAUSTED
 kill -TERM "$pid"
 wait "$pid" || fail "pantherad did not exit 0 on SIGTERM"
 pid=""
-echo "api: health, OpenAPI, errors, tokens, ownership, an order paid, CORS and rate limits, over HTTP"
+echo "api: health, OpenAPI, errors, tokens, ownership, an order paid, ETags, CORS and rate limits, over HTTP"
