@@ -401,6 +401,8 @@ typedef struct http_gateway {
 	gw_ratelimit *ratelimit;
 	gw_cors *cors;
 	gw_proxy_list *proxies;
+	gw_metrics *metrics;
+	gw_access_log *access_log;
 	gw_auth *auth;
 	gw_jwks_refresher *refresher;
 	gw_gateway *gateway;
@@ -432,7 +434,20 @@ static rpc_status http_start(http_gateway *h, const cfg *c)
 	const char *proxies = cfg_get(c, "trusted-proxies");
 	if (st == RPC_STATUS_OK && proxies != NULL && proxies[0] != '\0')
 		st = gw_proxy_list_new(proxies, strlen(proxies), &h->proxies, err, sizeof(err));
+	static const char *const extra[] = GW_GATEWAY_METRICS_EXTRA;
+	gw_metrics_config mc = {.routes = &panthera_routes,
+	                        .extra = extra,
+	                        .n_extra = GW_GATEWAY_METRICS_N_EXTRA,
+	                        .shards = (unsigned)cfg_get_int(c, "http-threads") + 1};
+	if (mc.shards == 1) /* 0 threads: one per core */
+		mc.shards = GW_METRICS_MAX_SHARDS;
+	if (st == RPC_STATUS_OK && (st = gw_metrics_create(&mc, &h->metrics)) != RPC_STATUS_OK)
+		snprintf(err, sizeof(err), "metrics");
+	if (st == RPC_STATUS_OK && (st = gw_access_log_open(2, 0, &h->access_log)) != RPC_STATUS_OK)
+		snprintf(err, sizeof(err), "access log");
 	gw_gateway_opts go = {.routes = &panthera_routes,
+	                      .metrics = h->metrics,
+	                      .access_log = h->access_log,
 	                      .channel = h->ch,
 	                      .auth = h->auth,
 	                      .refresher = h->refresher,
@@ -471,6 +486,8 @@ static void http_stop(http_gateway *h)
 	gw_ratelimit_destroy(h->ratelimit);
 	gw_cors_free(h->cors);
 	gw_proxy_list_free(h->proxies);
+	gw_metrics_destroy(h->metrics);
+	gw_access_log_close(h->access_log);
 	rpc_channel_close(h->ch);
 	*h = (http_gateway){0};
 }

@@ -34,6 +34,8 @@ struct gw_gateway {
 	gw_ratelimit *ratelimit;
 	gw_cors *cors;
 	gw_proxy_list *trusted;
+	gw_metrics *metrics;
+	gw_access_log *access_log;
 	/* per route (table index): its rate-limit class */
 	unsigned char *rl_class;
 };
@@ -48,6 +50,12 @@ typedef struct gw_call {
 	gw_header extra[GW_CALL_HEADERS];
 	size_t n_extra;
 	gw_ratelimit_header_buf rl_values;
+	/* for the metrics and the access log */
+	struct timespec started, started_wall;
+	size_t slot;
+	const char *builtin;      /* the pipeline's own path answered, or NULL */
+	const char *user_id;      /* the caller, once verified */
+	const char *content_type; /* NULL: JSON */
 } gw_call;
 
 static const gw_header json_type = {"content-type", 12, "application/json", 16};
@@ -56,13 +64,53 @@ static const gw_header json_type = {"content-type", 12, "application/json", 16};
 
 /* Send `body` with `status`, Content-Type JSON (when there is a body),
  * X-Request-Id, the call's CORS and RateLimit-* fields, and `more`. */
+/* Count the answer and write its access-log line. */
+static void observe(gw_call *call, int status, size_t len)
+{
+	gw_gateway *g = call->g;
+	if (g->metrics == NULL && g->access_log == NULL)
+		return;
+	struct timespec now;
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	int64_t ns = (int64_t)(now.tv_sec - call->started.tv_sec) * 1000000000 +
+	             (now.tv_nsec - call->started.tv_nsec);
+	uint64_t dur = ns > 0 ? (uint64_t)ns : 0;
+	unsigned shard = gw_request_loop(call->req);
+	if (g->metrics != NULL)
+		gw_metrics_request_end(g->metrics, shard, call->slot, status, dur);
+	if (g->access_log == NULL)
+		return;
+	size_t mlen, blen;
+	socklen_t plen;
+	char addr[GW_ACCESS_ADDR_MAX];
+	const struct sockaddr *peer = gw_request_peer(call->req, &plen);
+	gw_access_format_addr(peer, plen, addr);
+	gw_request_body(call->req, &blen);
+	gw_access_entry e = {.start_sec = call->started_wall.tv_sec,
+	                     .start_nsec = call->started_wall.tv_nsec,
+	                     .method = gw_request_method(call->req, &mlen),
+	                     .route = call->route ? call->route->path_template : call->builtin,
+	                     .status = status,
+	                     .duration_ns = dur,
+	                     .request_id = call->request_id,
+	                     .user_id = call->user_id,
+	                     .bytes_in = blen,
+	                     .bytes_out = len,
+	                     .client = addr};
+	gw_access_log_write(g->access_log, &e);
+}
+
 static void send_reply(gw_call *call, int status, const char *body, size_t len,
                        const gw_header *more, size_t n_more)
 {
 	gw_header h[2 + GW_CALL_HEADERS + 2];
 	size_t n = 0;
+	observe(call, status, len);
 	if (len > 0)
-		h[n++] = json_type;
+		h[n++] = call->content_type == NULL
+		             ? json_type
+		             : (gw_header){"content-type", 12, call->content_type,
+		                           strlen(call->content_type)};
 	h[n++] = (gw_header){"x-request-id", 12, call->request_id, strlen(call->request_id)};
 	for (size_t i = 0; i < call->n_extra; i++)
 		h[n++] = call->extra[i];
@@ -299,6 +347,8 @@ static int rate_limit(gw_gateway *g, gw_call *call, size_t route_index, int auth
 	call->n_extra = add_fields(call->extra, call->n_extra, GW_CALL_HEADERS, f, n);
 	if (v.allowed)
 		return 0;
+	if (g->metrics != NULL)
+		gw_metrics_rate_limited(g->metrics, gw_request_loop(call->req));
 	gw_json_buf b;
 	gw_json_buf_init(&b, 0);
 	if (gw_ratelimit_write_error(&b, &v) == RPC_STATUS_OK)
@@ -459,7 +509,30 @@ static int serve_builtin(gw_gateway *g, gw_call *call, const char *method, const
 	if (q != NULL)
 		plen = (size_t)(q - path);
 	int get = strcmp(method, "GET") == 0;
+	if (plen == 8 && memcmp(path, "/metrics", 8) == 0 && g->metrics != NULL) {
+		call->builtin = "/metrics";
+		call->slot = gw_metrics_extra_slot(g->metrics, 2);
+		if (!get) {
+			send_error(call, 405, RPC_STATUS_UNIMPLEMENTED, "METHOD_NOT_ALLOWED",
+			           "/metrics answers GET", &(gw_header){"allow", 5, "GET", 3}, 1);
+			return 1;
+		}
+		gw_metrics_text t;
+		gw_metrics_text_init(&t, 0);
+		if (gw_metrics_render(g->metrics, &t) == RPC_STATUS_OK && !t.failed) {
+			call->content_type = GW_METRICS_CONTENT_TYPE;
+			send_reply(call, 200, t.data, t.len, NULL, 0);
+		} else {
+			send_error(call, 500, RPC_STATUS_INTERNAL, NULL,
+			           "the metrics could not be written", NULL, 0);
+		}
+		gw_metrics_text_free(&t);
+		return 1;
+	}
 	if (plen == 8 && memcmp(path, "/healthz", 8) == 0) {
+		call->builtin = "/healthz";
+		if (g->metrics != NULL)
+			call->slot = gw_metrics_extra_slot(g->metrics, 0);
 		if (get)
 			send_reply(call, 200, "{\"status\":\"SERVING\"}", 20, NULL, 0);
 		else
@@ -468,6 +541,9 @@ static int serve_builtin(gw_gateway *g, gw_call *call, const char *method, const
 		return 1;
 	}
 	if (plen == 13 && memcmp(path, "/openapi.json", 13) == 0 && g->openapi != NULL) {
+		call->builtin = "/openapi.json";
+		if (g->metrics != NULL)
+			call->slot = gw_metrics_extra_slot(g->metrics, 1);
 		if (get)
 			send_reply(call, 200, g->openapi, g->openapi_len, NULL, 0);
 		else
@@ -490,6 +566,11 @@ void gw_gateway_handle(gw_request *req, void *arg)
 	}
 	call->g = g;
 	call->req = req;
+	call->slot = GW_METRICS_UNMATCHED;
+	clock_gettime(CLOCK_MONOTONIC, &call->started);
+	clock_gettime(CLOCK_REALTIME, &call->started_wall);
+	if (g->metrics != NULL)
+		gw_metrics_request_begin(g->metrics, gw_request_loop(req));
 	request_id(req, call->request_id);
 	const char *rid = call->request_id;
 	size_t method_len, path_len;
@@ -529,6 +610,7 @@ void gw_gateway_handle(gw_request *req, void *arg)
 		return;
 	}
 	call->route = m.route;
+	call->slot = m.route_index;
 
 	jwt_claims claims;
 	jwt_status why = JWT_OK;
@@ -540,6 +622,10 @@ void gw_gateway_handle(gw_request *req, void *arg)
 		return;
 	}
 	int has_caller = auth == 1;
+	if (has_caller) {
+		char *uid = rpc_arena_strndup(arena, claims.sub, strlen(claims.sub));
+		call->user_id = uid;
+	}
 	if (authorize(call, &m, has_caller, &claims) != 0)
 		return;
 
@@ -630,6 +716,8 @@ rpc_status gw_gateway_create(gw_gateway **out, const gw_gateway_opts *o, char *e
 	g->ratelimit = o->ratelimit;
 	g->cors = o->cors;
 	g->trusted = o->trusted_proxies;
+	g->metrics = o->metrics;
+	g->access_log = o->access_log;
 	/* login and register: the auth class, by client address */
 	g->rl_class = calloc(o->routes->n_routes ? o->routes->n_routes : 1, 1);
 	if (g->rl_class == NULL) {

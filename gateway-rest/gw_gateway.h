@@ -32,8 +32,10 @@
  * Every reply carries X-Request-Id (the client's when sane, else a new
  * one), the CORS headers for its Origin and the RateLimit-* fields.
  *
- * Not here yet (issue 8): ETag/304, the response cache, the access log and
- * /metrics, /readyz.
+ * Every answer is counted in `metrics` (served at GET /metrics) and written
+ * as one line to `access_log`, when given.
+ *
+ * Not here yet (issue 8): the response cache, /readyz.
  *
  * Thread-safety: a gateway is read-only once created; any number of loops
  * call gw_gateway_handle at once.
@@ -44,15 +46,24 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "gw_accesslog.h"
 #include "gw_auth.h"
 #include "gw_clientip.h"
 #include "gw_cors.h"
+#include "gw_metrics.h"
 #include "gw_ratelimit.h"
 #include "gw_server.h"
 #include "panthera/rpc.h"
 #include "panthera/rpc_route.h"
 
 typedef struct gw_gateway gw_gateway;
+
+/* The pipeline's own paths, as gw_metrics_config.extra wants them. */
+#define GW_GATEWAY_METRICS_EXTRA                        \
+	{                                               \
+		"/healthz", "/openapi.json", "/metrics" \
+	}
+#define GW_GATEWAY_METRICS_N_EXTRA 3
 
 typedef struct gw_gateway_opts {
 	/* The routes; required (&panthera_routes). */
@@ -72,6 +83,12 @@ typedef struct gw_gateway_opts {
 	/* Reverse proxies whose X-Forwarded-For is believed; NULL: none. Not
 	 * owned. */
 	gw_proxy_list *trusted_proxies;
+	/* Counters served at /metrics; NULL: none (and /metrics is 404). Its
+	 * extra slots must be "/healthz", "/openapi.json", "/metrics", in
+	 * that order (GW_GATEWAY_METRICS_EXTRA). Not owned. */
+	gw_metrics *metrics;
+	/* One JSON line per answer; NULL: none. Not owned. */
+	gw_access_log *access_log;
 	/* Deadline of each RPC; 0: 10000 ms. */
 	uint32_t rpc_timeout_ms;
 	/* The OpenAPI document served at GET /openapi.json, read once at

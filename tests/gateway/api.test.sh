@@ -207,6 +207,17 @@ grep -qi '^ratelimit-remaining: 0$' <<<"$headers" || fail "429 without RateLimit
 call GET "/v1/products?pageSize=1" ""
 expect 200 "other routes are limited apart from login"
 
+# metrics and the access log
+call GET /metrics ""
+expect 200 "metrics"
+grep -qi '^content-type: text/plain; version=0.0.4' <<<"$headers" || fail "/metrics content type"
+grep -q 'route="/v1/orders"' <<<"$body" || fail "/metrics without the orders route: $(head -c 400 <<<"$body")"
+grep -q 'code="429"' <<<"$body" || fail "/metrics without the 429s"
+grep -q '"route":"/v1/products/{product_id}"' "$tmp/pantherad.log" ||
+	grep -q '"route":"/v1/products/{productId}"' "$tmp/pantherad.log" ||
+	fail "no access-log line for GET /v1/products/{id}"
+grep '"status":401' "$tmp/pantherad.log" | grep -qi 'bearer' && fail "the access log holds a token"
+
 # a body over 1 MiB
 head -c 1100000 /dev/zero | tr '\0' 'x' >"$tmp/big"
 status=$(curl -s -o "$tmp/b" -w '%{http_code}' -H 'content-type: application/json' \
@@ -218,4 +229,4 @@ error_shape 413 RESOURCE_EXHAUSTED
 kill -TERM "$pid"
 wait "$pid" || fail "pantherad did not exit 0 on SIGTERM"
 pid=""
-echo "api: health, OpenAPI, errors, tokens, ownership, an order paid, ETags, CORS and rate limits, over HTTP"
+echo "api: health, OpenAPI, errors, tokens, ownership, an order paid, ETags, metrics, CORS and rate limits, over HTTP"
