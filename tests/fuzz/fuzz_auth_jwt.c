@@ -24,9 +24,11 @@
  * Replay (any compiler): the same with -DFUZZ_STANDALONE instead of
  * -fsanitize=fuzzer, then run it on the files of tests/fuzz/corpus/fuzz_auth_jwt (make fuzz and make test do both).
  */
+#include <dirent.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <openssl/evp.h>
 #include <openssl/pem.h>
@@ -47,6 +49,25 @@ static rpc_status first_kid(const char *kid, const char *x, void *arg)
 	return RPC_STATUS_CANCELLED; /* only the newest */
 }
 
+/* Remove the keyring's folder once its key is in memory: <dir>/keys/ (the
+ * key files and the lock file), then <dir>. */
+static void remove_key_folder(const char *dir)
+{
+	char keys[256], path[512];
+	snprintf(keys, sizeof(keys), "%s/keys", dir);
+	DIR *d = opendir(keys);
+	if (d != NULL) {
+		for (struct dirent *e; (e = readdir(d)) != NULL;)
+			if (strcmp(e->d_name, ".") != 0 && strcmp(e->d_name, "..") != 0) {
+				snprintf(path, sizeof(path), "%s/%s", keys, e->d_name);
+				unlink(path);
+			}
+		closedir(d);
+	}
+	rmdir(keys);
+	rmdir(dir);
+}
+
 static int start(void)
 {
 	static char dir[] = "/tmp/panthera-fuzz-jwt-XXXXXX";
@@ -62,6 +83,7 @@ static int start(void)
 		return -1;
 	signer = PEM_read_PrivateKey(f, NULL, NULL, NULL);
 	fclose(f);
+	remove_key_folder(dir);
 	return signer ? 0 : -1;
 }
 
