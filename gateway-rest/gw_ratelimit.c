@@ -16,6 +16,8 @@
  */
 #include "gw_ratelimit.h"
 
+#include "gw_cache.h"
+
 #include <inttypes.h>
 #include <pthread.h>
 #include <stdatomic.h>
@@ -79,65 +81,7 @@ struct gw_ratelimit {
 	rl_bucket *slots;
 };
 
-/* ---- SipHash-2-4 ------------------------------------------------------------ */
-
-#define ROTL(x, b) (uint64_t)(((x) << (b)) | ((x) >> (64 - (b))))
-
-#define SIPROUND                   \
-	do {                       \
-		v0 += v1;          \
-		v1 = ROTL(v1, 13); \
-		v1 ^= v0;          \
-		v0 = ROTL(v0, 32); \
-		v2 += v3;          \
-		v3 = ROTL(v3, 16); \
-		v3 ^= v2;          \
-		v0 += v3;          \
-		v3 = ROTL(v3, 21); \
-		v3 ^= v0;          \
-		v2 += v1;          \
-		v1 = ROTL(v1, 17); \
-		v1 ^= v2;          \
-		v2 = ROTL(v2, 32); \
-	} while (0)
-
-static uint64_t load_le64(const uint8_t *p)
-{
-	uint64_t v = 0;
-	for (int i = 7; i >= 0; i--)
-		v = (v << 8) | p[i];
-	return v;
-}
-
-/* SipHash-2-4 (Aumasson and Bernstein) of m[0..n) under key (k0, k1). */
-static uint64_t siphash24(uint64_t k0, uint64_t k1, const uint8_t *m, size_t n)
-{
-	uint64_t v0 = k0 ^ UINT64_C(0x736f6d6570736575);
-	uint64_t v1 = k1 ^ UINT64_C(0x646f72616e646f6d);
-	uint64_t v2 = k0 ^ UINT64_C(0x6c7967656e657261);
-	uint64_t v3 = k1 ^ UINT64_C(0x7465646279746573);
-	size_t whole = n - n % 8;
-	for (size_t i = 0; i < whole; i += 8) {
-		uint64_t w = load_le64(m + i);
-		v3 ^= w;
-		SIPROUND;
-		SIPROUND;
-		v0 ^= w;
-	}
-	uint64_t last = (uint64_t)(n & 0xff) << 56;
-	for (size_t i = 0; i < n % 8; i++)
-		last |= (uint64_t)m[whole + i] << (8 * i);
-	v3 ^= last;
-	SIPROUND;
-	SIPROUND;
-	v0 ^= last;
-	v2 ^= 0xff;
-	SIPROUND;
-	SIPROUND;
-	SIPROUND;
-	SIPROUND;
-	return v0 ^ v1 ^ v2 ^ v3;
-}
+/* The keyed hash of the table is gw_cache.h's SipHash-2-4 (gw_siphash24). */
 
 /* ---- life cycle --------------------------------------------------------------- */
 
@@ -189,8 +133,8 @@ rpc_status gw_ratelimit_create(gw_ratelimit **out, const gw_ratelimit_opts *opts
 		free(rl);
 		return RPC_STATUS_INTERNAL;
 	}
-	rl->k0 = load_le64(seed);
-	rl->k1 = load_le64(seed + 8);
+	memcpy(&rl->k0, seed, 8); /* any 128 random bits make the key */
+	memcpy(&rl->k1, seed + 8, 8);
 
 	rl->shards = aligned_alloc(64, GW_RATELIMIT_SHARDS * sizeof(rl_shard));
 	rl->heads = calloc((size_t)heads * GW_RATELIMIT_SHARDS, sizeof(uint32_t));
@@ -402,7 +346,7 @@ rpc_status gw_ratelimit_check(gw_ratelimit *rl, gw_ratelimit_class cls, const gw
 	msg[1] = key->kind;
 	msg[2] = key->len;
 	memcpy(msg + 3, key->bytes, key->len);
-	uint64_t h = siphash24(rl->k0, rl->k1, msg, 3 + (size_t)key->len);
+	uint64_t h = gw_siphash24(rl->k0, rl->k1, msg, 3 + (size_t)key->len);
 	/* The top bits pick the shard, the low bits the chain. */
 	rl_shard *s = &rl->shards[h >> 58];
 	const rl_class *c = &rl->classes[cls];
