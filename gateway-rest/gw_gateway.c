@@ -4,6 +4,7 @@
 #include "gw_gateway.h"
 
 #include <openssl/rand.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -15,6 +16,7 @@
 #include "gw_json.h"
 #include "gw_reqid.h"
 #include "gw_router.h"
+#include "grpc/health/v1/health.panthera.h"
 #include "panthera/log.h"
 
 #define GW_DEFAULT_RPC_TIMEOUT_MS 10000u
@@ -500,6 +502,100 @@ static int build_request(gw_gateway *g, gw_call *call, const gw_route_match *m,
 	return 0;
 }
 
+/* ---- /readyz: the health of every service the routes call ------------------ */
+
+#define GW_READY_TIMEOUT_MS 2000u
+#define GW_READY_MAX        64u
+
+typedef struct gw_ready {
+	gw_call *call;
+	atomic_size_t left;      /* checks not answered yet */
+	atomic_size_t serving;   /* answered SERVING */
+	atomic_size_t first_bad; /* 1 + index of a service not serving; 0: none */
+	size_t n;
+	const char *names[GW_READY_MAX];
+} gw_ready;
+
+typedef struct gw_ready_check {
+	gw_ready *ready;
+	size_t index;
+} gw_ready_check;
+
+static void ready_done(gw_ready *r)
+{
+	gw_call *call = r->call;
+	size_t bad = atomic_load(&r->first_bad);
+	char body[256];
+	if (bad == 0 && atomic_load(&r->serving) == r->n) {
+		int n =
+		    snprintf(body, sizeof(body), "{\"status\":\"SERVING\",\"services\":%zu}", r->n);
+		send_reply(call, 200, body, (size_t)n, NULL, 0);
+		return;
+	}
+	snprintf(body, sizeof(body), "%s is not serving", bad ? r->names[bad - 1] : "a service");
+	send_error(call, 503, RPC_STATUS_UNAVAILABLE, "NOT_READY", body, NULL, 0);
+}
+
+static void on_health(rpc_reply *reply, void *arg)
+{
+	gw_ready_check *c = arg;
+	gw_ready *r = c->ready;
+	const Grpc__Health__V1__HealthCheckResponse *h =
+	    rpc_reply_status(reply) == RPC_STATUS_OK
+	        ? (const Grpc__Health__V1__HealthCheckResponse *)rpc_reply_payload(reply)
+	        : NULL;
+	if (h != NULL &&
+	    h->status == GRPC__HEALTH__V1__HEALTH_CHECK_RESPONSE__SERVING_STATUS__SERVING)
+		atomic_fetch_add(&r->serving, 1);
+	else {
+		size_t zero = 0;
+		atomic_compare_exchange_strong(&r->first_bad, &zero, c->index + 1);
+	}
+	rpc_reply_free(reply);
+	if (atomic_fetch_sub(&r->left, 1) == 1)
+		ready_done(r);
+}
+
+/* Ask every service of the table for its health, answer when all have. */
+static void serve_ready(gw_gateway *g, gw_call *call)
+{
+	const rpc_route_table *t = gw_router_table(g->router);
+	rpc_arena *arena = gw_request_arena(call->req);
+	gw_ready *r = rpc_arena_calloc(arena, 1, sizeof(*r));
+	gw_ready_check *checks = r ? rpc_arena_calloc(arena, GW_READY_MAX, sizeof(*checks)) : NULL;
+	if (checks == NULL) {
+		send_error(call, 500, RPC_STATUS_RESOURCE_EXHAUSTED, NULL, "out of memory", NULL,
+		           0);
+		return;
+	}
+	r->call = call;
+	r->n = t->n_services < GW_READY_MAX ? t->n_services : GW_READY_MAX;
+	if (r->n == 0) {
+		ready_done(r);
+		return;
+	}
+	for (size_t i = 0; i < r->n; i++)
+		r->names[i] = t->services[i]->name;
+	size_t n = r->n; /* r may be gone once the last check has answered */
+	atomic_store(&r->left, n);
+	rpc_call_opts o = {.timeout_ms = GW_READY_TIMEOUT_MS};
+	for (size_t i = 0; i < n; i++) {
+		Grpc__Health__V1__HealthCheckRequest q =
+		    GRPC__HEALTH__V1__HEALTH_CHECK_REQUEST__INIT;
+		q.service = (char *)r->names[i];
+		checks[i] = (gw_ready_check){.ready = r, .index = i};
+		if (grpc_health_v1_health_check_async(g->channel, &q, &o, on_health, &checks[i]) !=
+		    RPC_STATUS_OK) {
+			/* counted as not serving; the last one answers */
+			size_t zero = 0;
+			atomic_compare_exchange_strong(&r->first_bad, &zero, i + 1);
+			if (atomic_fetch_sub(&r->left, 1) == 1)
+				ready_done(r);
+		}
+	}
+	/* the last completion answers; nothing here touches r or call now */
+}
+
 /* The few paths that are not RPCs; 1 when answered. */
 static int serve_builtin(gw_gateway *g, gw_call *call, const char *method, const char *path,
                          size_t path_len)
@@ -538,6 +634,17 @@ static int serve_builtin(gw_gateway *g, gw_call *call, const char *method, const
 		else
 			send_error(call, 405, RPC_STATUS_UNIMPLEMENTED, "METHOD_NOT_ALLOWED",
 			           "/healthz answers GET", &(gw_header){"allow", 5, "GET", 3}, 1);
+		return 1;
+	}
+	if (plen == 7 && memcmp(path, "/readyz", 7) == 0) {
+		call->builtin = "/readyz";
+		if (g->metrics != NULL)
+			call->slot = gw_metrics_extra_slot(g->metrics, 3);
+		if (get)
+			serve_ready(g, call);
+		else
+			send_error(call, 405, RPC_STATUS_UNIMPLEMENTED, "METHOD_NOT_ALLOWED",
+			           "/readyz answers GET", &(gw_header){"allow", 5, "GET", 3}, 1);
 		return 1;
 	}
 	if (plen == 13 && memcmp(path, "/openapi.json", 13) == 0 && g->openapi != NULL) {

@@ -5,7 +5,9 @@
  * generated route table.
  *
  * Per request, on the loop thread that owns it:
- *   1. /healthz and /openapi.json are answered at once; a CORS preflight
+ *   1. /healthz, /openapi.json and /metrics are answered at once, /readyz
+ *      once every service of the routes has answered its health check
+ *      (200, or 503 naming one that is not serving); a CORS preflight
  *      (OPTIONS with Origin and Access-Control-Request-Method) gets 204 or
  *      403 from gw_cors;
  *   2. the route: gw_router_match (404, 405 with Allow, 400);
@@ -35,7 +37,7 @@
  * Every answer is counted in `metrics` (served at GET /metrics) and written
  * as one line to `access_log`, when given.
  *
- * Not here yet (issue 8): the response cache, /readyz.
+ * Not here yet (issue 8): the response cache.
  *
  * Thread-safety: a gateway is read-only once created; any number of loops
  * call gw_gateway_handle at once.
@@ -84,8 +86,8 @@ typedef struct gw_gateway_opts {
 	 * owned. */
 	gw_proxy_list *trusted_proxies;
 	/* Counters served at /metrics; NULL: none (and /metrics is 404). Its
-	 * extra slots must be "/healthz", "/openapi.json", "/metrics", in
-	 * that order (GW_GATEWAY_METRICS_EXTRA). Not owned. */
+	 * extra slots must be "/healthz", "/openapi.json", "/metrics",
+	 * "/readyz", in that order (GW_GATEWAY_METRICS_EXTRA). Not owned. */
 	gw_metrics *metrics;
 	/* One JSON line per answer; NULL: none. Not owned. */
 	gw_access_log *access_log;

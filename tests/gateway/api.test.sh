@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The REST API of API.md end to end: pantherad (every service and the
-# gateway) on a private PostgreSQL, driven by curl. So far: health and
-# OpenAPI, the error shape (404, 405 with Allow, 400 unknown field and
+# gateway) on a private PostgreSQL, driven by curl. So far: health,
+# readiness (every service's health check) and OpenAPI, the error shape (404, 405 with Allow, 400 unknown field and
 # malformed JSON, 413), X-Request-Id, register and login, 401 with
 # WWW-Authenticate (missing, forged, alg none), 403 on an admin route, 404
 # for another user's resources, an order placed with an Idempotency-Key that
@@ -78,6 +78,9 @@ error_shape() { # STATUS STATUS_NAME
 
 call GET /healthz ""
 expect 200 "healthz"
+call GET /readyz ""
+expect 200 "readyz: every service serving"
+[ "$(json 'd["status"], d["services"] >= 10')" = "SERVING True" ] || fail "readyz: $body"
 call GET /openapi.json ""
 expect 200 "openapi.json"
 [ "$(json 'd["openapi"][:2]')" = "3." ] || fail "openapi.json is not an OpenAPI 3 document"
