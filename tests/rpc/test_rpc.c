@@ -5,6 +5,8 @@
  * and TLS once. A fresh URL per test; a deadline on every wait.
  */
 #define _GNU_SOURCE
+#include <arpa/inet.h>
+#include <netinet/in.h>
 #include <pthread.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -14,6 +16,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -82,14 +85,31 @@ static rpc_status echo_handler(rpc_call *call, const Test__Rpc__V1__EchoRequest 
 
 static const ECHO(handlers) echo_handlers = {.echo = echo_handler};
 
+/* A TCP port of 127.0.0.1 that nothing listens on now: the one the kernel
+ * gives a socket bound to port 0, released at once. 0 when none. */
+static int free_port(void)
+{
+	int fd = socket(AF_INET, SOCK_STREAM, 0);
+	struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+	socklen_t len = sizeof(a);
+	int port = 0;
+	if (fd >= 0 && bind(fd, (struct sockaddr *)&a, sizeof(a)) == 0 &&
+	    getsockname(fd, (struct sockaddr *)&a, &len) == 0)
+		port = ntohs(a.sin_port);
+	if (fd >= 0)
+		close(fd);
+	return port;
+}
+
 /* A fresh URL per test. */
 static void fresh_url(char *buf, size_t n, const char *scheme)
 {
 	static atomic_int seq;
 	int s = atomic_fetch_add(&seq, 1);
+	int port = free_port();
 	if (strcmp(scheme, "tcp") == 0 || strcmp(scheme, "tls+tcp") == 0)
 		snprintf(buf, n, "%s://127.0.0.1:%d", scheme,
-		         20000 + (int)(getpid() % 20000) + s * 7 % 997);
+		         port ? port : 20000 + (int)(getpid() % 20000) + s * 7 % 997);
 	else if (strcmp(scheme, "ipc") == 0)
 		snprintf(buf, n, "ipc:///tmp/panthera-test-%d-%d.sock", (int)getpid(), s);
 	else
