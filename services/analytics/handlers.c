@@ -10,6 +10,7 @@
 #include "analytics.h"
 #include "analytics_store.h"
 #include "analytics_values.h"
+#include "panthera/fieldcheck.h"
 #include "panthera/caller.h"
 
 #define AN_MAX_RANGE_DAYS 366 /* both ends included */
@@ -58,40 +59,15 @@ static rpc_status require_admin(rpc_call *call)
 
 /* ---- the range ---- */
 
-/* Refusals of one request: each becomes a field violation; the status
- * message names the first. */
-typedef struct checker {
-	rpc_call *call;
-	int refused;
-	char first[160];
-} checker;
-
-static void refuse(checker *k, const char *field, const char *why)
-{
-	if (k->refused++ == 0)
-		snprintf(k->first, sizeof(k->first), "%s %s", field, why);
-	rpc_call_add_field_violation(k->call, field, why);
-}
-
-static rpc_status checked(const checker *k)
-{
-	if (k->refused == 0)
-		return RPC_STATUS_OK;
-	if (k->refused == 1)
-		return rpc_call_error(k->call, RPC_STATUS_INVALID_ARGUMENT, "%s", k->first);
-	return rpc_call_error(k->call, RPC_STATUS_INVALID_ARGUMENT, "%s (and %d more problems)",
-	                      k->first, k->refused - 1);
-}
-
 /* A required day field; 1 with *day set when it is one. */
-static int check_day(checker *k, const char *field, const char *s, int64_t *day)
+static int check_day(field_checker *k, const char *field, const char *s, int64_t *day)
 {
 	if (s == NULL || *s == '\0') {
-		refuse(k, field, "is required: a UTC day, YYYY-MM-DD");
+		field_refuse(k, field, "is required: a UTC day, YYYY-MM-DD");
 		return 0;
 	}
 	if (analytics_day_parse(s, day) != 0) {
-		refuse(k, field, "must be a UTC day, YYYY-MM-DD, e.g. \"2026-01-15\"");
+		field_refuse(k, field, "must be a UTC day, YYYY-MM-DD, e.g. \"2026-01-15\"");
 		return 0;
 	}
 	return 1;
@@ -209,15 +185,15 @@ static rpc_status get_sales_report(rpc_call *call,
 	rpc_status st = require_admin(call);
 	if (st != RPC_STATUS_OK)
 		return st;
-	checker k = {.call = call};
+	field_checker k = {.call = call};
 	int64_t from, to;
 	int have_from = check_day(&k, "from", req->from, &from);
 	int have_to = check_day(&k, "to", req->to, &to);
 	if (have_from && have_to && to < from)
-		refuse(&k, "to", "must not be before from");
+		field_refuse(&k, "to", "must not be before from");
 	else if (have_from && have_to && to - from >= AN_MAX_RANGE_DAYS)
-		refuse(&k, "to", "must be at most 365 days after from (366 days in all)");
-	if ((st = checked(&k)) != RPC_STATUS_OK)
+		field_refuse(&k, "to", "must be at most 365 days after from (366 days in all)");
+	if ((st = field_checked(&k)) != RPC_STATUS_OK)
 		return st;
 	report_op op = {.call = call,
 	                .from = req->from,

@@ -20,6 +20,7 @@
 #include "cart.h"
 #include "cart_price.h"
 #include "cart_store.h"
+#include "panthera/fieldcheck.h"
 #include "panthera/caller.h"
 #include "panthera/ids.h"
 #include "panthera/log.h"
@@ -74,46 +75,22 @@ static rpc_status no_caller(rpc_call *call)
 
 /* ---- validation ---- */
 
-/* Refusals of one request: each becomes a field violation; the status
- * message names the first. */
-typedef struct checker {
-	rpc_call *call;
-	int refused;
-	char first[192];
-} checker;
-
-static void refuse(checker *k, const char *field, const char *why)
-{
-	if (k->refused++ == 0)
-		snprintf(k->first, sizeof(k->first), "%s %s", field, why);
-	rpc_call_add_field_violation(k->call, field, why);
-}
-
-static rpc_status checked(const checker *k)
-{
-	if (k->refused == 0)
-		return RPC_STATUS_OK;
-	if (k->refused == 1)
-		return rpc_call_error(k->call, RPC_STATUS_INVALID_ARGUMENT, "%s", k->first);
-	return rpc_call_error(k->call, RPC_STATUS_INVALID_ARGUMENT, "%s (and %d more problems)",
-	                      k->first, k->refused - 1);
-}
-
 /* A UUID field into out[] (lower case); a refusal otherwise. */
-static void check_id(checker *k, const char *field, const char *s, char out[ID_UUID_LEN + 1])
+static void check_id(field_checker *k, const char *field, const char *s, char out[ID_UUID_LEN + 1])
 {
 	out[0] = '\0';
 	if (!id_is_uuid(str(s)))
-		refuse(k, field, "must be a UUID");
+		field_refuse(k, field, "must be a UUID");
 	else
 		lower_id(out, s);
 }
 
-static void check_quantity(checker *k, const char *field, int q, int min)
+static void check_quantity(field_checker *k, const char *field, int q, int min)
 {
 	if (q < min || q > CART_MAX_QUANTITY)
-		refuse(k, field,
-		       min == 0 ? "must be between 0 and 1000" : "must be between 1 and 1000");
+		field_refuse(k, field,
+		             min == 0 ? "must be between 0 and 1000"
+		                      : "must be between 1 and 1000");
 }
 
 /* ---- one change of a cart ---- */
@@ -414,10 +391,10 @@ static rpc_status add_cart_item(rpc_call *call, const Panthera__Cart__V1__AddCar
 	char caller[ID_UUID_LEN + 1], product[ID_UUID_LEN + 1];
 	if (!caller_id(call, caller))
 		return no_caller(call);
-	checker k = {.call = call};
+	field_checker k = {.call = call};
 	check_id(&k, "product_id", req->product_id, product);
 	check_quantity(&k, "quantity", req->quantity, 1);
-	rpc_status st = checked(&k);
+	rpc_status st = field_checked(&k);
 	if (st != RPC_STATUS_OK)
 		return st;
 	cart_op op = {
@@ -432,7 +409,7 @@ static rpc_status update_cart_item(rpc_call *call,
 	char caller[ID_UUID_LEN + 1], product[ID_UUID_LEN + 1];
 	if (!caller_id(call, caller))
 		return no_caller(call);
-	checker k = {.call = call};
+	field_checker k = {.call = call};
 	check_id(&k, "product_id", req->product_id, product);
 	check_quantity(&k, "quantity", req->quantity, 0);
 	const Google__Protobuf__FieldMask *mask = req->update_mask;
@@ -441,13 +418,13 @@ static rpc_status update_cart_item(rpc_call *call,
 		if (strcmp(str(mask->paths[i]), "quantity") == 0) {
 			names_quantity = 1;
 		} else {
-			refuse(&k, "update_mask", "may only name quantity");
+			field_refuse(&k, "update_mask", "may only name quantity");
 			break;
 		}
 	}
 	if (!names_quantity && k.refused == 0)
-		refuse(&k, "update_mask", "must name quantity");
-	rpc_status st = checked(&k);
+		field_refuse(&k, "update_mask", "must name quantity");
+	rpc_status st = field_checked(&k);
 	if (st != RPC_STATUS_OK)
 		return st;
 	cart_op op = {
@@ -462,9 +439,9 @@ static rpc_status remove_cart_item(rpc_call *call,
 	char caller[ID_UUID_LEN + 1], product[ID_UUID_LEN + 1];
 	if (!caller_id(call, caller))
 		return no_caller(call);
-	checker k = {.call = call};
+	field_checker k = {.call = call};
 	check_id(&k, "product_id", req->product_id, product);
-	rpc_status st = checked(&k);
+	rpc_status st = field_checked(&k);
 	if (st != RPC_STATUS_OK)
 		return st;
 	cart_op op = {.action = ACT_REMOVE, .user_id = caller, .product_id = product};
@@ -486,9 +463,9 @@ static rpc_status get_user_cart(rpc_call *call, const Panthera__Cart__V1__GetUse
                                 Panthera__Cart__V1__Cart *resp, void *user)
 {
 	char user_id[ID_UUID_LEN + 1];
-	checker k = {.call = call};
+	field_checker k = {.call = call};
 	check_id(&k, "user_id", req->user_id, user_id);
-	rpc_status st = checked(&k);
+	rpc_status st = field_checked(&k);
 	if (st != RPC_STATUS_OK)
 		return st;
 	cart_op op = {.action = ACT_GET, .user_id = user_id};
@@ -500,12 +477,12 @@ static rpc_status complete_checkout(rpc_call *call,
                                     Panthera__Cart__V1__Cart *resp, void *user)
 {
 	char user_id[ID_UUID_LEN + 1], order_id[ID_UUID_LEN + 1];
-	checker k = {.call = call};
+	field_checker k = {.call = call};
 	check_id(&k, "user_id", req->user_id, user_id);
 	check_id(&k, "order_id", req->order_id, order_id);
 	cart_line *taken = NULL;
 	if (req->n_items < 1 || req->n_items > CART_MAX_LINES) {
-		refuse(&k, "items", "must hold 1 to 100 items");
+		field_refuse(&k, "items", "must hold 1 to 100 items");
 	} else {
 		taken = rpc_call_alloc(call, req->n_items * sizeof(*taken));
 		if (taken == NULL)
@@ -515,11 +492,11 @@ static rpc_status complete_checkout(rpc_call *call,
 			const Panthera__Cart__V1__CheckedOutItem *it = req->items[i];
 			char id[ID_UUID_LEN + 1];
 			if (it == NULL || !id_is_uuid(str(it->product_id))) {
-				refuse(&k, "items.product_id", "must be a UUID");
+				field_refuse(&k, "items.product_id", "must be a UUID");
 				break;
 			}
 			if (it->quantity < 1 || it->quantity > CART_MAX_QUANTITY) {
-				refuse(&k, "items.quantity", "must be between 1 and 1000");
+				field_refuse(&k, "items.quantity", "must be between 1 and 1000");
 				break;
 			}
 			lower_id(id, it->product_id);
@@ -527,14 +504,14 @@ static rpc_status complete_checkout(rpc_call *call,
 			for (size_t j = 0; j < i && !twice; j++)
 				twice = strcmp(taken[j].product_id, id) == 0;
 			if (twice) {
-				refuse(&k, "items", "must not name a product twice");
+				field_refuse(&k, "items", "must not name a product twice");
 				break;
 			}
 			memcpy(taken[i].product_id, id, sizeof(id));
 			taken[i].quantity = it->quantity;
 		}
 	}
-	rpc_status st = checked(&k);
+	rpc_status st = field_checked(&k);
 	if (st != RPC_STATUS_OK)
 		return st;
 	cart_op op = {.action = ACT_CHECKOUT,

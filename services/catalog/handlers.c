@@ -12,6 +12,7 @@
 #include <strings.h>
 
 #include "catalog.h"
+#include "panthera/fieldcheck.h"
 #include "panthera/events.h"
 #include "panthera/events/v1/events.pb-c.h"
 #include "panthera/ids.h"
@@ -64,64 +65,41 @@ static rpc_status not_found(rpc_call *call, const char *product_id)
 
 /* ---- validation ---- */
 
-/* Refusals of one request: each becomes a field violation; the status
- * message names the first. */
-typedef struct checker {
-	rpc_call *call;
-	int refused;
-	char first[256];
-} checker;
-
-static void refuse(checker *k, const char *field, const char *why)
-{
-	if (k->refused++ == 0)
-		snprintf(k->first, sizeof(k->first), "%s %s", field, why);
-	rpc_call_add_field_violation(k->call, field, why);
-}
-
-static rpc_status checked(const checker *k)
-{
-	if (k->refused == 0)
-		return RPC_STATUS_OK;
-	if (k->refused == 1)
-		return rpc_call_error(k->call, RPC_STATUS_INVALID_ARGUMENT, "%s", k->first);
-	return rpc_call_error(k->call, RPC_STATUS_INVALID_ARGUMENT, "%s (and %d more problems)",
-	                      k->first, k->refused - 1);
-}
-
 /* Text of min..max characters. `required` also refuses blank text. */
-static void check_text(checker *k, const char *field, const char *s, long max, int required,
+static void check_text(field_checker *k, const char *field, const char *s, long max, int required,
                        int multiline)
 {
 	long n = text_chars(s, SIZE_MAX, multiline ? TEXT_MULTILINE : 0);
 	char why[96];
 	if (n < 0) {
-		refuse(k, field,
-		       multiline ? "must be valid UTF-8 without control characters"
+		field_refuse(k, field,
+		             multiline
+		                 ? "must be valid UTF-8 without control characters"
 		                 : "must be valid UTF-8 on one line, without control characters");
 	} else if (required && (n == 0 || text_blank(s))) {
 		snprintf(why, sizeof(why), "must be 1 to %ld characters, not blank", max);
-		refuse(k, field, why);
+		field_refuse(k, field, why);
 	} else if (n > max) {
 		snprintf(why, sizeof(why), "must be at most %ld characters", max);
-		refuse(k, field, why);
+		field_refuse(k, field, why);
 	}
 }
 
-static void check_sku(checker *k, const char *s)
+static void check_sku(field_checker *k, const char *s)
 {
 	long n = text_chars(s, SIZE_MAX, 0);
 	if (n < 1 || n > CAT_MAX_SKU || strchr(s, ' ') != NULL)
-		refuse(k, "sku", "must be 1 to 64 characters without spaces or control characters");
+		field_refuse(k, "sku",
+		             "must be 1 to 64 characters without spaces or control characters");
 }
 
 /* A price field into its normalized text; 0 when refused. */
-static int check_price(checker *k, const char *field, const char *s, char out[MONEY_TEXT],
+static int check_price(field_checker *k, const char *field, const char *s, char out[MONEY_TEXT],
                        int64_t *cents)
 {
 	int64_t c;
 	if (money_parse(s, &c) != 0) {
-		refuse(
+		field_refuse(
 		    k, field,
 		    "must be a decimal number of at most 10 digits and 2 decimals, e.g. \"12.50\"");
 		return 0;
@@ -132,24 +110,24 @@ static int check_price(checker *k, const char *field, const char *s, char out[MO
 	return 1;
 }
 
-static void check_currency(checker *k, const char *s)
+static void check_currency(field_checker *k, const char *s)
 {
 	int ok = strlen(s) == 3;
 	for (size_t i = 0; ok && i < 3; i++)
 		ok = s[i] >= 'A' && s[i] <= 'Z';
 	if (!ok)
-		refuse(k, "currency",
-		       "must be an ISO 4217 code: 3 upper-case letters, e.g. \"USD\"");
+		field_refuse(k, "currency",
+		             "must be an ISO 4217 code: 3 upper-case letters, e.g. \"USD\"");
 }
 
-static void check_uuid(checker *k, const char *field, const char *s)
+static void check_uuid(field_checker *k, const char *field, const char *s)
 {
 	if (!id_is_uuid(s))
-		refuse(k, field, "must be a UUID");
+		field_refuse(k, field, "must be a UUID");
 }
 
 /* "" or an absolute http(s) URL of printable ASCII with a host. */
-static void check_image_url(checker *k, const char *s)
+static void check_image_url(field_checker *k, const char *s)
 {
 	if (*s == '\0')
 		return;
@@ -162,8 +140,8 @@ static void check_image_url(checker *k, const char *s)
 	for (size_t i = 0; ok && i < n; i++)
 		ok = s[i] > 0x20 && s[i] < 0x7f;
 	if (!ok)
-		refuse(k, "image_url",
-		       "must be empty or an absolute http(s) URL of at most 2048 characters");
+		field_refuse(k, "image_url",
+		             "must be empty or an absolute http(s) URL of at most 2048 characters");
 }
 
 /* ---- replies ---- */
@@ -460,7 +438,7 @@ static rpc_status create_category(rpc_call *call,
                                   Panthera__Catalog__V1__Category *resp, void *user)
 {
 	catalog_service *svc = user;
-	checker k = {.call = call};
+	field_checker k = {.call = call};
 	create_category_op op = {.call = call,
 	                         .name = str(req->name),
 	                         .description = str(req->description),
@@ -470,7 +448,7 @@ static rpc_status create_category(rpc_call *call,
 	check_text(&k, "description", op.description, CAT_MAX_CATEGORY_DESC, 0, 1);
 	if (op.parent_id != NULL)
 		check_uuid(&k, "parent_id", op.parent_id);
-	rpc_status st = checked(&k);
+	rpc_status st = field_checked(&k);
 	if (st != RPC_STATUS_OK)
 		return st;
 	st = db_transaction(svc->pool, 0, db_wait_ms(call), tx_create_category, &op);
@@ -537,13 +515,13 @@ static rpc_status list_products(rpc_call *call,
                                 Panthera__Catalog__V1__ListProductsResponse *resp, void *user)
 {
 	catalog_service *svc = user;
-	checker k = {.call = call};
+	field_checker k = {.call = call};
 	int32_t page = req->page == 0 ? 1 : req->page;
 	int32_t page_size = req->page_size == 0 ? CAT_DEFAULT_PAGE_SIZE : req->page_size;
 	if (page < 1)
-		refuse(&k, "page", "must be 1 or more");
+		field_refuse(&k, "page", "must be 1 or more");
 	if (page_size < 1 || page_size > CAT_MAX_PAGE_SIZE)
-		refuse(&k, "page_size", "must be between 1 and 100");
+		field_refuse(&k, "page_size", "must be between 1 and 100");
 	list_products_op op = {.call = call, .resp = resp};
 	const char *category = str(req->category);
 	if (*category != '\0') {
@@ -563,10 +541,11 @@ static rpc_status list_products(rpc_call *call,
 	    check_price(&k, "max_price", req->max_price, max, &max_cents))
 		op.q.max_price = max;
 	if (op.q.min_price != NULL && op.q.max_price != NULL && max_cents < min_cents)
-		refuse(&k, "max_price", "must not be below min_price");
+		field_refuse(&k, "max_price", "must not be below min_price");
 	if (parse_sort(str(req->sort_by), &op.q.sort) != 0)
-		refuse(&k, "sort_by", "must be one of name, price, -price, createdAt, -createdAt");
-	rpc_status st = checked(&k);
+		field_refuse(&k, "sort_by",
+		             "must be one of name, price, -price, createdAt, -createdAt");
+	rpc_status st = field_checked(&k);
 	if (st != RPC_STATUS_OK)
 		return st;
 	op.q.limit = page_size;
@@ -604,9 +583,9 @@ static rpc_status get_product(rpc_call *call, const Panthera__Catalog__V1__GetPr
                               Panthera__Catalog__V1__Product *resp, void *user)
 {
 	catalog_service *svc = user;
-	checker k = {.call = call};
+	field_checker k = {.call = call};
 	check_uuid(&k, "product_id", str(req->product_id));
-	rpc_status st = checked(&k);
+	rpc_status st = field_checked(&k);
 	if (st != RPC_STATUS_OK)
 		return st;
 	get_product_op op = {call, req->product_id, 1, resp};
@@ -646,18 +625,18 @@ static rpc_status batch_get_products(rpc_call *call,
                                      void *user)
 {
 	catalog_service *svc = user;
-	checker k = {.call = call};
+	field_checker k = {.call = call};
 	if (req->n_product_ids < 1 || req->n_product_ids > CAT_MAX_BATCH) {
-		refuse(&k, "product_ids", "must hold 1 to 1000 ids");
+		field_refuse(&k, "product_ids", "must hold 1 to 1000 ids");
 	} else {
 		for (size_t i = 0; i < req->n_product_ids; i++) {
 			if (!id_is_uuid(req->product_ids[i])) {
-				refuse(&k, "product_ids", "must all be UUIDs");
+				field_refuse(&k, "product_ids", "must all be UUIDs");
 				break;
 			}
 		}
 	}
-	rpc_status st = checked(&k);
+	rpc_status st = field_checked(&k);
 	if (st != RPC_STATUS_OK)
 		return st;
 	batch_op op = {call, (const char *const *)req->product_ids, req->n_product_ids, resp};
@@ -804,7 +783,7 @@ static rpc_status create_product(rpc_call *call,
                                  Panthera__Catalog__V1__Product *resp, void *user)
 {
 	catalog_service *svc = user;
-	checker k = {.call = call};
+	field_checker k = {.call = call};
 	char price[MONEY_TEXT];
 	change_op op = {.call = call,
 	                .svc = svc,
@@ -825,8 +804,8 @@ static rpc_status create_product(rpc_call *call,
 	check_uuid(&k, "category_id", op.f.category_id);
 	check_image_url(&k, op.f.image_url);
 	if (req->stock < 0 || req->stock > CAT_MAX_STOCK)
-		refuse(&k, "stock", "must be between 0 and 1000000000");
-	rpc_status st = checked(&k);
+		field_refuse(&k, "stock", "must be between 0 and 1000000000");
+	rpc_status st = field_checked(&k);
 	if (st != RPC_STATUS_OK)
 		return st;
 	char id[ID_UUID_LEN + 1];
@@ -854,12 +833,12 @@ static rpc_status update_product(rpc_call *call,
                                  Panthera__Catalog__V1__Product *resp, void *user)
 {
 	catalog_service *svc = user;
-	checker k = {.call = call};
+	field_checker k = {.call = call};
 	check_uuid(&k, "product_id", str(req->product_id));
 	int set[UP_N] = {0};
 	const Google__Protobuf__FieldMask *mask = req->update_mask;
 	if (mask == NULL || mask->n_paths == 0)
-		refuse(&k, "update_mask", "must name at least one field to change");
+		field_refuse(&k, "update_mask", "must name at least one field to change");
 	for (size_t i = 0; mask != NULL && i < mask->n_paths; i++) {
 		const char *path = str(mask->paths[i]);
 		int known = 0;
@@ -878,7 +857,7 @@ static rpc_status update_product(rpc_call *call,
 			snprintf(why, sizeof(why), "names unknown field \"%s\"", path);
 		else
 			snprintf(why, sizeof(why), "names an unknown field");
-		refuse(&k, "update_mask", why);
+		field_refuse(&k, "update_mask", why);
 	}
 	char price[MONEY_TEXT];
 	change_op op = {.call = call, .svc = svc, .id = str(req->product_id), .resp = resp};
@@ -908,7 +887,7 @@ static rpc_status update_product(rpc_call *call,
 		op.f.image_url = str(req->image_url);
 		check_image_url(&k, op.f.image_url);
 	}
-	rpc_status st = checked(&k);
+	rpc_status st = field_checked(&k);
 	if (st != RPC_STATUS_OK)
 		return st;
 	st = db_transaction(svc->pool, 0, db_wait_ms(call), tx_update_product, &op);
@@ -934,9 +913,9 @@ static rpc_status delete_product(rpc_call *call,
 {
 	catalog_service *svc = user;
 	(void)resp;
-	checker k = {.call = call};
+	field_checker k = {.call = call};
 	check_uuid(&k, "product_id", str(req->product_id));
-	rpc_status st = checked(&k);
+	rpc_status st = field_checked(&k);
 	if (st != RPC_STATUS_OK)
 		return st;
 	st = db_transaction(svc->pool, 0, db_wait_ms(call), tx_delete_product, req->product_id);
@@ -977,18 +956,19 @@ static rpc_status set_product_rating(rpc_call *call,
 {
 	catalog_service *svc = user;
 	(void)resp;
-	checker k = {.call = call};
+	field_checker k = {.call = call};
 	check_uuid(&k, "product_id", str(req->product_id));
 	if (req->rating_count < 0)
-		refuse(&k, "rating_count", "must be 0 or more");
+		field_refuse(&k, "rating_count", "must be 0 or more");
 	int tenths;
 	if (parse_rating(str(req->rating_average), &tenths) != 0)
-		refuse(&k, "rating_average", "must be a decimal with one place, e.g. \"4.5\"");
+		field_refuse(&k, "rating_average",
+		             "must be a decimal with one place, e.g. \"4.5\"");
 	else if (req->rating_count == 0 && tenths != 0)
-		refuse(&k, "rating_average", "must be \"0.0\" when rating_count is 0");
+		field_refuse(&k, "rating_average", "must be \"0.0\" when rating_count is 0");
 	else if (req->rating_count > 0 && (tenths < 10 || tenths > 50))
-		refuse(&k, "rating_average", "must be between \"1.0\" and \"5.0\"");
-	rpc_status st = checked(&k);
+		field_refuse(&k, "rating_average", "must be between \"1.0\" and \"5.0\"");
+	rpc_status st = field_checked(&k);
 	if (st != RPC_STATUS_OK)
 		return st;
 	rating_op op = {req->product_id, req->rating_average, req->rating_count};

@@ -12,6 +12,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "panthera/fieldcheck.h"
 #include "panthera/caller.h"
 #include "panthera/events.h"
 #include "panthera/log.h"
@@ -80,55 +81,33 @@ static rpc_status money_failed(rpc_call *call, rpc_status st, pay_fault fault)
 
 /* ---- validation ---- */
 
-/* Refusals of one request: each becomes a field violation; the status
- * message names the first. */
-typedef struct checker {
-	rpc_call *call;
-	int refused;
-	char first[256];
-} checker;
-
-static void refuse(checker *k, const char *field, const char *why)
-{
-	if (k->refused++ == 0)
-		snprintf(k->first, sizeof(k->first), "%s %s", field, why);
-	rpc_call_add_field_violation(k->call, field, why);
-}
-
-static rpc_status checked(const checker *k)
-{
-	if (k->refused == 0)
-		return RPC_STATUS_OK;
-	return rpc_call_error(k->call, RPC_STATUS_INVALID_ARGUMENT, "%s", k->first);
-}
-
-static void check_uuid(checker *k, const char *field, const char *s)
+static void check_uuid(field_checker *k, const char *field, const char *s)
 {
 	if (!id_is_uuid(s))
-		refuse(k, field, "must be a UUID");
+		field_refuse(k, field, "must be a UUID");
 }
 
-static void check_amount(checker *k, const char *field, const char *s, int64_t *cents)
+static void check_amount(field_checker *k, const char *field, const char *s, int64_t *cents)
 {
 	if (money_parse(s, cents) != 0)
-		refuse(
+		field_refuse(
 		    k, field,
 		    "must be a decimal number of at most 10 digits and 2 decimals, e.g. \"12.50\"");
 	else if (*cents <= 0)
-		refuse(k, field, "must be more than 0.00");
+		field_refuse(k, field, "must be more than 0.00");
 }
 
-static void check_currency(checker *k, const char *s)
+static void check_currency(field_checker *k, const char *s)
 {
 	if (!money_currency_valid(s))
-		refuse(k, "currency",
-		       "must be an ISO 4217 code: 3 upper-case letters, e.g. \"USD\"");
+		field_refuse(k, "currency",
+		             "must be an ISO 4217 code: 3 upper-case letters, e.g. \"USD\"");
 }
 
-static void check_text(checker *k, const char *field, const char *s)
+static void check_text(field_checker *k, const char *field, const char *s)
 {
 	if (!text_valid(s, 1, PAY_KEY_MAX, 0))
-		refuse(k, field, "must be 1 to 255 characters without control characters");
+		field_refuse(k, field, "must be 1 to 255 characters without control characters");
 }
 
 /* ---- the caller (panthera/caller.h) ---- */
@@ -223,7 +202,7 @@ static rpc_status charge(rpc_call *call, const Panthera__Payments__V1__ChargeReq
                          Panthera__Payments__V1__Payment *resp, void *user)
 {
 	payments_service *svc = user;
-	checker k = {.call = call};
+	field_checker k = {.call = call};
 	int64_t cents = 0;
 	check_uuid(&k, "order_id", str(req->order_id));
 	check_uuid(&k, "user_id", str(req->user_id));
@@ -231,7 +210,7 @@ static rpc_status charge(rpc_call *call, const Panthera__Payments__V1__ChargeReq
 	check_currency(&k, str(req->currency));
 	check_text(&k, "payment_method_id", str(req->payment_method_id));
 	check_text(&k, "idempotency_key", str(req->idempotency_key));
-	rpc_status st = checked(&k);
+	rpc_status st = field_checked(&k);
 	if (st != RPC_STATUS_OK)
 		return st;
 	charge_op op = {.provider = pay_provider_of(svc),
@@ -268,9 +247,9 @@ static rpc_status refund(rpc_call *call, const Panthera__Payments__V1__RefundReq
                          Panthera__Payments__V1__Payment *resp, void *user)
 {
 	payments_service *svc = user;
-	checker k = {.call = call};
+	field_checker k = {.call = call};
 	check_uuid(&k, "payment_id", str(req->payment_id));
-	rpc_status st = checked(&k);
+	rpc_status st = field_checked(&k);
 	if (st != RPC_STATUS_OK)
 		return st;
 	refund_op op = {.provider = pay_provider_of(svc),
@@ -319,9 +298,9 @@ static rpc_status get_payment(rpc_call *call, const Panthera__Payments__V1__GetP
 	caller_get(call, &who);
 	if (who.id == NULL)
 		return no_caller(call);
-	checker k = {.call = call};
+	field_checker k = {.call = call};
 	check_uuid(&k, "payment_id", str(req->payment_id));
-	rpc_status st = checked(&k);
+	rpc_status st = field_checked(&k);
 	if (st != RPC_STATUS_OK)
 		return st;
 	get_op op = {.id = req->payment_id};
@@ -489,13 +468,13 @@ static rpc_status create_payment(rpc_call *call,
 	if (who.id == NULL)
 		return no_caller(call);
 	const char *key = rpc_call_metadata(call, "idempotency-key");
-	checker k = {.call = call};
+	field_checker k = {.call = call};
 	check_uuid(&k, "order_id", str(req->order_id));
 	check_text(&k, "payment_method_id", str(req->payment_method_id));
 	if (key != NULL && !text_valid(key, 1, PAY_KEY_MAX, 0))
-		refuse(&k, "Idempotency-Key",
-		       "must be 1 to 255 characters without control characters");
-	rpc_status st = checked(&k);
+		field_refuse(&k, "Idempotency-Key",
+		             "must be 1 to 255 characters without control characters");
+	rpc_status st = field_checked(&k);
 	if (st != RPC_STATUS_OK)
 		return st;
 	if (svc->orders == NULL)

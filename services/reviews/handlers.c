@@ -11,6 +11,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "panthera/fieldcheck.h"
 #include "panthera/caller.h"
 #include "panthera/ids.h"
 #include "panthera/log.h"
@@ -80,46 +81,22 @@ static rpc_status no_caller(rpc_call *call)
 
 /* ---- validation ---- */
 
-/* Refusals of one request: each becomes a field violation; the status
- * message names the first. */
-typedef struct checker {
-	rpc_call *call;
-	int refused;
-	char first[160];
-} checker;
-
-static void refuse(checker *k, const char *field, const char *why)
-{
-	if (k->refused++ == 0)
-		snprintf(k->first, sizeof(k->first), "%s %s", field, why);
-	rpc_call_add_field_violation(k->call, field, why);
-}
-
-static rpc_status checked(const checker *k)
-{
-	if (k->refused == 0)
-		return RPC_STATUS_OK;
-	if (k->refused == 1)
-		return rpc_call_error(k->call, RPC_STATUS_INVALID_ARGUMENT, "%s", k->first);
-	return rpc_call_error(k->call, RPC_STATUS_INVALID_ARGUMENT, "%s (and %d more problems)",
-	                      k->first, k->refused - 1);
-}
-
-static void check_uuid(checker *k, const char *field, const char *s)
+static void check_uuid(field_checker *k, const char *field, const char *s)
 {
 	if (!id_is_uuid(s))
-		refuse(k, field, "must be a UUID");
+		field_refuse(k, field, "must be a UUID");
 }
 
 /* Page and page size of a list request: 0 means 1 and 20. */
-static void check_page(checker *k, int32_t page_in, int32_t size_in, int32_t *page, int32_t *size)
+static void check_page(field_checker *k, int32_t page_in, int32_t size_in, int32_t *page,
+                       int32_t *size)
 {
 	*page = page_in == 0 ? 1 : page_in;
 	*size = size_in == 0 ? RV_DEFAULT_PAGE_SIZE : size_in;
 	if (*page < 1)
-		refuse(k, "page", "must be 1 or more");
+		field_refuse(k, "page", "must be 1 or more");
 	if (*size < 1 || *size > RV_MAX_PAGE_SIZE)
-		refuse(k, "page_size", "must be between 1 and 100");
+		field_refuse(k, "page_size", "must be between 1 and 100");
 }
 
 /* ---- replies ---- */
@@ -209,12 +186,12 @@ static rpc_status list_product_reviews(rpc_call *call,
                                        void *user)
 {
 	reviews_service *svc = user;
-	checker k = {.call = call};
+	field_checker k = {.call = call};
 	const char *product_id = str(req->product_id);
 	int32_t page, page_size;
 	check_uuid(&k, "product_id", product_id);
 	check_page(&k, req->page, req->page_size, &page, &page_size);
-	rpc_status st = checked(&k);
+	rpc_status st = field_checked(&k);
 	if (st != RPC_STATUS_OK)
 		return st;
 	/* A deleted product's reviews are hidden with it. When the catalog
@@ -287,7 +264,7 @@ static rpc_status create_review(rpc_call *call,
 	caller_get(call, &who);
 	if (who.id == NULL)
 		return no_caller(call);
-	checker k = {.call = call};
+	field_checker k = {.call = call};
 	create_op op = {.call = call,
 	                .r = {.product_id = str(req->product_id),
 	                      .user_id = who.id,
@@ -297,18 +274,19 @@ static rpc_status create_review(rpc_call *call,
 	                .resp = resp};
 	check_uuid(&k, "product_id", op.r.product_id);
 	if (req->rating < 1 || req->rating > 5)
-		refuse(&k, "rating", "must be between 1 and 5");
+		field_refuse(&k, "rating", "must be between 1 and 5");
 	long n = text_chars(op.r.title, SIZE_MAX, 0);
 	if (n < 0)
-		refuse(&k, "title", "must be valid UTF-8 on one line, without control characters");
+		field_refuse(&k, "title",
+		             "must be valid UTF-8 on one line, without control characters");
 	else if (n == 0 || n > RV_MAX_TITLE || text_blank(op.r.title))
-		refuse(&k, "title", "must be 1 to 200 characters, not blank");
+		field_refuse(&k, "title", "must be 1 to 200 characters, not blank");
 	n = text_chars(op.r.body, SIZE_MAX, TEXT_MULTILINE);
 	if (n < 0)
-		refuse(&k, "body", "must be valid UTF-8 without control characters");
+		field_refuse(&k, "body", "must be valid UTF-8 without control characters");
 	else if (n > RV_MAX_BODY)
-		refuse(&k, "body", "must be at most 10000 characters");
-	rpc_status st = checked(&k);
+		field_refuse(&k, "body", "must be at most 10000 characters");
+	rpc_status st = field_checked(&k);
 	if (st != RPC_STATUS_OK)
 		return st;
 
@@ -392,10 +370,10 @@ static rpc_status delete_review(rpc_call *call,
 	caller_get(call, &op.who);
 	if (op.who.id == NULL)
 		return no_caller(call);
-	checker k = {.call = call};
+	field_checker k = {.call = call};
 	check_uuid(&k, "product_id", op.product_id);
 	check_uuid(&k, "review_id", op.review_id);
-	rpc_status st = checked(&k);
+	rpc_status st = field_checked(&k);
 	if (st != RPC_STATUS_OK)
 		return st;
 	st = db_transaction(svc->pool, 0, db_wait_ms(call), tx_delete, &op);
