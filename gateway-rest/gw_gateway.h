@@ -37,7 +37,12 @@
  * Every answer is counted in `metrics` (served at GET /metrics) and written
  * as one line to `access_log`, when given.
  *
- * Not here yet (issue 8): the response cache.
+ * Cacheable GET routes (a proto option's TTL) are answered from `cache`
+ * when it holds a fresh reply (after the token, policy and rate limit, so
+ * a bad token is still 401 and a limited client 429), and their 200
+ * replies stored there; a successful write drops the entries it changes on
+ * this replica at once (gw_cache_route_tags), the catalog's events drop
+ * them everywhere (the process feeds them to gw_cache_event_tags).
  *
  * Thread-safety: a gateway is read-only once created; any number of loops
  * call gw_gateway_handle at once.
@@ -50,6 +55,7 @@
 
 #include "gw_accesslog.h"
 #include "gw_auth.h"
+#include "gw_cache.h"
 #include "gw_clientip.h"
 #include "gw_cors.h"
 #include "gw_metrics.h"
@@ -91,6 +97,9 @@ typedef struct gw_gateway_opts {
 	gw_metrics *metrics;
 	/* One JSON line per answer; NULL: none. Not owned. */
 	gw_access_log *access_log;
+	/* The response cache of the cacheable GET routes; NULL: none. Not
+	 * owned; the process feeds it the catalog's change events. */
+	gw_cache *cache;
 	/* Deadline of each RPC; 0: 10000 ms. */
 	uint32_t rpc_timeout_ms;
 	/* The OpenAPI document served at GET /openapi.json, read once at
