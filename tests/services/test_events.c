@@ -495,6 +495,185 @@ static void test_notify_wakes_a_waiting_consumer(void **state)
 	ev_consumer_close(c);
 }
 
+/* What a tail delivered, for the test below. */
+typedef struct tail_seen {
+	pthread_mutex_t mu;
+	char got[16][64]; /* "<schema>/<type>/<payload>" */
+	int n;
+	int gaps;
+} tail_seen;
+
+static void tail_event(const char *schema, const char *type, const uint8_t *payload, size_t len,
+                       void *arg)
+{
+	tail_seen *s = arg;
+	pthread_mutex_lock(&s->mu);
+	if (s->n < 16)
+		snprintf(s->got[s->n++], sizeof(s->got[0]), "%s/%s/%.*s", schema, type, (int)len,
+		         (const char *)payload);
+	pthread_mutex_unlock(&s->mu);
+}
+
+static int tail_count(tail_seen *s)
+{
+	pthread_mutex_lock(&s->mu);
+	int n = s->n;
+	pthread_mutex_unlock(&s->mu);
+	return n;
+}
+
+/* Wait (at most 10 s) until the tail has delivered `want` events. */
+static void tail_wait_for(tail_seen *s, int want)
+{
+	for (int i = 0; i < 1000 && tail_count(s) < want; i++)
+		usleep(10000);
+	assert_int_equal(tail_count(s), want);
+}
+
+static void publish_typed(const char *schema, const char *type, const char *payload)
+{
+	db_conn *c;
+	assert_status(db_acquire(pool, 2000, &c), RPC_STATUS_OK);
+	assert_status(
+	    ev_publish(c, schema, type, "agg-1", (const uint8_t *)payload, strlen(payload), NULL),
+	    RPC_STATUS_OK);
+	db_release(pool, c);
+}
+
+/* A tail sees, in commit order and once, the events of the wanted types
+ * committed after it started, in every schema it follows (also one whose
+ * outbox is created later); nothing from before, nothing rolled back,
+ * nothing of other types; and it writes nothing (no reader row). */
+static void test_a_tail_follows_from_now_in_memory(void **state)
+{
+	(void)state;
+	assert_status(ev_outbox_setup(pool, "tail_a"), RPC_STATUS_OK);
+	publish_typed("tail_a", "test.v1.Thing", "before");
+	tail_seen seen = {.mu = PTHREAD_MUTEX_INITIALIZER};
+	const char *schemas[] = {"tail_a", "tail_b", NULL};
+	const char *types[] = {"test.v1.Thing", "test.v1.Other", NULL};
+	ev_tail *t;
+	ev_tail_opts o = {.url = pg.url,
+	                  .schemas = schemas,
+	                  .types = types,
+	                  .on_event = tail_event,
+	                  .arg = &seen,
+	                  .poll_ms = 50};
+	assert_status(ev_tail_start(&t, &o), RPC_STATUS_OK);
+
+	/* T1 starts first and commits last: its event comes after T2's */
+	db_conn *t1;
+	assert_status(db_acquire(pool, 2000, &t1), RPC_STATUS_OK);
+	assert_status(db_exec(t1, NULL, "BEGIN", 0, NULL, NULL), RPC_STATUS_OK);
+	assert_status(
+	    ev_publish(t1, "tail_a", "test.v1.Thing", "", (const uint8_t *)"late", 4, NULL),
+	    RPC_STATUS_OK);
+	publish_typed("tail_a", "test.v1.Thing", "one");
+	publish_typed("tail_a", "test.v1.Ignored", "skipped");
+	publish(pool, "tail_a", "rolled-back", 1);
+	publish_typed("tail_a", "test.v1.Other", "two");
+	usleep(200000);
+	assert_int_equal(tail_count(&seen), 0); /* T1 still runs: nothing after it yet */
+	assert_status(db_exec(t1, NULL, "COMMIT", 0, NULL, NULL), RPC_STATUS_OK);
+	db_release(pool, t1);
+	tail_wait_for(&seen, 3);
+	assert_string_equal(seen.got[0], "tail_a/test.v1.Thing/late");
+	assert_string_equal(seen.got[1], "tail_a/test.v1.Thing/one");
+	assert_string_equal(seen.got[2], "tail_a/test.v1.Other/two");
+
+	/* an outbox created after the start is followed once it exists */
+	assert_status(ev_outbox_setup(pool, "tail_b"), RPC_STATUS_OK);
+	publish_typed("tail_b", "test.v1.Thing", "three");
+	tail_wait_for(&seen, 4);
+	assert_string_equal(seen.got[3], "tail_b/test.v1.Thing/three");
+	usleep(200000);
+	assert_int_equal(tail_count(&seen), 4); /* each once */
+	uint64_t events, errors;
+	ev_tail_counts(t, &events, &errors);
+	assert_int_equal(events, 4);
+	assert_int_equal(errors, 0);
+	assert_int_equal(seen.gaps, 0);
+	ev_tail_stop(t);
+	assert_int_equal(count(pool, "SELECT count(*) FROM tail_a.outbox_readers"), 0);
+
+	/* bad options */
+	const char *bad_schema[] = {"no such", NULL};
+	const char *bad_type[] = {"a\"b", NULL};
+	ev_tail_opts b = o;
+	b.schemas = bad_schema;
+	assert_status(ev_tail_start(&t, &b), RPC_STATUS_INVALID_ARGUMENT);
+	assert_null(t);
+	b = o;
+	b.types = bad_type;
+	assert_status(ev_tail_start(&t, &b), RPC_STATUS_INVALID_ARGUMENT);
+	b = o;
+	b.on_event = NULL;
+	assert_status(ev_tail_start(&t, &b), RPC_STATUS_INVALID_ARGUMENT);
+}
+
+static void tail_gap(void *arg)
+{
+	tail_seen *s = arg;
+	pthread_mutex_lock(&s->mu);
+	s->gaps++;
+	pthread_mutex_unlock(&s->mu);
+}
+
+/* Started while its database is not there, a tail keeps trying; once it
+ * is, it says that what came before may have been missed, and follows. */
+static void test_a_tail_started_without_database_reports_the_gap(void **state)
+{
+	(void)state;
+	char url[600];
+	const char *at = strstr(pg.url, "///panthera?");
+	assert_non_null(at);
+	snprintf(url, sizeof(url), "%.*s///tail_late?%s", (int)(at - pg.url), pg.url, at + 12);
+	tail_seen seen = {.mu = PTHREAD_MUTEX_INITIALIZER};
+	const char *schemas[] = {"tail_c", NULL};
+	ev_tail *t;
+	ev_tail_opts o = {.url = url,
+	                  .schemas = schemas,
+	                  .on_event = tail_event,
+	                  .on_gap = tail_gap,
+	                  .arg = &seen,
+	                  .poll_ms = 50};
+	assert_status(ev_tail_start(&t, &o), RPC_STATUS_OK);
+	usleep(300000);
+	uint64_t events, errors;
+	ev_tail_counts(t, &events, &errors);
+	assert_true(errors >= 1);
+	pthread_mutex_lock(&seen.mu);
+	assert_int_equal(seen.gaps, 0);
+	pthread_mutex_unlock(&seen.mu);
+
+	sql_ok(pool, "CREATE DATABASE tail_late");
+	for (int i = 0; i < 1000; i++) {
+		pthread_mutex_lock(&seen.mu);
+		int gaps = seen.gaps;
+		pthread_mutex_unlock(&seen.mu);
+		if (gaps > 0)
+			break;
+		usleep(10000);
+	}
+	pthread_mutex_lock(&seen.mu);
+	assert_int_equal(seen.gaps, 1);
+	pthread_mutex_unlock(&seen.mu);
+	db_pool *late;
+	db_pool_opts po = {.url = url, .size = 1};
+	assert_status(db_pool_open(&late, &po), RPC_STATUS_OK);
+	assert_status(ev_outbox_setup(late, "tail_c"), RPC_STATUS_OK);
+	db_conn *c;
+	assert_status(db_acquire(late, 2000, &c), RPC_STATUS_OK);
+	assert_status(
+	    ev_publish(c, "tail_c", "test.v1.Thing", "", (const uint8_t *)"after", 5, NULL),
+	    RPC_STATUS_OK);
+	db_release(late, c);
+	tail_wait_for(&seen, 1);
+	assert_string_equal(seen.got[0], "tail_c/test.v1.Thing/after");
+	ev_tail_stop(t);
+	db_pool_close(late);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -507,6 +686,8 @@ int main(void)
 	    cmocka_unit_test(test_producer_and_consumer_in_different_databases),
 	    cmocka_unit_test(test_notify_wakes_a_waiting_consumer),
 	    cmocka_unit_test(test_pruning_keeps_what_a_reader_still_needs),
+	    cmocka_unit_test(test_a_tail_follows_from_now_in_memory),
+	    cmocka_unit_test(test_a_tail_started_without_database_reports_the_gap),
 	};
 	return cmocka_run_group_tests_name("events", tests, setup, teardown);
 }

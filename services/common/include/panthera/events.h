@@ -152,4 +152,58 @@ rpc_status ev_prune_processed(db_pool *pool, const char *own_schema, uint32_t ke
  */
 rpc_status ev_consumer_rewind(ev_consumer *c);
 
+/*
+ * Tails: following outboxes from "now" on, in memory, for effects that
+ * live only as long as the process, such as dropping a cache's entries
+ * when the catalog changes. A tail keeps its position in memory: it
+ * writes nothing, has no stored cursor and does not register as an
+ * outbox reader, so a process that comes and goes leaves nothing behind
+ * and pins nothing. It sees the events of transactions that end after it
+ * has started, in the order of ev_consume_once (transaction id, then
+ * sequence; only from transactions older than every one still running),
+ * each once while the process lives; what was published before it
+ * started, it never sees. A lost connection is opened again and reading
+ * goes on from the same position (nothing skipped, unless the outbox was
+ * pruned past it meanwhile: retention is hours).
+ */
+typedef struct ev_tail ev_tail;
+
+/* One event of a followed outbox, on the tail's thread. */
+typedef void (*ev_tail_fn)(const char *schema, const char *type, const uint8_t *payload,
+                           size_t len, void *arg);
+
+typedef struct ev_tail_opts {
+	/* The producers' database (a libpq URL) and their schemas, NULL-
+	 * terminated; an outbox that does not exist yet is read once it does. */
+	const char *url;
+	const char *const *schemas;
+	/* The types wanted, NULL-terminated; NULL: every type. */
+	const char *const *types;
+	ev_tail_fn on_event;
+	/* Called (on the tail's thread) when the tail could not take its
+	 * starting position at start (the database was unreachable) and took
+	 * it later: events of the time between may be lost. May be NULL. */
+	void (*on_gap)(void *arg);
+	void *arg;
+	/* Longest wait between two reads when no NOTIFY comes; 0: 1000 ms. */
+	uint32_t poll_ms;
+} ev_tail_opts;
+
+/*
+ * Start a thread that follows the outboxes: it takes its position at once
+ * when the database answers (so every change committed after this returns
+ * is seen), else keeps trying in the background and calls on_gap once it
+ * has. Returns OK, INVALID_ARGUMENT (no URL, schemas, on_event, or a
+ * schema that is not a plain identifier, a type with other than letters,
+ * digits, "." and "_"), RESOURCE_EXHAUSTED.
+ */
+rpc_status ev_tail_start(ev_tail **out, const ev_tail_opts *opts);
+
+/* Events delivered so far, and failed reads (for metrics). */
+void ev_tail_counts(const ev_tail *t, uint64_t *events, uint64_t *errors);
+
+/* Stop the thread (at most one read in flight is waited for) and free it.
+ * NULL is harmless. */
+void ev_tail_stop(ev_tail *t);
+
 #endif /* PANTHERA_EVENTS_H */
