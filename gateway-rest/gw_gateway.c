@@ -40,6 +40,16 @@ struct gw_gateway {
 	gw_access_log *access_log;
 	/* per route (table index): its rate-limit class */
 	unsigned char *rl_class;
+	gw_cache *cache;
+	/* per route (table index): GW_CACHE_ROLE_*, with a cache */
+	unsigned char *cache_role;
+};
+
+/* What a route does with the response cache. */
+enum {
+	GW_CACHE_ROLE_NONE = 0,  /* neither */
+	GW_CACHE_ROLE_STORE = 1, /* a cacheable GET: answered from it, stored in it */
+	GW_CACHE_ROLE_WRITE = 2, /* a write that changes what a cacheable GET shows */
 };
 
 /* What a request carries from the handler to its RPC's completion. */
@@ -58,6 +68,13 @@ typedef struct gw_call {
 	const char *builtin;      /* the pipeline's own path answered, or NULL */
 	const char *user_id;      /* the caller, once verified */
 	const char *content_type; /* NULL: JSON */
+	/* the response cache: the key and tags of a cacheable GET (stored on
+	 * a 200 unless invalidated since `cache_ticket`), or the tags a write
+	 * invalidates once it succeeded; NULL: nothing to do */
+	const unsigned char *cache_key;
+	size_t cache_key_len;
+	gw_cache_tags *cache_tags;
+	uint64_t cache_ticket;
 } gw_call;
 
 static const gw_header json_type = {"content-type", 12, "application/json", 16};
@@ -184,10 +201,12 @@ static void request_id(gw_request *req, char out[GW_REQUEST_ID_MAX + 1])
 
 /* ---- the RPC's completion -------------------------------------------------- */
 
-/* A successful reply: on GET, with its ETag (304 when If-None-Match has
- * it); always with Cache-Control ("public, max-age" on cacheable routes,
- * else "no-store", "private, no-store" for a caller with a token). */
-static void send_success(gw_call *call, int status, const char *body, size_t len)
+/* A successful reply: on GET, with its ETag (`etag`, or computed here when
+ * NULL; 304 when If-None-Match has it); always with Cache-Control ("public,
+ * max-age=<max_age>" on cacheable routes, else "no-store", "private,
+ * no-store" for a caller with a token). */
+static void send_success(gw_call *call, int status, const char *body, size_t len,
+                         const char *etag_in, uint32_t max_age)
 {
 	char etag[GW_ETAG_LEN + 1], cc[GW_CACHE_CONTROL_MAX];
 	gw_header h[2];
@@ -195,10 +214,13 @@ static void send_success(gw_call *call, int status, const char *body, size_t len
 	int get = strcmp(call->route->http_method, "GET") == 0;
 	int cacheable = gw_cache_route_cacheable(call->route, call->route->http_method, status);
 	int authorized = gw_request_find_header(call->req, "authorization", 13, NULL) != NULL;
-	size_t cc_len = gw_cache_control(cacheable, authorized, call->route->cache_ttl_seconds, cc);
+	size_t cc_len = gw_cache_control(cacheable, authorized, max_age, cc);
 	h[n++] = (gw_header){"cache-control", 13, cc, cc_len};
 	if (get && status == 200) {
-		gw_etag(body, len, etag);
+		if (etag_in != NULL)
+			memcpy(etag, etag_in, GW_ETAG_LEN + 1);
+		else
+			gw_etag(body, len, etag);
 		h[n++] = (gw_header){"etag", 4, etag, GW_ETAG_LEN};
 		for (const gw_header *inm =
 		         gw_request_find_header(call->req, "if-none-match", 13, NULL);
@@ -212,6 +234,44 @@ static void send_success(gw_call *call, int status, const char *body, size_t len
 	send_reply(call, status, body, len, h, n);
 }
 
+/* After a successful write: drop what it changed from this replica's
+ * cache at once (other replicas learn it from the catalog's events); no
+ * tags means it could not say, and the whole cache goes. */
+static void cache_invalidate(gw_call *call)
+{
+	if (call->cache_key != NULL || call->cache_tags == NULL)
+		return;
+	if (call->cache_tags->n > 0)
+		gw_cache_invalidate_tags(call->g->cache, call->cache_tags);
+	else
+		gw_cache_clear(call->g->cache);
+}
+
+/* Send a success; a cacheable GET's 200 is stored first (with its ETag,
+ * computed once for both), a write's tags invalidated. A failure of the
+ * cache only means the reply is not stored. */
+static void cache_reply(gw_call *call, int status, const char *body, size_t len)
+{
+	gw_cache *cache = call->g->cache;
+	uint32_t ttl = call->route->cache_ttl_seconds;
+	if (call->cache_key != NULL && status == 200) {
+		char etag[GW_ETAG_LEN + 1];
+		gw_etag(body, len, etag);
+		gw_cache_reply r = {.status = 200,
+		                    .content_type = "application/json",
+		                    .body = body,
+		                    .body_len = len,
+		                    .etag = etag,
+		                    .ttl_seconds = ttl};
+		(void)gw_cache_store(cache, call->cache_ticket, call->cache_key,
+		                     call->cache_key_len, call->cache_tags, &r);
+		send_success(call, status, body, len, etag, ttl);
+		return;
+	}
+	cache_invalidate(call);
+	send_success(call, status, body, len, NULL, ttl);
+}
+
 static void on_reply(rpc_reply *reply, void *arg)
 {
 	gw_call *call = arg;
@@ -223,12 +283,13 @@ static void on_reply(rpc_reply *reply, void *arg)
 		const ProtobufCMessage *payload = rpc_reply_payload(reply);
 		int status = call->route->success_status ? call->route->success_status : 200;
 		if (status == 204) {
+			cache_invalidate(call);
 			send_reply(call, 204, NULL, 0, NULL, 0);
 		} else if (payload != NULL &&
 		           gw_json_encode(call->g->schema, payload,
 		                          call->route->response_body_field,
 		                          GW_JSON_EMIT_UNPOPULATED, &b, &jerr) == RPC_STATUS_OK) {
-			send_success(call, status, b.data, b.len);
+			cache_reply(call, status, b.data, b.len);
 		} else {
 			log_write(LOG_ERROR, call->request_id, "gateway.encode",
 			          "%s: the reply could not be written as JSON",
@@ -436,9 +497,84 @@ static int authorize(gw_call *call, const gw_route_match *m, int has_caller,
 	return 0;
 }
 
+/* The query parameters of the request, decoded and checked against the
+ * route's query fields: 0 (*params NULL when there are none), or answered
+ * (400, 500). */
+static int parse_query(gw_gateway *g, gw_call *call, const gw_route_match *m,
+                       gw_query_param **params, size_t *n_params)
+{
+	*params = NULL;
+	*n_params = 0;
+	if (m->query == NULL || m->query_len == 0)
+		return 0;
+	rpc_arena *arena = gw_request_arena(call->req);
+	char *qbuf = rpc_arena_alloc(arena, m->query_len + 1);
+	gw_query_param *p = rpc_arena_calloc(arena, GW_QUERY_MAX_PARAMS, sizeof(gw_query_param));
+	if (qbuf == NULL || p == NULL) {
+		send_error(call, 500, RPC_STATUS_RESOURCE_EXHAUSTED, NULL, "out of memory", NULL,
+		           0);
+		return -1;
+	}
+	size_t n = 0;
+	gw_http_result res;
+	if (gw_query_parse(m->query, m->query_len, qbuf, m->query_len + 1, p, GW_QUERY_MAX_PARAMS,
+	                   &n, &res) != 0 ||
+	    gw_router_check_query(g->router, m->route_index, p, n, &res) != 0) {
+		send_result(call, &res);
+		return -1;
+	}
+	*params = p;
+	*n_params = n;
+	return 0;
+}
+
+/* The response cache's part before the RPC: 1 when answered from the
+ * cache, else 0 with the call's key, tags and ticket set for the store
+ * (a cacheable GET) or its tags for the invalidation (a write). */
+static int cache_lookup(gw_gateway *g, gw_call *call, const gw_route_match *m,
+                        const gw_query_param *params, size_t n_params)
+{
+	unsigned role = g->cache_role != NULL ? g->cache_role[m->route_index] : GW_CACHE_ROLE_NONE;
+	if (role == GW_CACHE_ROLE_NONE)
+		return 0;
+	rpc_arena *arena = gw_request_arena(call->req);
+	gw_cache_tags *tags = rpc_arena_alloc(arena, sizeof(*tags));
+	if (tags == NULL)
+		return 0; /* not cached, then */
+	if (gw_cache_route_tags(m->route, m->vars, m->n_vars, role == GW_CACHE_ROLE_WRITE, tags) !=
+	    RPC_STATUS_OK) {
+		if (role == GW_CACHE_ROLE_WRITE) { /* cannot say what it changes: all of it */
+			tags->n = 0;
+			call->cache_tags = tags;
+		}
+		return 0;
+	}
+	if (role == GW_CACHE_ROLE_WRITE) {
+		call->cache_tags = tags;
+		return 0;
+	}
+	unsigned char *key = rpc_arena_alloc(arena, GW_CACHE_KEY_MAX);
+	size_t key_len = 0;
+	if (key == NULL || gw_cache_key_build(g->cache, g->router, m, params, n_params, key,
+	                                      GW_CACHE_KEY_MAX, &key_len) != RPC_STATUS_OK)
+		return 0;
+	gw_cache_hit hit;
+	if (gw_cache_lookup(g->cache, key, key_len, &hit)) {
+		call->content_type = hit.content_type;
+		send_success(call, hit.status, hit.body, hit.body_len, hit.etag, hit.max_age);
+		gw_cache_release(hit.entry);
+		return 1;
+	}
+	call->cache_ticket = gw_cache_ticket(g->cache); /* before the RPC */
+	call->cache_key = key;
+	call->cache_key_len = key_len;
+	call->cache_tags = tags;
+	return 0;
+}
+
 /* Build the request message; 0, or answered (400, 500). */
 static int build_request(gw_gateway *g, gw_call *call, const gw_route_match *m,
-                         ProtobufCMessage **out)
+                         const gw_query_param *params, size_t n_params, ProtobufCMessage **out)
 {
 	gw_request *req = call->req;
 	const rpc_http_route *r = m->route;
@@ -462,28 +598,9 @@ static int build_request(gw_gateway *g, gw_call *call, const gw_route_match *m,
 		st = gw_json_set_text(g->schema, msg, m->vars[i].field_path,
 		                      strlen(m->vars[i].field_path), m->vars[i].value,
 		                      strlen(m->vars[i].value), &arena->pb, &jerr);
-	if (st == RPC_STATUS_OK && m->query != NULL && m->query_len > 0) {
-		char *qbuf = rpc_arena_alloc(arena, m->query_len + 1);
-		gw_query_param *params =
-		    rpc_arena_calloc(arena, GW_QUERY_MAX_PARAMS, sizeof(gw_query_param));
-		if (qbuf == NULL || params == NULL) {
-			send_error(call, 500, RPC_STATUS_RESOURCE_EXHAUSTED, NULL, "out of memory",
-			           NULL, 0);
-			return -1;
-		}
-		size_t n = 0;
-		gw_http_result res;
-		if (gw_query_parse(m->query, m->query_len, qbuf, m->query_len + 1, params,
-		                   GW_QUERY_MAX_PARAMS, &n, &res) != 0 ||
-		    gw_router_check_query(g->router, m->route_index, params, n, &res) != 0) {
-			send_result(call, &res);
-			return -1;
-		}
-		for (size_t i = 0; st == RPC_STATUS_OK && i < n; i++)
-			st = gw_json_set_text(g->schema, msg, params[i].key, params[i].key_len,
-			                      params[i].value, params[i].value_len, &arena->pb,
-			                      &jerr);
-	}
+	for (size_t i = 0; st == RPC_STATUS_OK && i < n_params; i++)
+		st = gw_json_set_text(g->schema, msg, params[i].key, params[i].key_len,
+		                      params[i].value, params[i].value_len, &arena->pb, &jerr);
 	if (st == RPC_STATUS_OK && strcmp(r->http_method, "PATCH") == 0 && keys.n > 0 &&
 	    protobuf_c_message_descriptor_get_field_by_name(r->method->input, "update_mask") !=
 	        NULL)
@@ -736,8 +853,14 @@ void gw_gateway_handle(gw_request *req, void *arg)
 	if (authorize(call, &m, has_caller, &claims) != 0)
 		return;
 
+	gw_query_param *params;
+	size_t n_params;
+	if (parse_query(g, call, &m, &params, &n_params) != 0)
+		return;
+	if (g->cache != NULL && cache_lookup(g, call, &m, params, n_params) != 0)
+		return;
 	ProtobufCMessage *msg;
-	if (build_request(g, call, &m, &msg) != 0)
+	if (build_request(g, call, &m, params, n_params, &msg) != 0)
 		return;
 
 	rpc_metadata_entry md[GW_MAX_METADATA];
@@ -763,6 +886,70 @@ void gw_gateway_handle(gw_request *req, void *arg)
 }
 
 /* ---- life cycle ------------------------------------------------------------ */
+
+/* The tags of route r with every path variable "x", in kinds[] as their
+ * kind alone ("product:x" -> "product"); the count, 0 on error. */
+static size_t route_tag_kinds(const rpc_http_route *r, int write,
+                              char kinds[GW_CACHE_MAX_TAGS][GW_CACHE_TAG_MAX])
+{
+	gw_path_var vars[GW_ROUTER_MAX_VARS];
+	gw_cache_tags tags;
+	size_t nv = r->n_vars < GW_ROUTER_MAX_VARS ? r->n_vars : GW_ROUTER_MAX_VARS;
+	for (size_t i = 0; i < nv; i++)
+		vars[i] = (gw_path_var){.field_path = r->vars[i].field_path, .value = "x"};
+	if (gw_cache_route_tags(r, vars, nv, write, &tags) != RPC_STATUS_OK)
+		return 0;
+	for (size_t i = 0; i < tags.n; i++) {
+		memcpy(kinds[i], tags.tag[i], GW_CACHE_TAG_MAX);
+		char *colon = strchr(kinds[i], ':');
+		if (colon != NULL)
+			*colon = '\0';
+	}
+	return tags.n;
+}
+
+/*
+ * Each route's part in the cache: STORE for a cacheable GET; WRITE for a
+ * write whose tags name a kind that some cacheable GET's entries carry
+ * (PATCH /v1/products/{id} changes what GET /v1/products/{id} and
+ * GET /v1/products show; POST /v1/orders changes nothing cached). Worked
+ * out once, from names alone: nothing per endpoint.
+ */
+static int cache_roles(gw_gateway *g, const rpc_route_table *t)
+{
+	g->cache_role = calloc(t->n_routes ? t->n_routes : 1, 1);
+	if (g->cache_role == NULL)
+		return -1;
+	enum { MAX_KINDS = 64 };
+	char cached[MAX_KINDS][GW_CACHE_TAG_MAX];
+	size_t n_cached = 0;
+	char kinds[GW_CACHE_MAX_TAGS][GW_CACHE_TAG_MAX];
+	for (size_t i = 0; i < t->n_routes; i++) {
+		const rpc_http_route *r = &t->routes[i];
+		if (!gw_cache_route_cacheable(r, r->http_method, 200))
+			continue;
+		g->cache_role[i] = GW_CACHE_ROLE_STORE;
+		size_t n = route_tag_kinds(r, 0, kinds);
+		for (size_t k = 0; k < n && n_cached < MAX_KINDS; k++) {
+			size_t j = 0;
+			while (j < n_cached && strcmp(cached[j], kinds[k]) != 0)
+				j++;
+			if (j == n_cached)
+				memcpy(cached[n_cached++], kinds[k], GW_CACHE_TAG_MAX);
+		}
+	}
+	for (size_t i = 0; i < t->n_routes; i++) {
+		const rpc_http_route *r = &t->routes[i];
+		if (strcmp(r->http_method, "GET") == 0)
+			continue;
+		size_t n = route_tag_kinds(r, 1, kinds);
+		for (size_t k = 0; k < n && g->cache_role[i] == GW_CACHE_ROLE_NONE; k++)
+			for (size_t j = 0; j < n_cached; j++)
+				if (strcmp(cached[j], kinds[k]) == 0)
+					g->cache_role[i] = GW_CACHE_ROLE_WRITE;
+	}
+	return 0;
+}
 
 static int read_file(const char *path, char **out, size_t *len)
 {
@@ -825,6 +1012,7 @@ rpc_status gw_gateway_create(gw_gateway **out, const gw_gateway_opts *o, char *e
 	g->trusted = o->trusted_proxies;
 	g->metrics = o->metrics;
 	g->access_log = o->access_log;
+	g->cache = o->cache;
 	/* login and register: the auth class, by client address */
 	g->rl_class = calloc(o->routes->n_routes ? o->routes->n_routes : 1, 1);
 	if (g->rl_class == NULL) {
@@ -840,7 +1028,11 @@ rpc_status gw_gateway_create(gw_gateway **out, const gw_gateway_opts *o, char *e
 		        ? GW_RL_AUTH
 		        : GW_RL_DEFAULT;
 	}
-	rpc_status st = gw_router_new(o->routes, &g->router, err, errlen);
+	rpc_status st = RPC_STATUS_OK;
+	if (g->cache != NULL && cache_roles(g, o->routes) != 0)
+		st = RPC_STATUS_RESOURCE_EXHAUSTED;
+	if (st == RPC_STATUS_OK)
+		st = gw_router_new(o->routes, &g->router, err, errlen);
 	gw_json_error jerr = {0};
 	if (st == RPC_STATUS_OK &&
 	    (st = gw_json_schema_from_routes(&g->schema, o->routes, NULL, &jerr)) != RPC_STATUS_OK)
@@ -877,6 +1069,7 @@ void gw_gateway_destroy(gw_gateway *g)
 	gw_router_free(g->router);
 	gw_json_schema_free(g->schema);
 	free(g->rl_class);
+	free(g->cache_role);
 	free(g->openapi);
 	free(g);
 }
