@@ -377,6 +377,52 @@ typedef struct gw_cache_stats {
  * Zeroes for a NULL cache. */
 void gw_cache_stats_get(const gw_cache *c, gw_cache_stats *out);
 
+/* ---- the change events that drop entries ------------------------------------ */
+
+/*
+ * A cache fed by the event log: a thread tails (events.h, ev_tail) the
+ * outboxes of the catalog, inventory and reviews from the moment it starts,
+ * and for each ProductChanged, StockChanged, ReviewCreated or ReviewDeleted
+ * drops the entries of gw_cache_event_tags(); an event that does not
+ * decode, or a start while the database did not answer (events of the
+ * time between may be lost), clears the whole cache. Every replica of the
+ * gateway runs its own: a change made through any of them, or by a service
+ * directly, reaches all of them within the tail's read (a NOTIFY at commit,
+ * or poll_ms at worst once older transactions have ended).
+ */
+typedef struct gw_cache_feed gw_cache_feed;
+
+typedef struct gw_cache_feed_opts {
+	/* The database of the services' outboxes (libpq URL); required. */
+	const char *db_url;
+	/* The schemas to follow, NULL-terminated; NULL: "catalog",
+	 * "inventory", "reviews". */
+	const char *const *schemas;
+	/* Longest wait between two reads; 0: 1000 ms. */
+	uint32_t poll_ms;
+} gw_cache_feed_opts;
+
+/*
+ * Start feeding `c` (which must outlive the feed). Returns OK,
+ * INVALID_ARGUMENT or RESOURCE_EXHAUSTED. A database that does not answer
+ * is not an error: the feed keeps trying and clears the cache once it
+ * follows.
+ */
+rpc_status gw_cache_feed_start(gw_cache *c, const gw_cache_feed_opts *o, gw_cache_feed **out);
+
+/* Events applied, entries they dropped, clears, and failed reads. */
+typedef struct gw_cache_feed_stats {
+	uint64_t events;
+	uint64_t dropped;
+	uint64_t clears;
+	uint64_t errors;
+} gw_cache_feed_stats;
+
+void gw_cache_feed_stats_get(const gw_cache_feed *f, gw_cache_feed_stats *out);
+
+/* Stop the thread and free the feed; NULL is harmless. */
+void gw_cache_feed_stop(gw_cache_feed *f);
+
 #ifdef __cplusplus
 }
 #endif
