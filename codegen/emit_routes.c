@@ -153,8 +153,9 @@ int pgen_emit_routes(pgen *g)
 			pgen_buf_printf(
 			    &c,
 			    ",\n\t\t.success_status = %u,\n\t\t.cache_ttl_seconds = %u,\n"
-			    "\t\t.idempotency_key = %d,\n\t},\n",
-			    m->success_status, m->cache_ttl, m->idempotency_key);
+			    "\t\t.idempotency_key = %d,\n\t\t.rate_limit_class = %d,\n\t},\n",
+			    m->success_status, m->cache_ttl, m->idempotency_key,
+			    m->rate_limit_class);
 		}
 		pgen_buf_puts(&c, "};\n");
 	}

@@ -19,6 +19,7 @@
 #define EXT_PANTHERA_SUCCESS_STATUS  51002u
 #define EXT_PANTHERA_CACHE           51003u
 #define EXT_PANTHERA_IDEMPOTENCY_KEY 51004u
+#define EXT_PANTHERA_RATE_LIMIT      51005u
 
 /* Read a varint from data[0..len). Returns bytes used, 0 when malformed. */
 static size_t read_varint(const uint8_t *data, size_t len, uint64_t *out)
@@ -242,6 +243,20 @@ int pgen_decode_method_options(pgen *g, pgen_method *m)
 				return method_fail(g, m,
 				                   "panthera.api.idempotency_key: malformed bytes");
 			m->idempotency_key = (int)v;
+			continue;
+		}
+		if (u->tag == EXT_PANTHERA_RATE_LIMIT) {
+			if (u->wire_type != PROTOBUF_C_WIRE_TYPE_VARINT ||
+			    read_varint(u->data, u->len, &v) != u->len)
+				return method_fail(g, m,
+				                   "panthera.api.rate_limit: malformed bytes");
+			if (v > 1) /* RateLimitClass: DEFAULT or AUTH */
+				return pgen_fail(
+				    g,
+				    "%s: method %s.%s: panthera.api.rate_limit: unknown class %llu",
+				    m->service->file->name, m->service->full_name, m->proto->name,
+				    (unsigned long long)v);
+			m->rate_limit_class = (int)v;
 			continue;
 		}
 		if (u->tag != EXT_PANTHERA_SUCCESS_STATUS)

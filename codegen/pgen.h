@@ -146,8 +146,9 @@ typedef struct pgen_method {
 	const char *owner_field;
 	unsigned success_status;
 	unsigned cache_ttl;
-	int idempotency_key; /* honours an Idempotency-Key header */
-	uint32_t flags;      /* RPC_METHOD_* values */
+	int idempotency_key;  /* honours an Idempotency-Key header */
+	int rate_limit_class; /* panthera.api.RateLimitClass */
+	uint32_t flags;       /* RPC_METHOD_* values */
 	pgen_route *routes;
 	size_t n_routes;
 	/* generated names */

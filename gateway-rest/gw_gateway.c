@@ -1013,21 +1013,17 @@ rpc_status gw_gateway_create(gw_gateway **out, const gw_gateway_opts *o, char *e
 	g->metrics = o->metrics;
 	g->access_log = o->access_log;
 	g->cache = o->cache;
-	/* login and register: the auth class, by client address */
+	/* the route's rate-limit class (panthera.api.rate_limit): login,
+	 * register and password resets are AUTH, by client address */
 	g->rl_class = calloc(o->routes->n_routes ? o->routes->n_routes : 1, 1);
 	if (g->rl_class == NULL) {
 		free(g);
 		return RPC_STATUS_RESOURCE_EXHAUSTED;
 	}
-	for (size_t i = 0; i < o->routes->n_routes; i++) {
-		const char *mp = o->routes->routes[i].method->path;
-		g->rl_class[i] =
-		    strcmp(mp, "/panthera.auth.v1.AuthService/Login") == 0 ||
-		            strcmp(mp, "/panthera.auth.v1.AuthService/RegisterUser") == 0 ||
-		            strcmp(mp, "/panthera.auth.v1.AuthService/RequestPasswordReset") == 0
-		        ? GW_RL_AUTH
-		        : GW_RL_DEFAULT;
-	}
+	for (size_t i = 0; i < o->routes->n_routes; i++)
+		g->rl_class[i] = o->routes->routes[i].rate_limit_class == RPC_RATE_LIMIT_AUTH
+		                     ? GW_RL_AUTH
+		                     : GW_RL_DEFAULT;
 	rpc_status st = RPC_STATUS_OK;
 	if (g->cache != NULL && cache_roles(g, o->routes) != 0)
 		st = RPC_STATUS_RESOURCE_EXHAUSTED;

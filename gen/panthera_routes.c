@@ -362,6 +362,7 @@ static const rpc_http_route panthera_route_list[42] = {
 		.success_status = 200,
 		.cache_ttl_seconds = 0,
 		.idempotency_key = 0,
+		.rate_limit_class = 0,
 	},
 	{
 		.service = &panthera_users_v1_user_service_desc,
@@ -378,6 +379,7 @@ static const rpc_http_route panthera_route_list[42] = {
 		.success_status = 200,
 		.cache_ttl_seconds = 0,
 		.idempotency_key = 0,
+		.rate_limit_class = 0,
 	},
 	{
 		.service = &panthera_users_v1_user_service_desc,
@@ -396,6 +398,7 @@ static const rpc_http_route panthera_route_list[42] = {
 		.success_status = 200,
 		.cache_ttl_seconds = 0,
 		.idempotency_key = 0,
+		.rate_limit_class = 0,
 	},
 	{
 		.service = &panthera_users_v1_user_service_desc,
@@ -414,6 +417,7 @@ static const rpc_http_route panthera_route_list[42] = {
 		.success_status = 200,
 		.cache_ttl_seconds = 0,
 		.idempotency_key = 0,
+		.rate_limit_class = 0,
 	},
 	{
 		.service = &panthera_users_v1_user_service_desc,
@@ -432,6 +436,7 @@ static const rpc_http_route panthera_route_list[42] = {
 		.success_status = 200,
 		.cache_ttl_seconds = 0,
 		.idempotency_key = 0,
+		.rate_limit_class = 0,
 	},
 	{
 		.service = &panthera_users_v1_user_service_desc,
@@ -450,6 +455,7 @@ static const rpc_http_route panthera_route_list[42] = {
 		.success_status = 200,
 		.cache_ttl_seconds = 0,
 		.idempotency_key = 0,
+		.rate_limit_class = 0,
 	},
 	{
 		.service = &panthera_users_v1_user_service_desc,
@@ -468,6 +474,7 @@ static const rpc_http_route panthera_route_list[42] = {
 		.success_status = 200,
 		.cache_ttl_seconds = 0,
 		.idempotency_key = 0,
+		.rate_limit_class = 0,
 	},
 	{
 		.service = &panthera_users_v1_user_service_desc,
@@ -486,6 +493,7 @@ static const rpc_http_route panthera_route_list[42] = {
 		.success_status = 201,
 		.cache_ttl_seconds = 0,
 		.idempotency_key = 0,
+		.rate_limit_class = 0,
 	},
 	{
 		.service = &panthera_users_v1_user_service_desc,
@@ -504,6 +512,7 @@ static const rpc_http_route panthera_route_list[42] = {
 		.success_status = 200,
 		.cache_ttl_seconds = 0,
 		.idempotency_key = 0,
+		.rate_limit_class = 0,
 	},
 	{
 		.service = &panthera_auth_v1_auth_service_desc,
@@ -520,6 +529,7 @@ static const rpc_http_route panthera_route_list[42] = {
 		.success_status = 201,
 		.cache_ttl_seconds = 0,
 		.idempotency_key = 0,
+		.rate_limit_class = 1,
 	},
 	{
 		.service = &panthera_auth_v1_auth_service_desc,
@@ -536,6 +546,7 @@ static const rpc_http_route panthera_route_list[42] = {
 		.success_status = 200,
 		.cache_ttl_seconds = 0,
 		.idempotency_key = 0,
+		.rate_limit_class = 1,
 	},
 	{
 		.service = &panthera_auth_v1_auth_service_desc,
@@ -552,6 +563,7 @@ static const rpc_http_route panthera_route_list[42] = {
 		.success_status = 200,
 		.cache_ttl_seconds = 0,
 		.idempotency_key = 0,
+		.rate_limit_class = 0,
 	},
 	{
 		.service = &panthera_auth_v1_auth_service_desc,
@@ -568,6 +580,7 @@ static const rpc_http_route panthera_route_list[42] = {
 		.success_status = 200,
 		.cache_ttl_seconds = 0,
 		.idempotency_key = 0,
+		.rate_limit_class = 0,
 	},
 	{
 		.service = &panthera_auth_v1_auth_service_desc,
@@ -584,6 +597,7 @@ static const rpc_http_route panthera_route_list[42] = {
 		.success_status = 200,
 		.cache_ttl_seconds = 0,
 		.idempotency_key = 0,
+		.rate_limit_class = 0,
 	},
 	{
 		.service = &panthera_auth_v1_auth_service_desc,
@@ -600,6 +614,7 @@ static const rpc_http_route panthera_route_list[42] = {
 		.success_status = 202,
 		.cache_ttl_seconds = 0,
 		.idempotency_key = 0,
+		.rate_limit_class = 1,
 	},
 	{
 		.service = &panthera_auth_v1_auth_service_desc,
@@ -616,6 +631,7 @@ static const rpc_http_route panthera_route_list[42] = {
 		.success_status = 200,
 		.cache_ttl_seconds = 0,
 		.idempotency_key = 0,
+		.rate_limit_class = 1,
 	},
 	{
 		.service = &panthera_cart_v1_cart_service_desc,
@@ -632,6 +648,7 @@ static const rpc_http_route panthera_route_list[42] = {
 		.success_status = 200,
 		.cache_ttl_seconds = 0,
 		.idempotency_key = 0,
+		.rate_limit_class = 0,
 	},
 	{
 		.service = &panthera_cart_v1_cart_service_desc,
@@ -648,6 +665,7 @@ static const rpc_http_route panthera_route_list[42] = {
 		.success_status = 200,
 		.cache_ttl_seconds = 0,
 		.idempotency_key = 0,
+		.rate_limit_class = 0,
 	},
 	{
 		.service = &panthera_cart_v1_cart_service_desc,
@@ -666,6 +684,7 @@ static const rpc_http_route panthera_route_list[42] = {
 		.success_status = 200,
 		.cache_ttl_seconds = 0,
 		.idempotency_key = 0,
+		.rate_limit_class = 0,
 	},
 	{
 		.service = &panthera_cart_v1_cart_service_desc,
@@ -684,6 +703,7 @@ static const rpc_http_route panthera_route_list[42] = {
 		.success_status = 200,
 		.cache_ttl_seconds = 0,
 		.idempotency_key = 0,
+		.rate_limit_class = 0,
 	},
 	{
 		.service = &panthera_cart_v1_cart_service_desc,
@@ -700,6 +720,7 @@ static const rpc_http_route panthera_route_list[42] = {
 		.success_status = 200,
 		.cache_ttl_seconds = 0,
 		.idempotency_key = 0,
+		.rate_limit_class = 0,
 	},
 	{
 		.service = &panthera_catalog_v1_catalog_service_desc,
@@ -716,6 +737,7 @@ static const rpc_http_route panthera_route_list[42] = {
 		.success_status = 200,
 		.cache_ttl_seconds = 30,
 		.idempotency_key = 0,
+		.rate_limit_class = 0,
 	},
 	{
 		.service = &panthera_catalog_v1_catalog_service_desc,
@@ -732,6 +754,7 @@ static const rpc_http_route panthera_route_list[42] = {
 		.success_status = 201,
 		.cache_ttl_seconds = 0,
 		.idempotency_key = 0,
+		.rate_limit_class = 0,
 	},
 	{
 		.service = &panthera_catalog_v1_catalog_service_desc,
@@ -750,6 +773,7 @@ static const rpc_http_route panthera_route_list[42] = {
 		.success_status = 200,
 		.cache_ttl_seconds = 30,
 		.idempotency_key = 0,
+		.rate_limit_class = 0,
 	},
 	{
 		.service = &panthera_catalog_v1_catalog_service_desc,
@@ -768,6 +792,7 @@ static const rpc_http_route panthera_route_list[42] = {
 		.success_status = 200,
 		.cache_ttl_seconds = 30,
 		.idempotency_key = 0,
+		.rate_limit_class = 0,
 	},
 	{
 		.service = &panthera_catalog_v1_catalog_service_desc,
@@ -784,6 +809,7 @@ static const rpc_http_route panthera_route_list[42] = {
 		.success_status = 201,
 		.cache_ttl_seconds = 0,
 		.idempotency_key = 0,
+		.rate_limit_class = 0,
 	},
 	{
 		.service = &panthera_catalog_v1_catalog_service_desc,
@@ -802,6 +828,7 @@ static const rpc_http_route panthera_route_list[42] = {
 		.success_status = 200,
 		.cache_ttl_seconds = 0,
 		.idempotency_key = 0,
+		.rate_limit_class = 0,
 	},
 	{
 		.service = &panthera_catalog_v1_catalog_service_desc,
@@ -820,6 +847,7 @@ static const rpc_http_route panthera_route_list[42] = {
 		.success_status = 200,
 		.cache_ttl_seconds = 0,
 		.idempotency_key = 0,
+		.rate_limit_class = 0,
 	},
 	{
 		.service = &panthera_inventory_v1_inventory_service_desc,
@@ -838,6 +866,7 @@ static const rpc_http_route panthera_route_list[42] = {
 		.success_status = 200,
 		.cache_ttl_seconds = 0,
 		.idempotency_key = 0,
+		.rate_limit_class = 0,
 	},
 	{
 		.service = &panthera_notifications_v1_notification_service_desc,
@@ -858,6 +887,7 @@ static const rpc_http_route panthera_route_list[42] = {
 		.success_status = 200,
 		.cache_ttl_seconds = 0,
 		.idempotency_key = 0,
+		.rate_limit_class = 0,
 	},
 	{
 		.service = &panthera_orders_v1_order_service_desc,
@@ -874,6 +904,7 @@ static const rpc_http_route panthera_route_list[42] = {
 		.success_status = 201,
 		.cache_ttl_seconds = 0,
 		.idempotency_key = 1,
+		.rate_limit_class = 0,
 	},
 	{
 		.service = &panthera_orders_v1_order_service_desc,
@@ -892,6 +923,7 @@ static const rpc_http_route panthera_route_list[42] = {
 		.success_status = 200,
 		.cache_ttl_seconds = 0,
 		.idempotency_key = 0,
+		.rate_limit_class = 0,
 	},
 	{
 		.service = &panthera_orders_v1_order_service_desc,
@@ -912,6 +944,7 @@ static const rpc_http_route panthera_route_list[42] = {
 		.success_status = 200,
 		.cache_ttl_seconds = 0,
 		.idempotency_key = 0,
+		.rate_limit_class = 0,
 	},
 	{
 		.service = &panthera_orders_v1_order_service_desc,
@@ -930,6 +963,7 @@ static const rpc_http_route panthera_route_list[42] = {
 		.success_status = 200,
 		.cache_ttl_seconds = 0,
 		.idempotency_key = 0,
+		.rate_limit_class = 0,
 	},
 	{
 		.service = &panthera_orders_v1_order_service_desc,
@@ -948,6 +982,7 @@ static const rpc_http_route panthera_route_list[42] = {
 		.success_status = 200,
 		.cache_ttl_seconds = 0,
 		.idempotency_key = 0,
+		.rate_limit_class = 0,
 	},
 	{
 		.service = &panthera_orders_v1_order_service_desc,
@@ -966,6 +1001,7 @@ static const rpc_http_route panthera_route_list[42] = {
 		.success_status = 200,
 		.cache_ttl_seconds = 0,
 		.idempotency_key = 0,
+		.rate_limit_class = 0,
 	},
 	{
 		.service = &panthera_orders_v1_order_service_desc,
@@ -984,6 +1020,7 @@ static const rpc_http_route panthera_route_list[42] = {
 		.success_status = 200,
 		.cache_ttl_seconds = 0,
 		.idempotency_key = 0,
+		.rate_limit_class = 0,
 	},
 	{
 		.service = &panthera_payments_v1_payment_service_desc,
@@ -1000,6 +1037,7 @@ static const rpc_http_route panthera_route_list[42] = {
 		.success_status = 201,
 		.cache_ttl_seconds = 0,
 		.idempotency_key = 1,
+		.rate_limit_class = 0,
 	},
 	{
 		.service = &panthera_payments_v1_payment_service_desc,
@@ -1018,6 +1056,7 @@ static const rpc_http_route panthera_route_list[42] = {
 		.success_status = 200,
 		.cache_ttl_seconds = 0,
 		.idempotency_key = 0,
+		.rate_limit_class = 0,
 	},
 	{
 		.service = &panthera_reviews_v1_review_service_desc,
@@ -1038,6 +1077,7 @@ static const rpc_http_route panthera_route_list[42] = {
 		.success_status = 200,
 		.cache_ttl_seconds = 0,
 		.idempotency_key = 0,
+		.rate_limit_class = 0,
 	},
 	{
 		.service = &panthera_reviews_v1_review_service_desc,
@@ -1056,6 +1096,7 @@ static const rpc_http_route panthera_route_list[42] = {
 		.success_status = 201,
 		.cache_ttl_seconds = 0,
 		.idempotency_key = 0,
+		.rate_limit_class = 0,
 	},
 	{
 		.service = &panthera_reviews_v1_review_service_desc,
@@ -1074,6 +1115,7 @@ static const rpc_http_route panthera_route_list[42] = {
 		.success_status = 200,
 		.cache_ttl_seconds = 0,
 		.idempotency_key = 0,
+		.rate_limit_class = 0,
 	},
 };
 

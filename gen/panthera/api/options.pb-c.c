@@ -220,3 +220,31 @@ const ProtobufCEnumDescriptor panthera__api__access_policy__descriptor =
   panthera__api__access_policy__value_ranges,
   NULL,NULL,NULL,NULL   /* reserved[1234] */
 };
+static const ProtobufCEnumValue panthera__api__rate_limit_class__enum_values_by_number[2] =
+{
+  { "RATE_LIMIT_CLASS_DEFAULT", "PANTHERA__API__RATE_LIMIT_CLASS__RATE_LIMIT_CLASS_DEFAULT", 0 },
+  { "RATE_LIMIT_CLASS_AUTH", "PANTHERA__API__RATE_LIMIT_CLASS__RATE_LIMIT_CLASS_AUTH", 1 },
+};
+static const ProtobufCIntRange panthera__api__rate_limit_class__value_ranges[] = {
+{0, 0},{0, 2}
+};
+static const ProtobufCEnumValueIndex panthera__api__rate_limit_class__enum_values_by_name[2] =
+{
+  { "RATE_LIMIT_CLASS_AUTH", 1 },
+  { "RATE_LIMIT_CLASS_DEFAULT", 0 },
+};
+const ProtobufCEnumDescriptor panthera__api__rate_limit_class__descriptor =
+{
+  PROTOBUF_C__ENUM_DESCRIPTOR_MAGIC,
+  "panthera.api.RateLimitClass",
+  "RateLimitClass",
+  "Panthera__Api__RateLimitClass",
+  "panthera.api",
+  2,
+  panthera__api__rate_limit_class__enum_values_by_number,
+  2,
+  panthera__api__rate_limit_class__enum_values_by_name,
+  1,
+  panthera__api__rate_limit_class__value_ranges,
+  NULL,NULL,NULL,NULL   /* reserved[1234] */
+};

@@ -50,6 +50,22 @@ typedef enum _Panthera__Api__AccessPolicy {
   PANTHERA__API__ACCESS_POLICY__ACCESS_POLICY_ADMIN = 4
     PROTOBUF_C__FORCE_ENUM_TO_BE_INT_SIZE(PANTHERA__API__ACCESS_POLICY)
 } Panthera__Api__AccessPolicy;
+/*
+ * The rate-limit class of a method in the gateway.
+ */
+typedef enum _Panthera__Api__RateLimitClass {
+  /*
+   * The default buckets (PANTHERA_RATE_LIMIT_PER_MIN): per user for a caller
+   * with a token, per client address otherwise.
+   */
+  PANTHERA__API__RATE_LIMIT_CLASS__RATE_LIMIT_CLASS_DEFAULT = 0,
+  /*
+   * The tighter buckets of the methods that guess at credentials or create
+   * accounts (PANTHERA_AUTH_RATE_LIMIT_PER_MIN), always per client address.
+   */
+  PANTHERA__API__RATE_LIMIT_CLASS__RATE_LIMIT_CLASS_AUTH = 1
+    PROTOBUF_C__FORCE_ENUM_TO_BE_INT_SIZE(PANTHERA__API__RATE_LIMIT_CLASS)
+} Panthera__Api__RateLimitClass;
 
 /* --- messages --- */
 
@@ -144,6 +160,7 @@ typedef void (*Panthera__Api__CacheRule_Closure)
 /* --- descriptors --- */
 
 extern const ProtobufCEnumDescriptor    panthera__api__access_policy__descriptor;
+extern const ProtobufCEnumDescriptor    panthera__api__rate_limit_class__descriptor;
 extern const ProtobufCMessageDescriptor panthera__api__access_rule__descriptor;
 extern const ProtobufCMessageDescriptor panthera__api__cache_rule__descriptor;
 

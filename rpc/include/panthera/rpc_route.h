@@ -87,7 +87,14 @@ typedef struct rpc_http_route {
 	/* 1 when the method honours an Idempotency-Key header, which the
 	 * gateway forwards as the "idempotency-key" metadata entry. */
 	uint8_t idempotency_key;
+	/* The gateway's rate-limit class: RPC_RATE_LIMIT_DEFAULT, or
+	 * RPC_RATE_LIMIT_AUTH for methods that guess at credentials or create
+	 * accounts (panthera.api.rate_limit). */
+	uint8_t rate_limit_class;
 } rpc_http_route;
+
+/* rpc_http_route.rate_limit_class; mirrors panthera.api.RateLimitClass. */
+enum { RPC_RATE_LIMIT_DEFAULT = 0, RPC_RATE_LIMIT_AUTH = 1 };
 
 /* A generated route table. */
 typedef struct rpc_route_table {

@@ -240,6 +240,7 @@ static const rpc_http_route testapi_route_list[22] = {
 		.success_status = 200,
 		.cache_ttl_seconds = 0,
 		.idempotency_key = 0,
+		.rate_limit_class = 0,
 	},
 	{
 		.service = &test_inventory_v2_stock_service_desc,
@@ -260,6 +261,7 @@ static const rpc_http_route testapi_route_list[22] = {
 		.success_status = 200,
 		.cache_ttl_seconds = 0,
 		.idempotency_key = 0,
+		.rate_limit_class = 0,
 	},
 	{
 		.service = &test_inventory_v2_stock_service_desc,
@@ -278,6 +280,7 @@ static const rpc_http_route testapi_route_list[22] = {
 		.success_status = 200,
 		.cache_ttl_seconds = 0,
 		.idempotency_key = 0,
+		.rate_limit_class = 0,
 	},
 	{
 		.service = &test_inventory_v2_stock_service_desc,
@@ -296,6 +299,7 @@ static const rpc_http_route testapi_route_list[22] = {
 		.success_status = 200,
 		.cache_ttl_seconds = 0,
 		.idempotency_key = 0,
+		.rate_limit_class = 0,
 	},
 	{
 		.service = &test_inventory_v2_stock_service_desc,
@@ -316,6 +320,7 @@ static const rpc_http_route testapi_route_list[22] = {
 		.success_status = 200,
 		.cache_ttl_seconds = 0,
 		.idempotency_key = 0,
+		.rate_limit_class = 0,
 	},
 	{
 		.service = &test_inventory_v2_stock_service_desc,
@@ -334,6 +339,7 @@ static const rpc_http_route testapi_route_list[22] = {
 		.success_status = 204,
 		.cache_ttl_seconds = 0,
 		.idempotency_key = 0,
+		.rate_limit_class = 0,
 	},
 	{
 		.service = &test_shop_v1_shop_service_desc,
@@ -352,6 +358,7 @@ static const rpc_http_route testapi_route_list[22] = {
 		.success_status = 200,
 		.cache_ttl_seconds = 60,
 		.idempotency_key = 0,
+		.rate_limit_class = 0,
 	},
 	{
 		.service = &test_shop_v1_shop_service_desc,
@@ -372,6 +379,7 @@ static const rpc_http_route testapi_route_list[22] = {
 		.success_status = 200,
 		.cache_ttl_seconds = 300,
 		.idempotency_key = 0,
+		.rate_limit_class = 0,
 	},
 	{
 		.service = &test_shop_v1_shop_service_desc,
@@ -392,6 +400,7 @@ static const rpc_http_route testapi_route_list[22] = {
 		.success_status = 200,
 		.cache_ttl_seconds = 300,
 		.idempotency_key = 0,
+		.rate_limit_class = 0,
 	},
 	{
 		.service = &test_shop_v1_shop_service_desc,
@@ -412,6 +421,7 @@ static const rpc_http_route testapi_route_list[22] = {
 		.success_status = 200,
 		.cache_ttl_seconds = 0,
 		.idempotency_key = 0,
+		.rate_limit_class = 0,
 	},
 	{
 		.service = &test_shop_v1_shop_service_desc,
@@ -432,6 +442,7 @@ static const rpc_http_route testapi_route_list[22] = {
 		.success_status = 201,
 		.cache_ttl_seconds = 0,
 		.idempotency_key = 0,
+		.rate_limit_class = 1,
 	},
 	{
 		.service = &test_shop_v1_shop_service_desc,
@@ -452,6 +463,7 @@ static const rpc_http_route testapi_route_list[22] = {
 		.success_status = 200,
 		.cache_ttl_seconds = 0,
 		.idempotency_key = 0,
+		.rate_limit_class = 0,
 	},
 	{
 		.service = &test_shop_v1_shop_service_desc,
@@ -470,6 +482,7 @@ static const rpc_http_route testapi_route_list[22] = {
 		.success_status = 200,
 		.cache_ttl_seconds = 0,
 		.idempotency_key = 0,
+		.rate_limit_class = 0,
 	},
 	{
 		.service = &test_shop_v1_shop_service_desc,
@@ -490,6 +503,7 @@ static const rpc_http_route testapi_route_list[22] = {
 		.success_status = 204,
 		.cache_ttl_seconds = 0,
 		.idempotency_key = 0,
+		.rate_limit_class = 0,
 	},
 	{
 		.service = &test_shop_v1_shop_service_desc,
@@ -508,6 +522,7 @@ static const rpc_http_route testapi_route_list[22] = {
 		.success_status = 200,
 		.cache_ttl_seconds = 0,
 		.idempotency_key = 0,
+		.rate_limit_class = 0,
 	},
 	{
 		.service = &test_shop_v1_shop_service_desc,
@@ -528,6 +543,7 @@ static const rpc_http_route testapi_route_list[22] = {
 		.success_status = 200,
 		.cache_ttl_seconds = 0,
 		.idempotency_key = 0,
+		.rate_limit_class = 0,
 	},
 	{
 		.service = &test_shop_v1_shop_service_desc,
@@ -544,6 +560,7 @@ static const rpc_http_route testapi_route_list[22] = {
 		.success_status = 202,
 		.cache_ttl_seconds = 0,
 		.idempotency_key = 0,
+		.rate_limit_class = 0,
 	},
 	{
 		.service = &test_shop_v1_order_service_desc,
@@ -560,6 +577,7 @@ static const rpc_http_route testapi_route_list[22] = {
 		.success_status = 201,
 		.cache_ttl_seconds = 0,
 		.idempotency_key = 0,
+		.rate_limit_class = 0,
 	},
 	{
 		.service = &test_shop_v1_order_service_desc,
@@ -578,6 +596,7 @@ static const rpc_http_route testapi_route_list[22] = {
 		.success_status = 200,
 		.cache_ttl_seconds = 0,
 		.idempotency_key = 0,
+		.rate_limit_class = 0,
 	},
 	{
 		.service = &test_shop_v1_order_service_desc,
@@ -596,6 +615,7 @@ static const rpc_http_route testapi_route_list[22] = {
 		.success_status = 202,
 		.cache_ttl_seconds = 0,
 		.idempotency_key = 0,
+		.rate_limit_class = 0,
 	},
 	{
 		.service = &test_shop_v1_order_service_desc,
@@ -614,6 +634,7 @@ static const rpc_http_route testapi_route_list[22] = {
 		.success_status = 200,
 		.cache_ttl_seconds = 0,
 		.idempotency_key = 0,
+		.rate_limit_class = 0,
 	},
 	{
 		.service = &test_shop_v1_order_service_desc,
@@ -632,6 +653,7 @@ static const rpc_http_route testapi_route_list[22] = {
 		.success_status = 200,
 		.cache_ttl_seconds = 0,
 		.idempotency_key = 0,
+		.rate_limit_class = 0,
 	},
 };
 
