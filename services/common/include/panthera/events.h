@@ -169,8 +169,8 @@ rpc_status ev_consumer_rewind(ev_consumer *c);
 typedef struct ev_tail ev_tail;
 
 /* One event of a followed outbox, on the tail's thread. */
-typedef void (*ev_tail_fn)(const char *schema, const char *type, const uint8_t *payload,
-                           size_t len, void *arg);
+typedef void (*ev_tail_fn)(const char *schema, const char *type, const uint8_t *payload, size_t len,
+                           void *arg);
 
 typedef struct ev_tail_opts {
 	/* The producers' database (a libpq URL) and their schemas, NULL-
