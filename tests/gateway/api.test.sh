@@ -7,7 +7,8 @@
 # for another user's resources, an order placed with an Idempotency-Key that
 # settles PAID, read back and listed; ETag, If-None-Match → 304 and
 # Cache-Control; CORS (preflight 204 and 403, headers on
-# answers); 429 with Retry-After and RateLimit-* once login's limit is spent.
+# answers); 429 with Retry-After and RateLimit-* once login's limit is spent;
+# /metrics with the RPC client's and server's sections.
 set -u
 cd "$(dirname "$0")/../.."
 build=${BUILD:-build}
@@ -216,6 +217,14 @@ expect 200 "metrics"
 grep -qi '^content-type: text/plain; version=0.0.4' <<<"$headers" || fail "/metrics content type"
 grep -q 'route="/v1/orders"' <<<"$body" || fail "/metrics without the orders route: $(head -c 400 <<<"$body")"
 grep -q 'code="429"' <<<"$body" || fail "/metrics without the 429s"
+# the RPC client's section (the gateway's calls) and the services' (this
+# process's RPC server), each family with its HELP and TYPE
+for side in client server; do
+	grep -q "^# TYPE panthera_rpc_${side}_calls_total counter$" <<<"$body" &&
+		grep -q "^# HELP panthera_rpc_${side}_call_seconds_total " <<<"$body" &&
+		grep -q "^panthera_rpc_${side}_calls_total{method=\"/panthera.orders.v1.OrderService/CreateOrder\",status=\"OK\"} [1-9]" <<<"$body" ||
+		fail "/metrics without the RPC $side section: $(grep panthera_rpc_ <<<"$body" | head -n 5)"
+done
 grep -q '"route":"/v1/products/{product_id}"' "$tmp/pantherad.log" ||
 	grep -q '"route":"/v1/products/{productId}"' "$tmp/pantherad.log" ||
 	fail "no access-log line for GET /v1/products/{id}"
