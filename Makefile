@@ -136,22 +136,37 @@ $(GW_LIB): $(GW_OBJS)
 	rm -f $@
 	ar rcs $@ $^
 
+# The gateway of a process (cmd/gateway_proc.c), shared by pantherad and
+# panthera-gateway.
+GW_PROC_OBJ := $(BUILD)/obj/cmd/gateway_proc.o
+$(BUILD)/obj/cmd/%.o: cmd/%.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CPPFLAGS_ALL) $(GW_CPPFLAGS) $(CFLAGS_ALL) -MMD -MP -c $< -o $@
+
 # The daemon: every service in one process.
 PANTHERAD := $(BUILD)/bin/pantherad
-$(PANTHERAD): cmd/pantherad.c $(GW_LIB) $(SVC_LIB) $(LIB_A)
+$(PANTHERAD): cmd/pantherad.c $(GW_PROC_OBJ) $(GW_LIB) $(SVC_LIB) $(LIB_A)
 	@mkdir -p $(dir $@)
-	$(CC) $(CPPFLAGS_ALL) $(GW_CPPFLAGS) $(CFLAGS_ALL) $< -o $@ $(LDFLAGS_ALL) $(GW_LIB) $(SVC_LIB) \
-	  $(LIB_A) $(GW_LIBS) $(SVC_LIBS) $(LIBS)
+	$(CC) $(CPPFLAGS_ALL) $(GW_CPPFLAGS) $(CFLAGS_ALL) $< $(GW_PROC_OBJ) -o $@ $(LDFLAGS_ALL) \
+	  $(GW_LIB) $(SVC_LIB) $(LIB_A) $(GW_LIBS) $(SVC_LIBS) $(LIBS)
+
+# The gateway alone, dialing the services over their URLs. An explicit
+# rule: make prefers it to the pattern of the service binaries below.
+GATEWAY_BIN := $(BUILD)/bin/panthera-gateway
+$(GATEWAY_BIN): cmd/panthera-gateway.c $(GW_PROC_OBJ) $(GW_LIB) $(SVC_LIB) $(LIB_A)
+	@mkdir -p $(dir $@)
+	$(CC) $(CPPFLAGS_ALL) $(GW_CPPFLAGS) $(CFLAGS_ALL) $< $(GW_PROC_OBJ) -o $@ $(LDFLAGS_ALL) \
+	  $(GW_LIB) $(SVC_LIB) $(LIB_A) $(GW_LIBS) $(SVC_LIBS) $(LIBS)
 
 # One binary per service: the same main, serving its service by default.
 SERVICE_BINS := $(addprefix $(BUILD)/bin/panthera-,auth catalog inventory orders payments cart analytics reviews notifications)
-$(BUILD)/bin/panthera-%: cmd/pantherad.c $(GW_LIB) $(SVC_LIB) $(LIB_A)
+$(BUILD)/bin/panthera-%: cmd/pantherad.c $(GW_PROC_OBJ) $(GW_LIB) $(SVC_LIB) $(LIB_A)
 	@mkdir -p $(dir $@)
-	$(CC) $(CPPFLAGS_ALL) $(GW_CPPFLAGS) '-DPANTHERA_DEFAULT_SERVICES="$*"' $(CFLAGS_ALL) $< -o $@ \
-	  $(LDFLAGS_ALL) $(GW_LIB) $(SVC_LIB) $(LIB_A) $(GW_LIBS) $(SVC_LIBS) $(LIBS)
+	$(CC) $(CPPFLAGS_ALL) $(GW_CPPFLAGS) '-DPANTHERA_DEFAULT_SERVICES="$*"' $(CFLAGS_ALL) $< \
+	  $(GW_PROC_OBJ) -o $@ $(LDFLAGS_ALL) $(GW_LIB) $(SVC_LIB) $(LIB_A) $(GW_LIBS) $(SVC_LIBS) $(LIBS)
 
 .PHONY: all
-all: $(PLUGIN) $(LIB_A) $(LIB_SO) $(SVC_LIB) $(GW_LIB) $(PANTHERAD) $(SERVICE_BINS) ## build the plugin, libpanthera and the services' common library
+all: $(PLUGIN) $(LIB_A) $(LIB_SO) $(SVC_LIB) $(GW_LIB) $(PANTHERAD) $(GATEWAY_BIN) $(SERVICE_BINS) ## build the plugin, libpanthera and the services' common library
 
 # ---- gen ----------------------------------------------------------------------
 # Generate into a fresh folder, then swap it in: a proto that was removed
@@ -208,7 +223,7 @@ install: all ## install headers, libraries, panthera.pc and binaries under $(DES
 	ln -sf libpanthera.so.$(VERSION) $(DESTDIR)$(LIBDIR)/libpanthera.so.0
 	ln -sf libpanthera.so.0 $(DESTDIR)$(LIBDIR)/libpanthera.so
 	install -m 755 $(PLUGIN) $(DESTDIR)$(BINDIR)/protoc-gen-panthera
-	install -m 755 $(PANTHERAD) $(SERVICE_BINS) $(DESTDIR)$(BINDIR)/
+	install -m 755 $(PANTHERAD) $(GATEWAY_BIN) $(SERVICE_BINS) $(DESTDIR)$(BINDIR)/
 	install -d $(DESTDIR)$(PREFIX)/share/panthera/proto
 	cd proto && find . -name '*.proto' ! -path './google/protobuf/*' -exec install -D -m 644 {} $(DESTDIR)$(PREFIX)/share/panthera/proto/{} \;
 	install -D -m 644 gen/panthera.openapi.json $(DESTDIR)$(PREFIX)/share/panthera/panthera.openapi.json

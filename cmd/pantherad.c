@@ -12,8 +12,10 @@
  * Services today: auth and users (signing keys in <data-dir>/keys, the
  * bootstrap admin when both PANTHERA_BOOTSTRAP_ADMIN_* are set), catalog
  * (the demo catalog is loaded into an empty database), inventory, and
- * AdminService (metrics, dead-letter replay) on every process. The others
- * join here as they are written; the gateway joins when its issue lands.
+ * AdminService (metrics, dead-letter replay) on every process. pantherad
+ * itself (every service, not a panthera-<service> binary) also serves the
+ * REST gateway on --http-addr (gateway_proc.c, shared with
+ * panthera-gateway, which serves the gateway alone).
  */
 #include <pthread.h>
 #include <signal.h>
@@ -35,10 +37,7 @@
 #include "panthera/config.h"
 #include "panthera/events.h"
 #include "panthera/log.h"
-#include "gw_auth.h"
-#include "gw_gateway.h"
-#include "gw_server.h"
-#include "panthera_routes.h"
+#include "gateway_proc.h"
 
 /* A schema whose event tables the sweeper prunes: its outbox (a
  * producer) and/or its processed ids (a consumer). */
@@ -379,119 +378,6 @@ static rpc_status inner_server(const rpc_server_opts *so, const char *name, rpc_
 	return st;
 }
 
-/*
- * Under AddressSanitizer: h2o 2.2.5 keeps per-thread free lists of memory
- * chunks (its request pools, HTTP/2 write buffers) in __thread variables it
- * never empties, so a gateway thread that ends leaves up to 16 chunks a
- * list unreachable. Every such chunk comes from h2o_mem_alloc_recycle(),
- * and nothing of ours does: that frame alone is not reported as a leak (see
- * docs/gateway/server.md). The socket buffers' list, which h2o exports,
- * gw_server empties itself.
- */
-const char *__lsan_default_suppressions(void);
-const char *__lsan_default_suppressions(void)
-{
-	return "leak:h2o_mem_alloc_recycle\n";
-}
-
-/* The REST gateway of pantherad: API.md over HTTP, calling the services
- * through this process's RPC server. */
-typedef struct http_gateway {
-	rpc_channel *ch;
-	gw_ratelimit *ratelimit;
-	gw_cors *cors;
-	gw_proxy_list *proxies;
-	gw_metrics *metrics;
-	gw_access_log *access_log;
-	gw_auth *auth;
-	gw_jwks_refresher *refresher;
-	gw_gateway *gateway;
-	gw_server *server;
-} http_gateway;
-
-static rpc_status http_start(http_gateway *h, const cfg *c)
-{
-	char err[256] = "";
-	gw_auth_opts ao = {.issuer = cfg_get(c, "jwt-issuer")};
-	rpc_status st = dial(&h->ch, cfg_get(c, "rpc-url"));
-	if (st == RPC_STATUS_OK)
-		st = gw_auth_create(&h->auth, &ao);
-	if (st == RPC_STATUS_OK)
-		st =
-		    gw_jwks_refresher_start(&h->refresher, h->auth, gw_jwks_fetch_rpc, h->ch, NULL);
-	gw_ratelimit_opts ro = {
-	    .classes =
-	        {[GW_RL_DEFAULT] = {.per_min = (uint32_t)cfg_get_int(c, "rate-limit-per-min"),
-	                            .burst = (uint32_t)cfg_get_int(c, "rate-limit-burst")},
-	         [GW_RL_AUTH] = {.per_min = (uint32_t)cfg_get_int(c, "auth-rate-limit-per-min"),
-	                         .burst = (uint32_t)cfg_get_int(c, "auth-rate-limit-burst")}},
-	    .capacity = (size_t)cfg_get_int(c, "rate-limit-buckets")};
-	if (st == RPC_STATUS_OK && (st = gw_ratelimit_create(&h->ratelimit, &ro)) != RPC_STATUS_OK)
-		snprintf(err, sizeof(err), "rate limits: bad settings");
-	gw_cors_opts co = {.origins = cfg_get(c, "cors-origins")};
-	if (st == RPC_STATUS_OK)
-		st = gw_cors_new(&co, &h->cors, err, sizeof(err));
-	const char *proxies = cfg_get(c, "trusted-proxies");
-	if (st == RPC_STATUS_OK && proxies != NULL && proxies[0] != '\0')
-		st = gw_proxy_list_new(proxies, strlen(proxies), &h->proxies, err, sizeof(err));
-	static const char *const extra[] = GW_GATEWAY_METRICS_EXTRA;
-	gw_metrics_config mc = {.routes = &panthera_routes,
-	                        .extra = extra,
-	                        .n_extra = GW_GATEWAY_METRICS_N_EXTRA,
-	                        .shards = (unsigned)cfg_get_int(c, "http-threads") + 1};
-	if (mc.shards == 1) /* 0 threads: one per core */
-		mc.shards = GW_METRICS_MAX_SHARDS;
-	if (st == RPC_STATUS_OK && (st = gw_metrics_create(&mc, &h->metrics)) != RPC_STATUS_OK)
-		snprintf(err, sizeof(err), "metrics");
-	if (st == RPC_STATUS_OK && (st = gw_access_log_open(2, 0, &h->access_log)) != RPC_STATUS_OK)
-		snprintf(err, sizeof(err), "access log");
-	gw_gateway_opts go = {.routes = &panthera_routes,
-	                      .metrics = h->metrics,
-	                      .access_log = h->access_log,
-	                      .channel = h->ch,
-	                      .auth = h->auth,
-	                      .refresher = h->refresher,
-	                      .ratelimit = h->ratelimit,
-	                      .cors = h->cors,
-	                      .trusted_proxies = h->proxies,
-	                      .openapi_file = cfg_get(c, "openapi-file")};
-	if (st == RPC_STATUS_OK)
-		st = gw_gateway_create(&h->gateway, &go, err, sizeof(err));
-	if (st == RPC_STATUS_OK) {
-		gw_server_config sc;
-		gw_server_config_init(&sc);
-		sc.listen = cfg_get(c, "http-addr");
-		sc.threads = (unsigned)cfg_get_int(c, "http-threads");
-		sc.handler = gw_gateway_handle;
-		sc.handler_arg = h->gateway;
-		sc.error_body = gw_gateway_error_body;
-		st = gw_server_start(&sc, &h->server, err, sizeof(err));
-	}
-	if (st != RPC_STATUS_OK)
-		log_write(LOG_ERROR, NULL, "pantherad.http", "cannot serve HTTP on %s: %s%s%s",
-		          cfg_get(c, "http-addr"), rpc_status_name(st), err[0] ? ": " : "", err);
-	else
-		log_write(LOG_INFO, NULL, "pantherad.http", "the REST API of API.md on http://%s",
-		          cfg_get(c, "http-addr"));
-	return st;
-}
-
-/* Stop taking requests, finish those in flight, free it all. */
-static void http_stop(http_gateway *h)
-{
-	gw_server_destroy(h->server); /* stops first */
-	gw_jwks_refresher_stop(h->refresher);
-	gw_gateway_destroy(h->gateway);
-	gw_auth_destroy(h->auth);
-	gw_ratelimit_destroy(h->ratelimit);
-	gw_cors_free(h->cors);
-	gw_proxy_list_free(h->proxies);
-	gw_metrics_destroy(h->metrics);
-	gw_access_log_close(h->access_log);
-	rpc_channel_close(h->ch);
-	*h = (http_gateway){0};
-}
-
 int main(int argc, char **argv)
 {
 	cfg c;
@@ -564,6 +450,15 @@ int main(int argc, char **argv)
 		        "%s: the catalog needs InventoryService: serve it here too, or give"
 		        " --inventory-url (PANTHERA_INVENTORY_URL)\n",
 		        argv[0]);
+		cfg_free(&c);
+		return 2;
+	}
+	const char *http_addr = cfg_get(&c, "http-addr");
+	int with_http = strcmp(PANTHERA_DEFAULT_SERVICES, "all") == 0 &&
+	                strcmp(services, "all") == 0 && http_addr != NULL && http_addr[0] != '\0' &&
+	                strcmp(http_addr, "off") != 0;
+	if (with_http && gateway_proc_check(&c, 0, err, sizeof(err)) != RPC_STATUS_OK) {
+		fprintf(stderr, "%s: %s\n", argv[0], err);
 		cfg_free(&c);
 		return 2;
 	}
@@ -883,19 +778,17 @@ int main(int argc, char **argv)
 	          serving, cfg_get(&c, "rpc-url"));
 
 	/* pantherad itself (every service here) also serves the REST API */
-	http_gateway http = {0};
-	const char *http_addr = cfg_get(&c, "http-addr");
-	if (strcmp(PANTHERA_DEFAULT_SERVICES, "all") == 0 && strcmp(services, "all") == 0 &&
-	    http_addr != NULL && http_addr[0] != '\0' && strcmp(http_addr, "off") != 0 &&
-	    http_start(&http, &c) != RPC_STATUS_OK) {
-		http_stop(&http);
+	gateway_proc http = {0};
+	gateway_proc_opts ho = {.server = srv, .program = "pantherad"};
+	if (with_http && gateway_proc_start(&http, &c, &ho) != RPC_STATUS_OK) {
+		gateway_proc_stop(&http);
 		goto out;
 	}
 
 	int sig = 0;
 	sigwait(&stop_signals, &sig);
 	log_write(LOG_INFO, NULL, "pantherad.stop", "signal %d: draining", sig);
-	http_stop(&http); /* requests in flight still reach the services */
+	gateway_proc_stop(&http); /* requests in flight still reach the services */
 	rpc_server_stop(srv, 5000);
 	rc = 0;
 out:

@@ -28,6 +28,8 @@ struct gw_gateway {
 	gw_router *router;
 	gw_json_schema *schema;
 	rpc_channel *channel;
+	/* per route (table index) and per service of the table: its channel */
+	rpc_channel **route_ch, **service_ch;
 	gw_auth *auth;
 	gw_jwks_refresher *refresher;
 	uint32_t rpc_timeout_ms;
@@ -701,8 +703,8 @@ static void serve_ready(gw_gateway *g, gw_call *call)
 		    GRPC__HEALTH__V1__HEALTH_CHECK_REQUEST__INIT;
 		q.service = (char *)r->names[i];
 		checks[i] = (gw_ready_check){.ready = r, .index = i};
-		if (grpc_health_v1_health_check_async(g->channel, &q, &o, on_health, &checks[i]) !=
-		    RPC_STATUS_OK) {
+		if (grpc_health_v1_health_check_async(g->service_ch[i], &q, &o, on_health,
+		                                      &checks[i]) != RPC_STATUS_OK) {
 			/* counted as not serving; the last one answers */
 			size_t zero = 0;
 			atomic_compare_exchange_strong(&r->first_bad, &zero, i + 1);
@@ -878,8 +880,8 @@ void gw_gateway_handle(gw_request *req, void *arg)
 	rpc_call_opts o = {.timeout_ms = g->rpc_timeout_ms, .metadata = md, .n_metadata = n_md};
 	/* From here the completion may run at once on another thread: nothing
 	 * below touches req or call once the call has started. */
-	rpc_status cs =
-	    rpc_channel_call_async(g->channel, m.route->method, msg, &o, on_reply, call);
+	rpc_status cs = rpc_channel_call_async(g->route_ch[m.route_index], m.route->method, msg, &o,
+	                                       on_reply, call);
 	if (cs != RPC_STATUS_OK)
 		send_error(call, rpc_status_http(cs), cs, NULL, "the service could not be called",
 		           NULL, 0);
@@ -986,6 +988,36 @@ static int read_file(const char *path, char **out, size_t *len)
 	return 0;
 }
 
+/* One service's channel: channel_for's, else the default. */
+static rpc_channel *channel_of(const gw_gateway_opts *o, const rpc_service_desc *svc)
+{
+	rpc_channel *ch =
+	    o->channel_for != NULL ? o->channel_for(svc->name, o->channel_for_arg) : NULL;
+	return ch != NULL ? ch : o->channel;
+}
+
+/* Each route's channel and each service's (for /readyz), once. */
+static rpc_status resolve_channels(gw_gateway *g, const gw_gateway_opts *o, char *err,
+                                   size_t errlen)
+{
+	const rpc_route_table *t = o->routes;
+	g->route_ch = calloc(t->n_routes ? t->n_routes : 1, sizeof(*g->route_ch));
+	g->service_ch = calloc(t->n_services ? t->n_services : 1, sizeof(*g->service_ch));
+	if (g->route_ch == NULL || g->service_ch == NULL)
+		return RPC_STATUS_RESOURCE_EXHAUSTED;
+	for (size_t i = 0; i < t->n_routes; i++)
+		if ((g->route_ch[i] = channel_of(o, t->routes[i].service)) == NULL) {
+			snprintf(err, errlen, "no channel for %s", t->routes[i].service->name);
+			return RPC_STATUS_INVALID_ARGUMENT;
+		}
+	for (size_t i = 0; i < t->n_services; i++)
+		if ((g->service_ch[i] = channel_of(o, t->services[i])) == NULL) {
+			snprintf(err, errlen, "no channel for %s", t->services[i]->name);
+			return RPC_STATUS_INVALID_ARGUMENT;
+		}
+	return RPC_STATUS_OK;
+}
+
 rpc_status gw_gateway_create(gw_gateway **out, const gw_gateway_opts *o, char *err, size_t errlen)
 {
 	if (out != NULL)
@@ -996,7 +1028,8 @@ rpc_status gw_gateway_create(gw_gateway **out, const gw_gateway_opts *o, char *e
 		errlen = sizeof(dummy);
 	}
 	err[0] = '\0';
-	if (out == NULL || o == NULL || o->routes == NULL || o->channel == NULL) {
+	if (out == NULL || o == NULL || o->routes == NULL ||
+	    (o->channel == NULL && o->channel_for == NULL)) {
 		snprintf(err, errlen, "the gateway needs its routes and a channel");
 		return RPC_STATUS_INVALID_ARGUMENT;
 	}
@@ -1024,8 +1057,8 @@ rpc_status gw_gateway_create(gw_gateway **out, const gw_gateway_opts *o, char *e
 		g->rl_class[i] = o->routes->routes[i].rate_limit_class == RPC_RATE_LIMIT_AUTH
 		                     ? GW_RL_AUTH
 		                     : GW_RL_DEFAULT;
-	rpc_status st = RPC_STATUS_OK;
-	if (g->cache != NULL && cache_roles(g, o->routes) != 0)
+	rpc_status st = resolve_channels(g, o, err, errlen);
+	if (st == RPC_STATUS_OK && g->cache != NULL && cache_roles(g, o->routes) != 0)
 		st = RPC_STATUS_RESOURCE_EXHAUSTED;
 	if (st == RPC_STATUS_OK)
 		st = gw_router_new(o->routes, &g->router, err, errlen);
@@ -1066,6 +1099,8 @@ void gw_gateway_destroy(gw_gateway *g)
 	gw_json_schema_free(g->schema);
 	free(g->rl_class);
 	free(g->cache_role);
+	free(g->route_ch);
+	free(g->service_ch);
 	free(g->openapi);
 	free(g);
 }

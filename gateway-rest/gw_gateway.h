@@ -67,18 +67,28 @@
 typedef struct gw_gateway gw_gateway;
 
 /* The pipeline's own paths, as gw_metrics_config.extra wants them. */
-#define GW_GATEWAY_METRICS_EXTRA                        \
-	{                                               \
-		"/healthz", "/openapi.json", "/metrics" \
+#define GW_GATEWAY_METRICS_EXTRA                                   \
+	{                                                          \
+		"/healthz", "/openapi.json", "/metrics", "/readyz" \
 	}
-#define GW_GATEWAY_METRICS_N_EXTRA 3
+#define GW_GATEWAY_METRICS_N_EXTRA 4
 
 typedef struct gw_gateway_opts {
 	/* The routes; required (&panthera_routes). */
 	const rpc_route_table *routes;
-	/* Where every service of the table is served; required. The gateway
+	/* Where the services of the table are served: the default channel,
+	 * required unless channel_for names one for every service. The gateway
 	 * does not own it. */
 	rpc_channel *channel;
+	/* Where one service is served, when its calls go elsewhere (the gateway
+	 * as its own process dials each service over its URL): called at
+	 * create only, once per route and once per service of the table, with
+	 * the service's full name ("panthera.catalog.v1.CatalogService");
+	 * returns that service's channel, or NULL for `channel`. NULL: every
+	 * call over `channel`. The channels it returns are not owned and must
+	 * outlive the gateway. */
+	rpc_channel *(*channel_for)(const char *service_full_name, void *arg);
+	void *channel_for_arg;
 	/* Token checks; required when a route is not public. Not owned. */
 	gw_auth *auth;
 	/* Asked for a fresh JWKS when a token names an unknown key; may be

@@ -7,7 +7,8 @@
 # for another user's resources, an order placed with an Idempotency-Key that
 # settles PAID, read back and listed; ETag, If-None-Match → 304 and
 # Cache-Control; CORS (preflight 204 and 403, headers on
-# answers); 429 with Retry-After and RateLimit-* once login's limit is spent.
+# answers); 429 with Retry-After and RateLimit-* once login's limit is spent;
+# /metrics with the RPC client's and server's sections.
 set -u
 cd "$(dirname "$0")/../.."
 build=${BUILD:-build}
@@ -104,10 +105,20 @@ expect 200 "list products"
 product=$(json '[p["id"] for p in d["products"] if p["stock"] > 0][0]')
 call GET "/v1/products/$product" ""
 expect 200 "get a product"
+stock=$(json 'd["stock"]')
+first_body=$body
 etag=$(sed -n 's/^etag: *//Ip' <<<"$headers")
 [ -n "$etag" ] || fail "GET without an ETag: $headers"
 grep -qiE '^cache-control: public, max-age=[0-9]+$' <<<"$headers" ||
 	fail "a cacheable GET without Cache-Control public: $headers"
+# the response cache: the same bytes again, from the cache (counted)
+call GET /metrics ""
+hits0=$(sed -n 's/^panthera_gateway_cache_hits_total \([0-9]*\)$/\1/p' <<<"$body")
+call GET "/v1/products/$product" ""
+[ "$body" = "$first_body" ] || fail "the second GET differs from the first"
+call GET /metrics ""
+hits1=$(sed -n 's/^panthera_gateway_cache_hits_total \([0-9]*\)$/\1/p' <<<"$body")
+[ -n "$hits0" ] && [ "$hits1" -gt "$hits0" ] || fail "the second GET was not a cache hit ($hits0 -> $hits1)"
 call GET "/v1/products/$product" "" -H "if-none-match: $etag"
 expect 304 "If-None-Match with the current ETag"
 [ -z "$body" ] || fail "a 304 with a body"
@@ -173,6 +184,15 @@ for _ in $(seq 1 50); do
 	sleep 0.1
 done
 [ -n "$paid" ] || fail "the order did not settle PAID: $body"
+# its stock change reached the cache through inventory's event: the
+# product's cached reply (TTL 30 s) is dropped, not served stale
+fresh=""
+for _ in $(seq 1 50); do
+	call GET "/v1/products/$product" ""
+	[ "$(json 'd["stock"]')" = "$((stock - 1))" ] && { fresh=1; break; }
+	sleep 0.1
+done
+[ -n "$fresh" ] || fail "the cache served the product's old stock ($stock) after the order: $body"
 call GET "/v1/orders/$order" "" -H "authorization: Bearer $bob_token"
 expect 404 "another user's order"
 call GET "/v1/users/$ann/orders" "" -H "authorization: Bearer $token"
@@ -216,6 +236,14 @@ expect 200 "metrics"
 grep -qi '^content-type: text/plain; version=0.0.4' <<<"$headers" || fail "/metrics content type"
 grep -q 'route="/v1/orders"' <<<"$body" || fail "/metrics without the orders route: $(head -c 400 <<<"$body")"
 grep -q 'code="429"' <<<"$body" || fail "/metrics without the 429s"
+# the RPC client's section (the gateway's calls) and the services' (this
+# process's RPC server), each family with its HELP and TYPE
+for side in client server; do
+	grep -q "^# TYPE panthera_rpc_${side}_calls_total counter$" <<<"$body" &&
+		grep -q "^# HELP panthera_rpc_${side}_call_seconds_total " <<<"$body" &&
+		grep -q "^panthera_rpc_${side}_calls_total{method=\"/panthera.orders.v1.OrderService/CreateOrder\",status=\"OK\"} [1-9]" <<<"$body" ||
+		fail "/metrics without the RPC $side section: $(grep panthera_rpc_ <<<"$body" | head -n 5)"
+done
 grep -q '"route":"/v1/products/{product_id}"' "$tmp/pantherad.log" ||
 	grep -q '"route":"/v1/products/{productId}"' "$tmp/pantherad.log" ||
 	fail "no access-log line for GET /v1/products/{id}"

@@ -16,10 +16,17 @@ const cfg_var cfg_vars[] = {
     {"data-dir", "PANTHERA_DATA_DIR", CFG_STRING, "./.panthera", 0, 0, 0,
      "Folder of the private PostgreSQL cluster and of generated signing keys."},
     {"http-addr", "PANTHERA_HTTP_ADDR", CFG_STRING, "127.0.0.1:8080", 0, 0, 0,
-     "Address the REST gateway listens on (pantherad, which serves every service); \"off\": "
-     "no HTTP."},
+     "Address the REST gateway listens on (pantherad, which serves every service, and "
+     "panthera-gateway); \"off\": no HTTP (pantherad)."},
     {"http-threads", "PANTHERA_HTTP_THREADS", CFG_INT, "0", 0, 64, 0,
      "Event-loop threads of the gateway; 0: one per core."},
+    {"http-tls-cert", "PANTHERA_HTTP_TLS_CERT", CFG_STRING, NULL, 0, 0, 0,
+     "PEM file of the gateway's certificate (chain): with PANTHERA_HTTP_TLS_KEY, the gateway "
+     "serves HTTPS (HTTP/2 and HTTP/1.1 by ALPN); both unset: plain HTTP/1.1."},
+    {"http-tls-key", "PANTHERA_HTTP_TLS_KEY", CFG_STRING, NULL, 0, 0, 0,
+     "PEM file of the private key of PANTHERA_HTTP_TLS_CERT."},
+    {"http-cache-mib", "PANTHERA_HTTP_CACHE_MIB", CFG_INT, "64", 0, 65536, 0,
+     "MiB the gateway's response cache of cacheable GET routes may hold; 0: no cache."},
     {"openapi-file", "PANTHERA_OPENAPI_FILE", CFG_STRING, NULL, 0, 0, 0,
      "The OpenAPI document the gateway serves at /openapi.json; unset: 404 there."},
     {"rpc-url", "PANTHERA_RPC_URL", CFG_STRING, "inproc://panthera", 0, 0, 0,
@@ -46,21 +53,30 @@ const cfg_var cfg_vars[] = {
      "inventory, orders, payments, cart, analytics, reviews, notifications "
      "(panthera-<service> binaries default to theirs)."},
     {"catalog-url", "PANTHERA_CATALOG_URL", CFG_STRING, NULL, 0, 0, 0,
-     "nng URL of CatalogService for orders, when it is not served in this process."},
+     "nng URL of CatalogService for orders, cart and reviews, when it is not served in this "
+     "process; and for panthera-gateway (required there, as every URL below but smtp-url)."},
     {"cart-url", "PANTHERA_CART_URL", CFG_STRING, NULL, 0, 0, 0,
      "nng URL of CartService for orders (checkout of a cart), when not served here; unset: "
-     "orders need their items."},
+     "orders need their items. And for panthera-gateway."},
     {"orders-url", "PANTHERA_ORDERS_URL", CFG_STRING, NULL, 0, 0, 0,
-     "nng URL of OrderService for payments (paying an order again), when not served here."},
+     "nng URL of OrderService for payments (paying an order again) and reviews, when not "
+     "served here; and for panthera-gateway."},
     {"users-url", "PANTHERA_USERS_URL", CFG_STRING, NULL, 0, 0, 0,
-     "nng URL of UserService (the auth service) for reviews, when not served here."},
+     "nng URL of UserService (the auth service) for reviews and notifications, when not served "
+     "here; and of AuthService and UserService for panthera-gateway."},
     {"notifications-url", "PANTHERA_NOTIFICATIONS_URL", CFG_STRING, NULL, 0, 0, 0,
      "nng URL of NotificationService for auth's password-reset emails, when not served here; "
-     "unset: they go to the log (the user id only)."},
+     "unset: they go to the log (the user id only). And for panthera-gateway."},
     {"payments-url", "PANTHERA_PAYMENTS_URL", CFG_STRING, NULL, 0, 0, 0,
-     "nng URL of PaymentService for orders (refunds), when not served here."},
+     "nng URL of PaymentService for orders (refunds), when not served here; and for "
+     "panthera-gateway."},
     {"inventory-url", "PANTHERA_INVENTORY_URL", CFG_STRING, NULL, 0, 0, 0,
-     "nng URL of InventoryService for the catalog; unset: the process's own rpc-url."},
+     "nng URL of InventoryService for the catalog and orders, when not served here; and for "
+     "panthera-gateway."},
+    {"reviews-url", "PANTHERA_REVIEWS_URL", CFG_STRING, NULL, 0, 0, 0,
+     "nng URL of ReviewService for panthera-gateway."},
+    {"analytics-url", "PANTHERA_ANALYTICS_URL", CFG_STRING, NULL, 0, 0, 0,
+     "nng URL of AnalyticsService for panthera-gateway."},
     {"jwt-issuer", "PANTHERA_JWT_ISSUER", CFG_STRING, "panthera", 0, 0, 0,
      "iss of access tokens: what auth signs and the gateway expects (printable ASCII)."},
     {"log-level", "PANTHERA_LOG_LEVEL", CFG_STRING, "info", 0, 0, 0, "debug, info, warn or error."},
