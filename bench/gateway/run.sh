@@ -349,15 +349,17 @@ uncached=$(median "${VALUES["uncached|rps"]:-}")
 r_cached=$(ratio "$cached" "$(median "${VALUES["nginx|rps"]:-}")")
 r_uncached=$(ratio "$uncached" "$(median "${VALUES["pg_select|rps"]:-}")")
 r_order=$(ratio "$(median "${VALUES["orders|rps"]:-}")" "$(median "${VALUES["pg_saga|rps"]:-}")")
-hwm=$hwm_cached
-((${hwm_uncached:-0} > ${hwm:-0})) && hwm=$hwm_uncached
-rss=$(awk -v k="${hwm:-0}" 'BEGIN { printf "%.0f\n", k / 1024 }')
+# The kernel records VmHWM when memory is unmapped, and reports the larger
+# of that and the current RSS: a peak freed with madvise can escape it, so
+# the largest sample counts too.
+rss=$(printf '%s\n' "${hwm_cached:-0}" "${hwm_uncached:-0}" "$rss_c" "$rss_u" |
+	awk '$1 > m { m = $1 } END { printf "%.0f\n", m / 1024 }')
 echo
 echo "targets of issue 8, reported and not asserted:"
 printf '  %-34s %6s   target >= 1.0\n' "cached GET / nginx" "$r_cached"
 printf '  %-34s %6s   target >= 0.7\n' "uncached GET / pgbench SELECT" "$r_uncached"
 printf '  %-34s %6s   target >= 0.6\n' "orders / pgbench saga" "$r_order"
-printf '  %-34s %6s   target <= 64\n' "pantherad peak RSS under load, MiB" "$rss"
+printf '  %-34s %6s   target <= 64\n' "pantherad RSS under load, MiB" "$rss"
 echo "total: ${SECONDS} s"
 echo "cached_get_ratio_vs_nginx=$r_cached"
 echo "uncached_get_ratio_vs_pgbench=$r_uncached"
