@@ -339,9 +339,9 @@ row e "orders: POST /v1/orders until PAID (HTTP)" orders
 row "" "pgbench: bench/orders/saga.sql (one order a tx)" pg_saga
 rss_c=$(cat "$TMP/rss-cached" 2>/dev/null || echo 0)
 rss_u=$(cat "$TMP/rss-uncached" 2>/dev/null || echo 0)
-printf '%-2s %-52s %s\n' f "pantherad RSS under load, MiB: VmHWM / largest VmRSS" \
+printf '%-2s %-52s %s\n' f "pantherad RSS under load, MiB: VmHWM / max VmRSS" \
 	"cache on $(mib "$hwm_cached") / $(mib "$rss_c"), cache off $(mib "$hwm_uncached") / $(mib "$rss_u")"
-printf '%-2s %-52s %s\n' "" "(VmHWM of start and seeding, before the load, MiB)" \
+printf '%-2s %-52s %s\n' "" "(VmHWM of start and seeding, before it, MiB)" \
 	"cache on $(mib "$start_hwm_cached"), cache off $(mib "$start_hwm_uncached")"
 
 cached=$(median "${VALUES["cached|rps"]:-}")
