@@ -192,14 +192,17 @@ deps: ## install the Debian 12 packages and npm tools the build needs (as root)
 run: all ## run what the platform serves so far (see README)
 	tools/run.sh $(BUILD)
 
-.PHONY: bench bench-rpc bench-orders
-bench: bench-rpc bench-orders ## every benchmark of bench/; each prints ratios against baselines of the same run
+.PHONY: bench bench-rpc bench-orders bench-gateway
+bench: bench-rpc bench-orders bench-gateway ## every benchmark of bench/; each prints ratios against baselines of the same run
 
 bench-rpc: all ## the RPC benchmark alone (bench/rpc: vs bare nng, raw TCP, gRPC C++; under 3 minutes)
 	$(MAKE) -C bench/rpc bench
 
 bench-orders: all ## orders placed and settled through RPC vs pgbench on the same SQL (bench/orders; under 2 minutes)
 	$(MAKE) -C bench/orders bench
+
+bench-gateway: $(PANTHERAD) ## the REST gateway vs nginx and pgbench, orders over HTTP, RSS (bench/gateway; needs tools/deps.sh --bench; under 2 minutes)
+	BUILD=$(abspath $(BUILD)) $(MAKE) -C bench/gateway bench
 
 FUZZ_SECONDS ?= 60
 .PHONY: fuzz

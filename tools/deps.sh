@@ -5,8 +5,24 @@
 # tools the tests use into .tools/npm (pinned versions; skipped with a
 # message when npm is absent). Safe to run again: it installs only what is
 # missing.
+#
+#   tools/deps.sh           what the build and the tests need (CI runs this)
+#   tools/deps.sh --bench   the same, plus what only bench/gateway needs:
+#                           wrk and nginx-light (nginx runs there as a private
+#                           process; installing the package may start a
+#                           system nginx on port 80: `service nginx stop`)
 set -euo pipefail
 cd "$(dirname "$0")/.."
+
+BENCH=0
+case ${1:-} in
+"") ;;
+--bench) BENCH=1 ;;
+*)
+	echo "usage: $0 [--bench]" >&2
+	exit 2
+	;;
+esac
 
 PACKAGES=(
 	build-essential clang clang-format libclang-rt-14-dev pkg-config git ca-certificates
@@ -17,6 +33,10 @@ PACKAGES=(
 	curl openssl python3-aiosmtpd
 	libgrpc++-dev protobuf-compiler-grpc
 )
+
+# Only for the benchmarks: never installed unless asked for.
+BENCH_PACKAGES=(wrk nginx-light)
+[ $BENCH -eq 0 ] || PACKAGES+=("${BENCH_PACKAGES[@]}")
 
 missing=()
 for p in "${PACKAGES[@]}"; do
