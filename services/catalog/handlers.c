@@ -396,7 +396,8 @@ static rpc_status list_categories(rpc_call *call,
 	catalog_service *svc = user;
 	(void)req;
 	categories_op op = {call, resp};
-	rpc_status st = db_transaction(svc->pool, 0, db_wait_ms(call), tx_list_categories, &op);
+	rpc_status st =
+	    db_transaction(svc->pool, DB_TX_READ, db_wait_ms(call), tx_list_categories, &op);
 	return st == RPC_STATUS_OK ? st : db_failed(call, st);
 }
 
@@ -550,7 +551,7 @@ static rpc_status list_products(rpc_call *call,
 		return st;
 	op.q.limit = page_size;
 	op.q.offset = ((int64_t)page - 1) * page_size;
-	st = db_transaction(svc->pool, 0, db_wait_ms(call), tx_list_products, &op);
+	st = db_transaction(svc->pool, DB_TX_READ, db_wait_ms(call), tx_list_products, &op);
 	if (st != RPC_STATUS_OK)
 		return db_failed(call, st);
 	resp->total = op.total > INT32_MAX ? INT32_MAX : (int32_t)op.total;
@@ -589,7 +590,7 @@ static rpc_status get_product(rpc_call *call, const Panthera__Catalog__V1__GetPr
 	if (st != RPC_STATUS_OK)
 		return st;
 	get_product_op op = {call, req->product_id, 1, resp};
-	st = db_transaction(svc->pool, 0, db_wait_ms(call), tx_get_product, &op);
+	st = db_transaction(svc->pool, DB_TX_READ, db_wait_ms(call), tx_get_product, &op);
 	if (st == RPC_STATUS_NOT_FOUND)
 		return not_found(call, req->product_id);
 	if (st != RPC_STATUS_OK)
@@ -640,7 +641,7 @@ static rpc_status batch_get_products(rpc_call *call,
 	if (st != RPC_STATUS_OK)
 		return st;
 	batch_op op = {call, (const char *const *)req->product_ids, req->n_product_ids, resp};
-	st = db_transaction(svc->pool, 0, db_wait_ms(call), tx_batch_get_products, &op);
+	st = db_transaction(svc->pool, DB_TX_READ, db_wait_ms(call), tx_batch_get_products, &op);
 	if (st != RPC_STATUS_OK)
 		return db_failed(call, st);
 	fill_stock_many(svc, call, resp->products, resp->n_products);

@@ -94,7 +94,7 @@ static rpc_status get_stock(rpc_call *call, const Panthera__Inventory__V1__GetSt
 	if (!id_is_uuid(req->product_id))
 		return bad_field(call, "product_id", "must be a UUID");
 	stock_op op = {.product_id = req->product_id};
-	rpc_status st = db_transaction(svc->pool, DB_TX_RETRY, db_wait_ms(call), tx_stock, &op);
+	rpc_status st = db_transaction(svc->pool, DB_TX_READ, db_wait_ms(call), tx_stock, &op);
 	if (st == RPC_STATUS_NOT_FOUND) {
 		rpc_call_set_error_reason(call, "STOCK_NOT_FOUND", NULL);
 		return rpc_call_error(call, st, "no stock recorded for product %s",
@@ -147,7 +147,7 @@ static rpc_status batch_get_stock(rpc_call *call,
 			return bad_field(call, "product_ids", "must all be UUIDs");
 	}
 	batch_op op = {req, call, resp};
-	rpc_status st = db_transaction(svc->pool, 0, db_wait_ms(call), tx_batch, &op);
+	rpc_status st = db_transaction(svc->pool, DB_TX_READ, db_wait_ms(call), tx_batch, &op);
 	return st == RPC_STATUS_OK ? RPC_STATUS_OK : db_failed(call, st);
 }
 

@@ -243,6 +243,31 @@ static void test_transaction_commits_or_rolls_back(void **state)
 	db_pool_close(p);
 }
 
+/* Two transaction ids taken by fn: the same inside one transaction,
+ * different when each statement is its own (DB_TX_READ). */
+static rpc_status tx_two_xids(db_conn *c, void *arg)
+{
+	int64_t *ids = arg;
+	rpc_status st =
+	    db_exec_int64(c, NULL, "SELECT pg_current_xact_id()::text::bigint", 0, NULL, &ids[0]);
+	if (st == RPC_STATUS_OK)
+		st = db_exec_int64(c, NULL, "SELECT pg_current_xact_id()::text::bigint", 0, NULL,
+		                   &ids[1]);
+	return st;
+}
+
+static void test_read_runs_without_a_transaction(void **state)
+{
+	(void)state;
+	db_pool *p = open_pool(1, 0);
+	int64_t ids[2];
+	assert_status(db_transaction(p, 0, 1000, tx_two_xids, ids), RPC_STATUS_OK);
+	assert_true(ids[0] == ids[1]);
+	assert_status(db_transaction(p, DB_TX_READ, 1000, tx_two_xids, ids), RPC_STATUS_OK);
+	assert_true(ids[0] != ids[1]);
+	db_pool_close(p);
+}
+
 /* db_purge: more old rows than one batch go in several batches of one
  * call, young rows stay, a failing statement answers its status. */
 static void test_purge_deletes_old_rows_in_batches(void **state)
@@ -541,6 +566,7 @@ int main(void)
 	    cmocka_unit_test(test_exec_int64_reads_one_integer),
 	    cmocka_unit_test(test_pool_bounds_and_timeouts),
 	    cmocka_unit_test(test_transaction_commits_or_rolls_back),
+	    cmocka_unit_test(test_read_runs_without_a_transaction),
 	    cmocka_unit_test(test_purge_deletes_old_rows_in_batches),
 	    cmocka_unit_test(test_serializable_conflicts_are_retried),
 	    cmocka_unit_test(test_migrations),

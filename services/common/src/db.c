@@ -467,6 +467,11 @@ rpc_status db_transaction(db_pool *p, int flags, uint32_t timeout_ms, db_tx_fn f
 	rpc_status st = db_acquire(p, timeout_ms, &c);
 	if (st != RPC_STATUS_OK)
 		return st;
+	if (flags == DB_TX_READ) {
+		st = fn(c, arg);
+		db_release(p, c);
+		return st;
+	}
 	for (int attempt = 1;; attempt++) {
 		st = db_exec(c, NULL,
 		             (flags & DB_TX_SERIALIZABLE) ? "BEGIN ISOLATION LEVEL SERIALIZABLE"

@@ -145,6 +145,14 @@ const char *db_last_sqlstate(const db_conn *conn);
  */
 #define DB_TX_SERIALIZABLE 1
 #define DB_TX_RETRY        2
+/*
+ * DB_TX_READ: fn only reads, one statement, or several that need no common
+ * snapshot: it runs on the connection without BEGIN and COMMIT, two round
+ * trips fewer. Under READ COMMITTED (the default) each statement takes its
+ * own snapshot inside a transaction too, so a read sees nothing different.
+ * Not with the other flags; fn must not write, lock or SET LOCAL.
+ */
+#define DB_TX_READ 4
 typedef rpc_status (*db_tx_fn)(db_conn *conn, void *arg);
 rpc_status db_transaction(db_pool *pool, int flags, uint32_t timeout_ms, db_tx_fn fn, void *arg);
 
