@@ -185,6 +185,45 @@ static void test_commit_order_not_insert_order(void **state)
 	ev_consumer_close(c);
 }
 
+/* An event committed while an older transaction (which publishes nothing)
+ * still runs is held back; the consumer sees that, and its wait looks
+ * again within milliseconds rather than sleeping until a NOTIFY that the
+ * older transaction's end never sends. */
+static void test_held_back_events_are_looked_at_again_soon(void **state)
+{
+	(void)state;
+	sql_ok(pool, "CREATE TABLE sink.held (event_id uuid PRIMARY KEY, payload text)");
+	effect_ctx e = {.table = "sink.held"};
+	ev_consumer *c = consumer("sink.held", pool, "orders", pool, "sink", &e);
+	unsigned n;
+	assert_status(ev_consume_once(c, &n), RPC_STATUS_OK); /* what earlier tests left */
+	while (n > 0)
+		assert_status(ev_consume_once(c, &n), RPC_STATUS_OK);
+	assert_int_equal(ev_consumer_held_back(c), 0);
+	db_conn *t1;
+	assert_status(db_acquire(pool, 2000, &t1), RPC_STATUS_OK);
+	assert_status(db_exec(t1, NULL, "BEGIN", 0, NULL, NULL), RPC_STATUS_OK);
+	assert_status(db_exec(t1, NULL, "SELECT pg_current_xact_id()", 0, NULL, NULL),
+	              RPC_STATUS_OK);
+	publish(pool, "orders", "held", 0);
+	assert_status(ev_consume_once(c, &n), RPC_STATUS_OK);
+	assert_int_equal(n, 0);
+	assert_int_equal(ev_consumer_held_back(c), 1);
+	assert_status(ev_wait(c, 50), RPC_STATUS_OK); /* the NOTIFY of "held" */
+	assert_status(db_exec(t1, NULL, "COMMIT", 0, NULL, NULL), RPC_STATUS_OK);
+	db_release(pool, t1);
+	struct timespec a, b;
+	clock_gettime(CLOCK_MONOTONIC, &a);
+	assert_status(ev_wait(c, 20000), RPC_STATUS_OK); /* no NOTIFY comes now */
+	clock_gettime(CLOCK_MONOTONIC, &b);
+	assert_true(b.tv_sec - a.tv_sec < 10); /* not the 20 s timeout */
+	assert_status(ev_consume_once(c, &n), RPC_STATUS_OK);
+	assert_int_equal(n, 1);
+	assert_int_equal(ev_consumer_held_back(c), 0);
+	assert_int_equal(count(pool, "SELECT count(*) FROM sink.held WHERE payload = 'held'"), 1);
+	ev_consumer_close(c);
+}
+
 /* Burn transaction ids until the next one is at least `target`. */
 static void burn_xids_to(long target)
 {
@@ -679,6 +718,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_applied_once_and_only_when_committed),
 	    cmocka_unit_test(test_commit_order_not_insert_order),
+	    cmocka_unit_test(test_held_back_events_are_looked_at_again_soon),
 	    cmocka_unit_test(test_transaction_ids_past_a_power_of_ten),
 	    cmocka_unit_test(test_a_new_consumer_may_start_at_now),
 	    cmocka_unit_test(test_killed_consumer_applies_once_after_restart),

@@ -25,6 +25,9 @@ struct ev_consumer {
 	char src[80]; /* quoted schema names */
 	char own[80];
 	PGconn *listen;
+	/* rounds in a row that found committed events held back behind an
+	 * older transaction still running (0: none held back) */
+	unsigned held_back;
 };
 
 static void quote(char *out, size_t cap, const char *schema)
@@ -472,6 +475,22 @@ static rpc_status consume_batch(ev_consumer *c, int careful, unsigned *handled, 
 	if ((st = db_exec(src, NULL, sql, 3, rp, &rows)) != RPC_STATUS_OK)
 		goto out;
 	int n_rows = PQntuples(rows), n_wanted = 0;
+	if (n_rows == 0) {
+		/* Committed events past the cursor that an older transaction
+		 * still running holds back: their NOTIFY has come and gone, and
+		 * that transaction may end without one, so ev_wait() looks again
+		 * soon instead of sleeping its whole timeout. */
+		int64_t held = 0;
+		snprintf(sql, sizeof(sql),
+		         "SELECT count(*) FROM (SELECT 1 FROM %s.outbox o"
+		         " WHERE (o.txid, o.seq) > ($1::xid8, $2::bigint) LIMIT 1) h",
+		         c->src);
+		if ((st = db_exec_int64(src, NULL, sql, 2, rp, &held)) != RPC_STATUS_OK)
+			goto out;
+		c->held_back = held > 0 ? c->held_back + 1 : 0;
+	} else {
+		c->held_back = 0;
+	}
 	for (int i = 0; i < n_rows; i++)
 		if (wanted(c, PQgetvalue(rows, i, 2))) {
 			if (add_id(ids, id_cap, &ids_len, PQgetvalue(rows, i, 0)) != 0) {
@@ -624,6 +643,11 @@ rpc_status ev_consume_once(ev_consumer *c, unsigned *handled)
 	return st;
 }
 
+unsigned ev_consumer_held_back(const ev_consumer *c)
+{
+	return c->held_back;
+}
+
 const char *ev_consumer_name(const ev_consumer *c)
 {
 	return c->name;
@@ -748,6 +772,14 @@ out:
 
 rpc_status ev_wait(ev_consumer *c, uint32_t timeout_ms)
 {
+	/* events held back behind an older transaction: look again after
+	 * 2, 4, 8 ... 512 ms rather than wait for a NOTIFY that may not come */
+	if (c->held_back > 0) {
+		unsigned shift = c->held_back < 9 ? c->held_back : 9;
+		uint32_t soon = 1u << shift;
+		if (soon < timeout_ms)
+			timeout_ms = soon;
+	}
 	if (c->listen == NULL || PQstatus(c->listen) != CONNECTION_OK) {
 		if (c->listen != NULL)
 			PQfinish(c->listen);

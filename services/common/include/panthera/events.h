@@ -116,8 +116,16 @@ rpc_status ev_replay_dead_letter(ev_consumer *c, const char *event_id);
 /*
  * Block until a NOTIFY arrives on the source database or `timeout_ms`
  * passes, whichever first (a consumer loop: wait, then consume). The
- * listening connection is opened on first use.
+ * listening connection is opened on first use. When the last
+ * ev_consume_once() found committed events held back behind an older
+ * transaction still running (whose end sends no NOTIFY when it published
+ * nothing), the wait is cut to 2 ms, doubling with each such round up to
+ * 512 ms: an order's next step does not sleep a consumer's whole idle
+ * timeout.
  */
+/* Rounds in a row that found events held back (0: none); for tests. */
+unsigned ev_consumer_held_back(const ev_consumer *c);
+
 rpc_status ev_wait(ev_consumer *c, uint32_t timeout_ms);
 
 /*
