@@ -334,7 +334,7 @@ row a "GET product: gateway, response cache on" cached
 row b "GET product: gateway, cache off (RPC, catalog, SQL)" uncached
 row c "GET the same body: nginx, static file" nginx
 row d "pgbench: the catalog's primary-key SELECT" pg_select
-row "" "pgbench: all SQL of one GetProduct (6 statements)" pg_getprod
+row "" "pgbench: all SQL of one GetProduct (2 statements)" pg_getprod
 row e "orders: POST /v1/orders until PAID (HTTP)" orders
 row "" "pgbench: bench/orders/saga.sql (one order a tx)" pg_saga
 rss_c=$(cat "$TMP/rss-cached" 2>/dev/null || echo 0)
