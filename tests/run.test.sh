@@ -9,9 +9,14 @@ build=${BUILD:-build}
 probe=$build/tests/rpc_probe
 tmp=$(mktemp -d /tmp/panthera-run-XXXXXX)
 chmod 755 "$tmp"
-pg_port=$((42000 + RANDOM % 8000))
-rpc_port=$((50000 + RANDOM % 8000))
-http_port=$((rpc_port + 1))
+# three TCP ports the kernel says are free now (random ones collided with
+# other test clusters on a busy machine)
+read -r pg_port rpc_port http_port < <(python3 -c '
+import socket
+ss = [socket.socket() for _ in range(3)]
+for s in ss:
+    s.bind(("127.0.0.1", 0))
+print(*[s.getsockname()[1] for s in ss])')
 fail() { echo "FAIL: $*"; [ -f "$tmp/log" ] && tail -n 20 "$tmp/log"; tools/pg.sh stop "$tmp/data" "$pg_port" >/dev/null 2>&1; rm -rf "$tmp"; exit 1; }
 
 run_once() {
