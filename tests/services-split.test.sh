@@ -14,7 +14,8 @@
 # (register and login, the product list, a product an admin creates, an
 # order that settles PAID, /readyz, /metrics with the RPC client's section
 # and not the server's), over HTTP and, with a throwaway certificate, over
-# HTTPS with HTTP/2; and that SIGTERM stops every process with exit 0 and
+# HTTPS with HTTP/2; a product renamed through one replica is not served
+# stale from the other's cache (the catalog's event drops it); and that SIGTERM stops every process with exit 0 and
 # pantherad.exit (gateway.exit) logged. BUILD=build-san runs the sanitizer
 # build: any sanitizer report in a log fails the test.
 set -u
@@ -307,6 +308,21 @@ out=$(curl -sk --http2 -o "$tmp/b" -w '%{http_version} %{http_code}' "https://12
 [ "$out" = "2 200" ] || fail "gateway over HTTPS with HTTP/2: $out: $(cat "$tmp/b")"
 [ "$(python3 -c 'import sys, json; print(json.load(sys.stdin)["name"])' <"$tmp/b")" = "Gateway mug" ] ||
 	fail "gateway over HTTPS: $(cat "$tmp/b")"
+# The HTTPS replica has that reply in its cache now (30 s). A change made
+# through the other replica reaches it through the catalog's event, not
+# after the TTL.
+call PATCH "/v1/products/$product" '{"name":"Gateway mug, blue"}' -H "authorization: Bearer $admin"
+expect 200 "rename the product"
+fresh=""
+for _ in $(seq 1 50); do
+	curl -sk -o "$tmp/b" "https://127.0.0.1:${port[gateway-tls]}/v1/products/$product"
+	[ "$(python3 -c 'import sys, json; print(json.load(sys.stdin)["name"])' <"$tmp/b")" = "Gateway mug, blue" ] &&
+		{ fresh=1; break; }
+	sleep 0.1
+done
+[ -n "$fresh" ] || fail "the other replica still serves the old name from its cache: $(cat "$tmp/b")"
+curl -sk https://127.0.0.1:${port[gateway-tls]}/metrics | grep -q '^panthera_gateway_cache_feed_dropped_total [1-9]' ||
+	fail "the HTTPS replica's cache feed dropped nothing"
 out=$(curl -sk --http1.1 -o /dev/null -w '%{http_version} %{http_code}' "https://127.0.0.1:${port[gateway-tls]}/healthz")
 [ "$out" = "1.1 200" ] || fail "gateway over HTTPS with HTTP/1.1: $out"
 
