@@ -75,8 +75,9 @@ call() {
 	[ -z "$data" ] || args+=(-H 'content-type: application/json' --data-binary "$data")
 	: >"$tmp/b" # curl leaves the file alone when there is no body
 	status=$(curl "${args[@]}" "$base$path")
-	body=$(cat "$tmp/b")
-	headers=$(tr -d '\r' <"$tmp/h")
+	body=$(<"$tmp/b")
+	headers=$(<"$tmp/h")
+	headers=${headers//$'\r'/}
 }
 expect() { # STATUS WHAT
 	[ "$status" = "$1" ] || fail "$2: got $status, want $1: $body"
