@@ -89,7 +89,7 @@ bad() { fail "[$row] $(head -c 700 <<<"$*")"; }
 # want STATUS WHAT: the last call answered STATUS, with an X-Request-Id and,
 # when it has a body, as JSON; a 401 also with WWW-Authenticate: Bearer
 want() {
-	[ "$status" = "$1" ] || bad "$2: got $status, want $1: $body"
+	[ "$status" = "$1" ] || bad "$2: got $status (curl exit $curl_rc), want $1: $body"
 	local h=${headers,,}
 	[[ $h == *$'\nx-request-id: '?* ]] || bad "$2: no X-Request-Id: $headers"
 	[ -z "$body" ] || [[ $h == *$'\ncontent-type: application/json'* ]] ||
@@ -204,6 +204,9 @@ err 400 "$B400" "a 7-character password"
 field password
 call POST /v1/auth/register "{\"email\":\"long@example.com\",\"password\":\"$(printf 'x%.0s' $(seq 1 129))\",\"firstName\":\"L\",\"lastName\":\"P\"}"
 err 400 "$B400" "a 129-character password"
+call POST /v1/auth/register '{"email":"not-an-email","password":"correct-horse-9","firstName":"N","lastName":"E"}'
+err 400 INVALID_ARGUMENT "an email without @"
+field email
 call POST /v1/auth/register '{"email":"typed@example.com","password":"correct-horse-9","firstName":5,"lastName":"T"}'
 err 400 INVALID_ARGUMENT "a number for firstName"
 field firstName
@@ -499,6 +502,12 @@ err 403 PERMISSION_DENIED "a user on an admin row"
 callas admin POST /v1/products "${prod_body/\"12.50\"/\"twelve\"}"
 err 400 INVALID_ARGUMENT "a price that is not a decimal"
 field price
+callas admin POST /v1/products "${prod_body/\"12.50\"/\"-1.00\"}"
+err 400 INVALID_ARGUMENT "a negative price"
+field price
+callas admin POST /v1/products "${prod_body/\"12.50\"/\"12.505\"}"
+err 400 INVALID_ARGUMENT "a price with three decimals"
+field price
 callas admin POST /v1/products "${prod_body/\"stock\":5/\"stock\":\"many\"}"
 err 400 INVALID_ARGUMENT "a string for stock"
 field stock
@@ -542,6 +551,11 @@ call GET "/v1/products?category=$cat_new&minPrice=5&maxPrice=50" ""
 has "[.products[].id] == [\"$p1\"] and .total == 1" "minPrice and maxPrice"
 call GET "/v1/products?search=quokkaberry" ""
 has "([.products[].id] | sort) == ([\"$p1\",\"$p2\"] | sort)" "full-text search over name and description"
+call GET "/v1/products?search=zebra" ""
+has "[.products[].id] == [\"$p1\"]" "full-text search over the name"
+call GET "/v1/products?category=$nobody" ""
+want 200 "an unknown category"
+has '.products == [] and .total == 0' "an unknown category lists nothing"
 call GET "/v1/products?category=$cat_new&sort_by=price&page=2&page_size=2" ""
 want 200 "page 2, snake_case names"
 has "[.products[].id] == [\"$p2\"] and .total == 3 and .page == 2 and .pageSize == 2" "page 2"
@@ -586,8 +600,10 @@ on "PUT /v1/inventory/{productId}"
 callas admin PUT "/v1/inventory/$p1" '{"available":7}'
 want 200 "set stock"
 has ".productId == \"$p1\" and .available == 7 and .reserved == 0" "the stock"
-call GET "/v1/products/$p1" ""
+call GET "/v1/products/$p1" "" -H "if-none-match: $etag"
+want 200 "If-None-Match with the ETag from before the stock changed"
 has '.stock == 7' "the product's stock after PUT"
+[ "$(sed -n 's/^etag: *//Ip' <<<"$headers")" != "$etag" ] || bad "the same ETag after the stock changed"
 callas ann PUT "/v1/inventory/$p1" '{"available":70}'
 err 403 PERMISSION_DENIED "a user on an admin row"
 callas admin PUT "/v1/inventory/$p1" '{"available":-1}'
@@ -698,6 +714,8 @@ want 201 "an order of the items given"
 o_visa=$(jqb .id)
 callas ann POST /v1/orders "{$ship,\"paymentMethodId\":\"pm_card_visa\"}"
 err 400 "$B400" "checking out an empty cart"
+callas ann POST /v1/orders "{\"items\":[{\"productId\":\"$p2\",\"quantity\":0}],$ship,\"paymentMethodId\":\"pm_card_visa\"}"
+err 400 "$B400" "quantity 0"
 callas ann POST /v1/orders "{\"items\":[{\"productId\":\"$p2\",\"quantity\":1}],\"paymentMethodId\":\"pm_card_visa\"}"
 err 400 "$B400" "no shippingAddress"
 call POST /v1/orders "{\"items\":[{\"productId\":\"$p2\",\"quantity\":1}],$ship,\"paymentMethodId\":\"pm_card_visa\"}"
@@ -904,6 +922,10 @@ has "(.notifications | length) >= 3 and .total == (.notifications | length) and 
 	and all(.notifications[]; .channel == \"EMAIL\" and .userId == \"$id_carl\" and (.subject | length > 0)
 	and (.template | length > 0) and (.createdAt | test(\"$rfc3339\")))
 	and ([.notifications[].createdAt] == ([.notifications[].createdAt] | sort | reverse))" "the Notifications, newest first"
+callas ann GET "/v1/users/$id_ann/notifications?pageSize=100" ""
+has '([.notifications[].template] | unique) == ["order_delivered","order_paid","order_placed","order_refunded","order_shipped"]' "ann's notifications: placed, paid, shipped, delivered, refunded"
+callas carl GET "/v1/users/$id_carl/notifications?pageSize=100" ""
+has '([.notifications[].template] | unique) == ["order_cancelled","order_payment_failed","order_placed"]' "carl's notifications: placed, payment failed, cancelled"
 callas bob GET "/v1/users/$id_bob/notifications?pageSize=100" ""
 has '[.notifications[] | select(.body | test("reset token"; "i"))] == []' "the reset email recorded as a notification"
 callas ann GET "/v1/users/$id_carl/notifications" ""
@@ -918,6 +940,14 @@ want 200 "the sales report"
 has ".from == \"$today\" and .to == \"$today\" and .currency == \"USD\" and (.orderCount | tonumber) >= 1
 	and (.revenue | test(\"$money_re\")) and (.days | length == 1) and .days[0].date == \"$today\"
 	and (.topProducts | length <= 10) and (.topProducts[0] | has(\"productId\") and has(\"name\") and has(\"quantity\") and has(\"revenue\"))" "the SalesReport"
+# paid today: ann 62.50 and 12.50 (both refunded), bob 198.00, erin 99.00
+eventually admin "/v1/reports/sales?from=$today&to=$today" '.revenue == "297.00"' "revenue net of refunds"
+has ".days == [{\"date\":\"$today\",\"orderCount\":.days[0].orderCount,\"revenue\":\"297.00\"}]
+	and .topProducts[0].productId == \"$p2\" and .topProducts[0].revenue == \"297.00\"
+	and (.topProducts[0].quantity | tonumber) == 3 and .topProducts[0].name == \"Yak test lamp\"" "days and topProducts"
+callas admin GET "/v1/reports/sales?from=2024-01-01&to=2024-12-31" ""
+want 200 "366 days"
+has '.revenue == "0.00" and .from == "2024-01-01"' "an empty year"
 callas ann GET "/v1/reports/sales?from=$today&to=$today" ""
 err 403 PERMISSION_DENIED "a user on an admin row"
 callas admin GET "/v1/reports/sales?from=$today&to=2020-01-01" ""

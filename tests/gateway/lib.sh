@@ -5,11 +5,13 @@
 # The sourcing script sets -u, cds to the repository root and then calls:
 #   gw_start [VAR=value...]  start PostgreSQL and pantherad (with those extra
 #                            settings); sets $tmp, $pid, $base, $data_dir
-#   call METHOD PATH [BODY] [curl args...]  sets $status, $body, $headers
+#   call METHOD PATH [BODY] [curl args...]  sets $status, $body, $headers,
+#                            $curl_rc
 #   expect STATUS WHAT       fail unless the last call answered STATUS
 #   error_shape CODE STATUS  fail unless the body is AIP-193 with those
 #   fail WHAT                print FAIL: WHAT and pantherad's log tail, exit 1
-# The EXIT trap stops pantherad and PostgreSQL and removes $tmp.
+# The EXIT trap stops pantherad and PostgreSQL and removes $tmp (kept when
+# GW_KEEP is set). GW_TRACE=FILE appends every call and its answer to FILE.
 build=${BUILD:-build}
 command -v curl >/dev/null || { echo "skip: curl is not installed"; exit 77; }
 command -v python3 >/dev/null || { echo "skip: python3 is not installed"; exit 77; }
@@ -23,7 +25,7 @@ cleanup() {
 	[ -z "$gw_cleanup_hook" ] || $gw_cleanup_hook
 	[ -z "$pid" ] || { kill -TERM "$pid" 2>/dev/null; wait "$pid" 2>/dev/null; }
 	[ -z "$pg_port" ] || tools/pg.sh stop "$data_dir" "$pg_port" >/dev/null 2>&1
-	rm -rf "$tmp"
+	[ -n "${GW_KEEP-}" ] || rm -rf "$tmp"
 }
 trap cleanup EXIT
 fail() {
@@ -74,10 +76,12 @@ call() {
 	local args=(-s -X "$method" -D "$tmp/h" -o "$tmp/b" -w '%{http_code}' "$@")
 	[ -z "$data" ] || args+=(-H 'content-type: application/json' --data-binary "$data")
 	: >"$tmp/b" # curl leaves the file alone when there is no body
-	status=$(curl "${args[@]}" "$base$path")
+	status=$(curl --max-time 20 "${args[@]}" "$base$path")
+	curl_rc=$? # 0, or why there is no status (7: refused, 28: timeout, 52: no reply)
 	body=$(<"$tmp/b")
 	headers=$(<"$tmp/h")
 	headers=${headers//$'\r'/}
+	[ -z "${GW_TRACE-}" ] || printf '%s %s %s\n%s\n' "$method" "$path" "$status" "$body" >>"$GW_TRACE"
 }
 expect() { # STATUS WHAT
 	[ "$status" = "$1" ] || fail "$2: got $status, want $1: $body"
