@@ -4,7 +4,8 @@
 #
 # The sourcing script sets -u, cds to the repository root and then calls:
 #   gw_start [VAR=value...]  start PostgreSQL and pantherad (with those extra
-#                            settings); sets $tmp, $pid, $base, $data_dir
+#                            settings); sets $tmp, $pid, $base, $data_dir,
+#                            $db_url
 #   call METHOD PATH [BODY] [curl args...]  sets $status, $body, $headers,
 #                            $curl_rc
 #   expect STATUS WHAT       fail unless the last call answered STATUS
@@ -45,6 +46,7 @@ gw_start() {
 		url=""
 	done
 	[ -n "$url" ] || fail "no PostgreSQL: $(tail -n 3 "$tmp/pg.err")"
+	db_url=$url
 	for _ in 1 2 3 4 5; do
 		http_port=$((50000 + RANDOM % 7000))
 		rpc_port=$((http_port + 1))
