@@ -429,6 +429,12 @@ err 400 INVALID_ARGUMENT "an unknown field"
 field nickname
 callas ann PATCH "/v1/users/$id_ann" '{"roles":["ADMIN"]}'
 err 403 PERMISSION_DENIED "a user setting their own roles"
+callas ann PATCH "/v1/users/$id_ann" '{"email":"annie@example.com"}'
+[ "$status" = 400 ] || [ "$status" = 403 ] || bad "PATCH of email (not in {firstName, lastName, roles, status}): got $status: $body"
+callas ann GET "/v1/users/$id_ann" ""
+has '.email == "ann@example.com"' "a PATCH changed the email"
+callas ann GET /v1/users/not-a-uuid ""
+[ "$status" = 400 ] || [ "$status" = 404 ] || bad "a malformed id: got $status: $body"
 callas bob PATCH "/v1/users/$id_ann" '{"firstName":"Mallory"}'
 err 404 NOT_FOUND "another user's account"
 callas admin PATCH "/v1/users/$id_carl" '{"roles":["USER","ADMIN"]}'
@@ -464,6 +470,8 @@ has ".street == \"1 Main St\" and .city == \"Springfield\" and .state == \"IL\" 
 addr_ann=$(jqb .id)
 callas bob POST "/v1/users/$id_ann/addresses" "$addr"
 err 404 NOT_FOUND "an address for another user"
+callas ann POST "/v1/users/$id_ann/addresses" '{}'
+err 400 INVALID_ARGUMENT "an empty address"
 callas ann POST "/v1/users/$id_ann/addresses" '{"street":"1 Main St","planet":"Mars"}'
 err 400 INVALID_ARGUMENT "an unknown field"
 field planet
@@ -511,6 +519,8 @@ err 409 ALREADY_EXISTS "a duplicate name"
 callas admin POST /v1/categories "{\"name\":\"Sub Gear\",\"parentId\":\"$cat_new\"}"
 want 201 "a child category"
 has ".parentId == \"$cat_new\"" "parentId"
+callas admin POST /v1/categories "{\"name\":\"Orphan\",\"parentId\":\"$nobody\"}"
+[ "$status" = 400 ] || [ "$status" = 404 ] || bad "an unknown parentId: got $status: $body"
 callas ann POST /v1/categories '{"name":"Mine"}'
 err 403 PERMISSION_DENIED "a user on an admin row"
 call POST /v1/categories '{"name":"Mine"}'
@@ -606,6 +616,8 @@ want 200 "patch price and name"
 has '.price == "4.25" and .name == "Xylophone deluxe" and .description == "music" and .sku == "TEST-003"' "AIP-134 on a product"
 call GET "/v1/products/$p3" ""
 has '.price == "4.25"' "GET after PATCH shows the old price (stale cache?)"
+callas admin PATCH "/v1/products/$p3" '{"sku":"TEST-001"}'
+err 409 ALREADY_EXISTS "a PATCH to a taken sku"
 callas admin PATCH "/v1/products/$p3" '{"stock":9}'
 err 400 INVALID_ARGUMENT "stock in a product PATCH"
 field stock
@@ -760,6 +772,11 @@ o_declined=$(jqb .id)
 await_order bob "$o_declined" PAYMENT_FAILED
 pay_declined=$(jqb .paymentId)
 eventually admin "/v1/products/$p2" '.stock == 50' "PAYMENT_FAILED did not return the stock"
+callas carl POST /v1/orders "{\"items\":[{\"productId\":\"$p2\",\"quantity\":1}],$ship,\"paymentMethodId\":\"pm_bogus\"}"
+want 201 "an order with an unknown payment method"
+await_order carl "$(jqb .id)" PAYMENT_FAILED
+callas carl GET "/v1/payments/$(jqb .paymentId)" ""
+has '.status == "FAILED" and .failureReason == "invalid_payment_method"' "failureReason invalid_payment_method"
 await_order ann "$o_visa" PAID
 
 on "GET /v1/orders/{orderId}"
@@ -988,6 +1005,8 @@ callas admin GET "/v1/reports/sales?from=$today&to=2020-01-01" ""
 err 400 "$B400" "from after to"
 callas admin GET "/v1/reports/sales?from=2024-01-01&to=2025-01-02" ""
 err 400 "$B400" "367 days"
+callas admin GET "/v1/reports/sales?to=$today" ""
+err 400 "$B400" "no from"
 callas admin GET "/v1/reports/sales?from=yesterday&to=$today" ""
 err 400 "$B400" "a date that is not YYYY-MM-DD"
 
