@@ -168,7 +168,5 @@ body=$(cat "$tmp/b")
 expect 413 "a body over the limit"
 error_shape 413 RESOURCE_EXHAUSTED
 
-kill -TERM "$pid"
-wait "$pid" || fail "pantherad did not exit 0 on SIGTERM"
-pid=""
+gw_stop
 echo "api: health, OpenAPI, errors, tokens, ownership, an order paid, ETags, metrics, CORS and rate limits, over HTTP"

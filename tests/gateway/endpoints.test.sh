@@ -1011,7 +1011,5 @@ callas admin GET "/v1/reports/sales?from=yesterday&to=$today" ""
 err 400 "$B400" "a date that is not YYYY-MM-DD"
 
 [ "$rows" -eq 42 ] || fail "$rows rows checked, API.md has 42"
-kill -TERM "$pid"
-wait "$pid" || fail "pantherad did not exit 0 on SIGTERM"
-pid=""
+gw_stop
 echo "endpoints: all $rows rows of API.md, success and failure, over HTTP ($gaps known gaps)"

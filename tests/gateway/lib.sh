@@ -11,6 +11,7 @@
 #   expect STATUS WHAT       fail unless the last call answered STATUS
 #   error_shape CODE STATUS  fail unless the body is AIP-193 with those
 #   fail WHAT                print FAIL: WHAT and pantherad's log tail, exit 1
+#   gw_stop                  stop pantherad: exit 0 and no sanitizer report
 # The EXIT trap stops pantherad and PostgreSQL and removes $tmp (kept when
 # GW_KEEP is set). GW_TRACE=FILE appends every call and its answer to FILE.
 build=${BUILD:-build}
@@ -68,6 +69,16 @@ gw_start() {
 	done
 	[ -n "$pid" ] || fail "pantherad did not serve HTTP"
 	base=http://127.0.0.1:$http_port
+}
+
+# gw_stop: SIGTERM, pantherad must exit 0 (a leak report under the
+# sanitizer build, BUILD=build-san, makes it exit otherwise) and its log must
+# hold no sanitizer report.
+gw_stop() {
+	kill -TERM "$pid"
+	wait "$pid" || fail "pantherad did not exit 0 on SIGTERM"
+	pid=""
+	! grep -qE 'runtime error|Sanitizer' "$tmp/pantherad.log" || fail "a sanitizer report"
 }
 
 # call METHOD PATH [BODY] [extra curl args...]: sets $status, $body, $headers
