@@ -653,13 +653,8 @@ callas admin PUT "/v1/inventory/$p1" '{"available":"lots"}'
 err 400 INVALID_ARGUMENT "a string for available"
 field available
 callas admin PUT "/v1/inventory/$nobody" '{"available":1}'
-if [ "$status" = 200 ]; then
-	# SetStock is an upsert (the catalog creates a product's stock row with
-	# it); inventory cannot ask the catalog (the catalog calls inventory)
-	known_gap "an unknown productId answers 200 and makes a stock row, not 404"
-else
-	err 404 NOT_FOUND "an unknown product"
-fi
+err 404 NOT_FOUND "an unknown product"
+reason PRODUCT_NOT_FOUND
 
 # ---- cart ----
 on "GET /v1/cart"
