@@ -114,6 +114,9 @@ err() {
 	want "$1" "$3"
 	has ".error.code == $1 and (.error.status | test(\"^($2)$\")) and (.error.message | type == \"string\")
 		and (.error.details | type == \"array\")" "$3: not the AIP-193 shape"
+	# no SQL, stack or password in an error body (the test's passwords)
+	has '[.. | strings | test("(?i)\\b(select|insert|update|delete)\\b.*\\b(from|into|set|where)\\b|sqlstate|\\.c:[0-9]+|correct-horse|new-password|admin-password")]
+		| any | not' "$3: SQL, a source line or a password in the error"
 }
 # reason R: the error carries an ErrorInfo with reason R, domain panthera.dev
 reason() {
@@ -745,9 +748,17 @@ err 400 "$B400" "more than the stock (2 left)"
 reason INSUFFICIENT_STOCK
 callas ann POST /v1/orders "{\"items\":[{\"productId\":\"$p1\",\"quantity\":1,\"unitPrice\":\"0.01\"}],$ship,\"paymentMethodId\":\"pm_card_visa\"}"
 err 400 INVALID_ARGUMENT "a price sent by the client"
-callas ann POST /v1/orders "{\"items\":[{\"productId\":\"$p1\",\"quantity\":1}],$ship,\"paymentMethodId\":\"pm_card_visa\"}"
+callas ann POST /v1/orders "{\"items\":[{\"productId\":\"$p1\",\"quantity\":1}],$ship,\"paymentMethodId\":\"pm_card_visa\"}" -H 'idempotency-key: shared-key'
 want 201 "an order of the items given"
 o_visa=$(jqb .id)
+callas ann POST /v1/orders "{\"items\":[{\"productId\":\"$p1\",\"quantity\":1}],$ship,\"paymentMethodId\":\"pm_card_visa\"}" -H 'idempotency-key: shared-key'
+want 201 "the same Idempotency-Key again"
+[ "$(jqb .id)" = "$o_visa" ] || bad "the same Idempotency-Key made another order"
+callas bob POST /v1/orders "{\"items\":[{\"productId\":\"$p2\",\"quantity\":1}],$ship,\"paymentMethodId\":\"pm_card_declined\"}" -H 'idempotency-key: shared-key'
+want 201 "another user's order under the same Idempotency-Key"
+[ "$(jqb .id)" != "$o_visa" ] && [ "$(jqb .userId)" = "$id_bob" ] ||
+	bad "one user's Idempotency-Key answered another user's order"
+await_order bob "$(jqb .id)" PAYMENT_FAILED
 callas ann POST /v1/orders "{$ship,\"paymentMethodId\":\"pm_card_visa\"}"
 err 400 "$B400" "checking out an empty cart"
 callas ann POST /v1/orders "{\"items\":[{\"productId\":\"$p2\",\"quantity\":0}],$ship,\"paymentMethodId\":\"pm_card_visa\"}"
