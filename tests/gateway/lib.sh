@@ -1,3 +1,4 @@
+# shellcheck shell=bash
 # tests/gateway/lib.sh - what the curl tests of the REST API share, sourced
 # by tests/gateway/*.test.sh (not a test itself): a private PostgreSQL and
 # pantherad serving HTTP on it, the call helper and the error-shape check.
