@@ -305,8 +305,14 @@ static void on_reply(rpc_reply *reply, void *arg)
 		                         .message = rpc_reply_message(reply),
 		                         .reason = rpc_reply_error_reason(reply),
 		                         .details = rpc_reply_details(reply)};
+		int http = rpc_status_http(st);
+		/* every 401 carries the challenge (RFC 9110 section 11.6.1), also
+		 * a service's: a wrong password, a reused refresh token */
+		const char *challenge = gw_auth_www_authenticate(0, JWT_OK);
+		gw_header wa = {"www-authenticate", 16, challenge, strlen(challenge)};
 		if (gw_json_write_error(&b, &e) == RPC_STATUS_OK)
-			send_reply(call, rpc_status_http(st), b.data, b.len, NULL, 0);
+			send_reply(call, http, b.data, b.len, http == 401 ? &wa : NULL,
+			           http == 401);
 		else
 			send_reply(call, 500, NULL, 0, NULL, 0);
 	}

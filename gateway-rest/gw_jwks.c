@@ -98,7 +98,9 @@ static EVP_PKEY *p256_key(const uint8_t xy[2 * COORD_LEN], int *oom)
 static const char *parse_jwk(const Panthera__Auth__V1__Jwk *j, gw_key *k, int *oom)
 {
 	const char *kid = str(j->kid), *kty = str(j->kty), *use = str(j->use);
-	const char *alg = str(j->alg), *crv = str(j->crv), *x = str(j->x), *y = str(j->y);
+	const char *alg = str(j->alg), *crv = str(j->crv), *x = str(j->x);
+	const char *y =
+	    j->ec_coordinate_case == PANTHERA__AUTH__V1__JWK__EC_COORDINATE_Y ? str(j->y) : "";
 	size_t kid_len = strlen(kid);
 	if (kid_len == 0 || kid_len >= sizeof(k->kid))
 		return "kid empty or longer than 63 bytes";

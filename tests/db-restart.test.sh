@@ -40,7 +40,7 @@ out=$(probe 2>&1) && fail "a call succeeded with the database down"
 echo "$out" | grep -q UNAVAILABLE || fail "want UNAVAILABLE while the database is down, got: $out"
 kill -0 "$daemon" || fail "pantherad died with the database"
 # the failed call is in the log under the caller's request id
-grep -q '"request_id":"rpc-probe","msg":"/panthera.inventory.v1.InventoryService/SetStock UNAVAILABLE' \
+grep -q '"request_id":"rpc-probe","msg":"/panthera.inventory.v1.InventoryService/InitStock UNAVAILABLE' \
 	"$tmp/pantherad.log" || fail "the failed call is not logged with its request id"
 tools/pg.sh start "$tmp/data" "$pg_port" >/dev/null || fail "could not restart PostgreSQL"
 ok=0

@@ -30,7 +30,7 @@ PACKAGES=(
 	libnng-dev libpq-dev libssl-dev libcmocka-dev
 	postgresql postgresql-contrib
 	libh2o-evloop-dev libjansson-dev
-	curl openssl python3-aiosmtpd
+	curl jq openssl python3-aiosmtpd
 	libgrpc++-dev protobuf-compiler-grpc
 )
 

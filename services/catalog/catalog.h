@@ -18,7 +18,7 @@
  * Stock is inventory's: replies carry InventoryService's `available` when
  * the service has an inventory channel, 0 otherwise; when inventory fails,
  * reads still answer (stock 0, a warning in the log). CreateProduct sets the
- * initial stock through InventoryService.SetStock before it commits, so a
+ * initial stock through InventoryService.InitStock before it commits, so a
  * product is only created once its stock is recorded.
  *
  * Thread-safety: the service object is shared by the RPC worker threads and

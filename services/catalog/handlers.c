@@ -654,7 +654,7 @@ static rpc_status batch_get_products(rpc_call *call,
 typedef enum change_fault {
 	FAULT_NONE,
 	FAULT_CATEGORY_MISSING,
-	FAULT_INVENTORY, /* SetStock failed with `inventory_status` */
+	FAULT_INVENTORY, /* InitStock failed with `inventory_status` */
 } change_fault;
 
 typedef struct change_op {
@@ -681,7 +681,7 @@ static rpc_status check_category(db_conn *c, change_op *op)
 	return st;
 }
 
-/* SetStock for the new product, inside its transaction: the product is
+/* InitStock for the new product, inside its transaction: the product is
  * only committed once inventory holds its stock. A commit that fails
  * after this leaves a stock row for an id nothing names, which is
  * harmless. */
@@ -700,8 +700,8 @@ static rpc_status set_initial_stock(change_op *op)
 		req.available = op->stock;
 		const Panthera__Inventory__V1__Stock *s = NULL;
 		rpc_reply *reply = NULL;
-		st = panthera_inventory_v1_inventory_service_set_stock(op->svc->inventory, &req, &o,
-		                                                       &s, &reply);
+		st = panthera_inventory_v1_inventory_service_init_stock(op->svc->inventory, &req,
+		                                                        &o, &s, &reply);
 		if (st == RPC_STATUS_OK)
 			op->resp->stock = s != NULL ? s->available : op->stock;
 		rpc_reply_free(reply);

@@ -186,10 +186,10 @@ static rpc_status seed_stock(catalog_service *svc, const char *product_id, int s
 	req.available = stock;
 	rpc_call_opts o = {.timeout_ms = SEED_INVENTORY_TIMEOUT_MS, .max_retries = 1};
 	rpc_reply *reply = NULL;
-	rpc_status st = panthera_inventory_v1_inventory_service_set_stock(svc->inventory, &req, &o,
-	                                                                  NULL, &reply);
+	rpc_status st = panthera_inventory_v1_inventory_service_init_stock(svc->inventory, &req, &o,
+	                                                                   NULL, &reply);
 	if (st != RPC_STATUS_OK)
-		log_write(LOG_WARN, NULL, "catalog.seed", "SetStock failed: %s: %s",
+		log_write(LOG_WARN, NULL, "catalog.seed", "InitStock failed: %s: %s",
 		          rpc_status_name(st), rpc_reply_message(reply));
 	rpc_reply_free(reply);
 	return st;

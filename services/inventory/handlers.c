@@ -44,7 +44,8 @@ static rpc_status db_failed(rpc_call *call, rpc_status st)
 typedef struct stock_op {
 	const char *product_id;
 	int available, reserved;
-	int set;
+	int set;    /* set available (else only read the counts) */
+	int create; /* with set: make the row when there is none */
 } stock_op;
 
 static rpc_status tx_stock(db_conn *c, void *arg)
@@ -52,7 +53,7 @@ static rpc_status tx_stock(db_conn *c, void *arg)
 	stock_op *op = arg;
 	rpc_status st = RPC_STATUS_OK;
 	if (op->set) {
-		st = inv_store_set_stock(c, op->product_id, op->available);
+		st = inv_store_set_stock(c, op->product_id, op->available, op->create);
 		if (st == RPC_STATUS_OK)
 			st = inv_store_publish_stock(c, op->product_id);
 	}
@@ -74,17 +75,36 @@ static rpc_status fill_stock(rpc_call *call, Panthera__Inventory__V1__Stock *out
 	return RPC_STATUS_OK;
 }
 
-static rpc_status set_stock(rpc_call *call, const Panthera__Inventory__V1__SetStockRequest *req,
-                            Panthera__Inventory__V1__Stock *resp, void *user)
+/* SetStock (create 0: NOT_FOUND for a product without a stock row, which
+ * the catalog makes when it creates the product) and InitStock (create 1). */
+static rpc_status write_stock(rpc_call *call, const Panthera__Inventory__V1__SetStockRequest *req,
+                              Panthera__Inventory__V1__Stock *resp, inventory_service *svc,
+                              int create)
 {
-	inventory_service *svc = user;
 	if (!id_is_uuid(req->product_id))
 		return bad_field(call, "product_id", "must be a UUID");
 	if (req->available < 0 || req->available > INV_MAX_STOCK)
 		return bad_field(call, "available", "must be between 0 and 1000000000");
-	stock_op op = {.product_id = req->product_id, .available = req->available, .set = 1};
+	stock_op op = {
+	    .product_id = req->product_id, .available = req->available, .set = 1, .create = create};
 	rpc_status st = db_transaction(svc->pool, DB_TX_RETRY, db_wait_ms(call), tx_stock, &op);
+	if (st == RPC_STATUS_NOT_FOUND) {
+		rpc_call_set_error_reason(call, "PRODUCT_NOT_FOUND", NULL);
+		return rpc_call_error(call, st, "product %s not found", req->product_id);
+	}
 	return st == RPC_STATUS_OK ? fill_stock(call, resp, &op) : db_failed(call, st);
+}
+
+static rpc_status set_stock(rpc_call *call, const Panthera__Inventory__V1__SetStockRequest *req,
+                            Panthera__Inventory__V1__Stock *resp, void *user)
+{
+	return write_stock(call, req, resp, user, 0);
+}
+
+static rpc_status init_stock(rpc_call *call, const Panthera__Inventory__V1__SetStockRequest *req,
+                             Panthera__Inventory__V1__Stock *resp, void *user)
+{
+	return write_stock(call, req, resp, user, 1);
 }
 
 static rpc_status get_stock(rpc_call *call, const Panthera__Inventory__V1__GetStockRequest *req,
@@ -369,6 +389,7 @@ TRANSITION(restock, Panthera__Inventory__V1__RestockRequest, RES_RESTOCK)
 
 static const panthera_inventory_v1_inventory_service_handlers handlers = {
     .set_stock = set_stock,
+    .init_stock = init_stock,
     .get_stock = get_stock,
     .batch_get_stock = batch_get_stock,
     .reserve = reserve,

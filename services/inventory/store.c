@@ -10,16 +10,26 @@
 #include <stdlib.h>
 #include <string.h>
 
-rpc_status inv_store_set_stock(db_conn *c, const char *product_id, int available)
+rpc_status inv_store_set_stock(db_conn *c, const char *product_id, int available, int create)
 {
 	char a[16];
 	snprintf(a, sizeof(a), "%d", available);
 	const char *p[2] = {product_id, a};
-	return db_exec(
-	    c, "inv_set_stock",
-	    "INSERT INTO stock (product_id, available) VALUES ($1, $2::int)"
-	    " ON CONFLICT (product_id) DO UPDATE SET available = EXCLUDED.available, updated_at = now()",
-	    2, p, NULL);
+	if (create)
+		return db_exec(
+		    c, "inv_init_stock",
+		    "INSERT INTO stock (product_id, available) VALUES ($1, $2::int)"
+		    " ON CONFLICT (product_id) DO UPDATE SET available = EXCLUDED.available,"
+		    " updated_at = now()",
+		    2, p, NULL);
+	PGresult *r;
+	rpc_status st = db_exec_row(c, "inv_set_stock",
+	                            "UPDATE stock SET available = $2::int, updated_at = now()"
+	                            " WHERE product_id = $1 RETURNING product_id",
+	                            2, p, &r);
+	if (st == RPC_STATUS_OK)
+		PQclear(r);
+	return st;
 }
 
 rpc_status inv_store_get_stock(db_conn *c, const char *product_id, int *available, int *reserved)

@@ -12,7 +12,9 @@ typedef struct inv_item {
 	int quantity;
 } inv_item;
 
-rpc_status inv_store_set_stock(db_conn *c, const char *product_id, int available);
+/* Set the units on hand of a product. With `create`, make its row when it
+ * has none; without, NOT_FOUND then (a product the catalog never made). */
+rpc_status inv_store_set_stock(db_conn *c, const char *product_id, int available, int create);
 
 /* NOT_FOUND when the product has no stock row. */
 rpc_status inv_store_get_stock(db_conn *c, const char *product_id, int *available, int *reserved);

@@ -145,12 +145,13 @@ static int start(void)
 	k[0].crv = "Ed25519";
 	k[0].alg = "EdDSA";
 	k[0].kid = "ed";
-	k[0].x = ex; /* y NULL: read as "" */
+	k[0].x = ex; /* no y */
 	k[1].kty = "EC";
 	k[1].crv = "P-256";
 	k[1].alg = "ES256";
 	k[1].kid = "es";
 	k[1].x = sx;
+	k[1].ec_coordinate_case = PANTHERA__AUTH__V1__JWK__EC_COORDINATE_Y;
 	k[1].y = sy;
 	Panthera__Auth__V1__Jwk *keys[2] = {&k[0], &k[1]};
 	Panthera__Auth__V1__GetJwksResponse jwks;

@@ -11,71 +11,10 @@
 # /metrics with the RPC client's and server's sections.
 set -u
 cd "$(dirname "$0")/../.."
-build=${BUILD:-build}
-command -v curl >/dev/null || { echo "skip: curl is not installed"; exit 77; }
-tmp=$(mktemp -d /tmp/panthera-api-XXXXXX)
-chmod 755 "$tmp"
-pid=""
-pg_port=""
-cleanup() {
-	[ -z "$pid" ] || { kill -TERM "$pid" 2>/dev/null; wait "$pid" 2>/dev/null; }
-	[ -z "$pg_port" ] || tools/pg.sh stop "$tmp/data" "$pg_port" >/dev/null 2>&1
-	rm -rf "$tmp"
-}
-trap cleanup EXIT
-fail() {
-	echo "FAIL: $*"
-	tail -n 20 "$tmp/pantherad.log"
-	exit 1
-}
+. tests/gateway/lib.sh
+gw_start PANTHERA_CORS_ORIGINS=https://app.example.com PANTHERA_AUTH_RATE_LIMIT_PER_MIN=8
 
-for _ in 1 2 3 4 5; do
-	pg_port=$((42000 + RANDOM % 8000))
-	url=$(tools/pg.sh start "$tmp/data" "$pg_port" 2>>"$tmp/pg.err") && break
-	url=""
-done
-[ -n "$url" ] || fail "no PostgreSQL: $(tail -n 3 "$tmp/pg.err")"
-for _ in 1 2 3 4 5; do
-	http_port=$((50000 + RANDOM % 7000))
-	rpc_port=$((http_port + 1))
-	PANTHERA_DB_URL=$url PANTHERA_RPC_URL=tcp://127.0.0.1:$rpc_port \
-		PANTHERA_HTTP_ADDR=127.0.0.1:$http_port PANTHERA_HTTP_THREADS=2 \
-		PANTHERA_CORS_ORIGINS=https://app.example.com PANTHERA_AUTH_RATE_LIMIT_PER_MIN=8 \
-		PANTHERA_OPENAPI_FILE=$(pwd)/gen/panthera.openapi.json PANTHERA_DATA_DIR=$tmp/data \
-		PANTHERA_MIGRATIONS_DIR=$(pwd)/services "$build/bin/pantherad" >"$tmp/pantherad.log" 2>&1 &
-	pid=$!
-	up=0
-	for _ in $(seq 1 300); do
-		grep -q '"event":"pantherad.http"' "$tmp/pantherad.log" 2>/dev/null && { up=1; break; }
-		kill -0 "$pid" 2>/dev/null || break
-		sleep 0.1
-	done
-	[ $up -eq 1 ] && break
-	wait "$pid" 2>/dev/null
-	pid=""
-done
-[ -n "$pid" ] || fail "pantherad did not serve HTTP"
-base=http://127.0.0.1:$http_port
-
-# call METHOD PATH [BODY] [extra curl args...]: sets $status, $body, $headers
-call() {
-	local method=$1 path=$2 data=${3-}
-	shift 3 2>/dev/null || shift $#
-	local args=(-s -X "$method" -D "$tmp/h" -o "$tmp/b" -w '%{http_code}' "$@")
-	[ -z "$data" ] || args+=(-H 'content-type: application/json' --data-binary "$data")
-	: >"$tmp/b" # curl leaves the file alone when there is no body
-	status=$(curl "${args[@]}" "$base$path")
-	body=$(cat "$tmp/b")
-	headers=$(tr -d '\r' <"$tmp/h")
-}
-expect() { # STATUS WHAT
-	[ "$status" = "$1" ] || fail "$2: got $status, want $1: $body"
-}
 json() { python3 -c "import sys, json; d = json.load(sys.stdin); print($1)" <<<"$body"; }
-error_shape() { # STATUS STATUS_NAME
-	[ "$(json 'd["error"]["code"], d["error"]["status"], type(d["error"]["details"]).__name__')" = \
-		"$1 $2 list" ] || fail "error body of $1 is not the AIP-193 shape: $body"
-}
 
 call GET /healthz ""
 expect 200 "healthz"
@@ -257,7 +196,5 @@ body=$(cat "$tmp/b")
 expect 413 "a body over the limit"
 error_shape 413 RESOURCE_EXHAUSTED
 
-kill -TERM "$pid"
-wait "$pid" || fail "pantherad did not exit 0 on SIGTERM"
-pid=""
+gw_stop
 echo "api: health, OpenAPI, errors, tokens, ownership, an order paid, ETags, metrics, CORS and rate limits, over HTTP"

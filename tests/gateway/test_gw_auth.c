@@ -116,9 +116,13 @@ static Panthera__Auth__V1__Jwk *new_jwk(rpc_call *call, const char *kty, const c
 	k->crv = dup_call(call, crv);
 	k->kid = dup_call(call, kid);
 	k->x = dup_call(call, x);
-	k->y = dup_call(call, y);
+	if (y[0] != '\0') { /* EC only: an OKP key has no y at all */
+		k->ec_coordinate_case = PANTHERA__AUTH__V1__JWK__EC_COORDINATE_Y;
+		if ((k->y = dup_call(call, y)) == NULL)
+			return NULL;
+	}
 	if (k->kty == NULL || k->use == NULL || k->alg == NULL || k->crv == NULL ||
-	    k->kid == NULL || k->x == NULL || k->y == NULL)
+	    k->kid == NULL || k->x == NULL)
 		return NULL;
 	return k;
 }
@@ -723,7 +727,7 @@ static void test_malformed_tokens(void **state)
 /* A response of hand-made JWKs, as the decoder would give it. */
 typedef struct jwks_doc {
 	Panthera__Auth__V1__GetJwksResponse resp;
-	Panthera__Auth__V1__Jwk keys[16], *ptrs[16];
+	Panthera__Auth__V1__Jwk keys[20], *ptrs[20];
 } jwks_doc;
 
 static void doc_add(jwks_doc *d, const char *kty, const char *crv, const char *alg, const char *kid,
@@ -736,7 +740,10 @@ static void doc_add(jwks_doc *d, const char *kty, const char *crv, const char *a
 	k->alg = (char *)alg;
 	k->kid = (char *)kid;
 	k->x = (char *)x;
-	k->y = (char *)y;
+	if (y != NULL && y[0] != '\0') { /* NULL or "": no y member at all */
+		k->ec_coordinate_case = PANTHERA__AUTH__V1__JWK__EC_COORDINATE_Y;
+		k->y = (char *)y;
+	}
 	k->use = (char *)use;
 	d->ptrs[d->resp.n_keys++] = k;
 }
@@ -781,12 +788,13 @@ static void test_keysets_keep_good_keys_and_refuse_the_rest(void **state)
 	doc_add(&d, "OKP", "Ed25519", "EdDSA", "twice", x, "", "sig");         /* one kid, */
 	doc_add(&d, "OKP", "Ed25519", "EdDSA", "twice", other_x, "", "sig");   /* two keys */
 	doc_add(&d, "OKP", "Ed25519", "", "no-alg", x, "", "sig");             /* alg missing */
+	doc_add(&d, "OKP", "Ed25519", "EdDSA", "ed-y", x, ey, "sig");          /* a y (RFC 8037) */
 
 	gw_keyset *ks = NULL;
 	size_t refused = 0;
 	assert_status(gw_keyset_from_jwks(&d.resp, &ks, &refused), RPC_STATUS_OK);
 	assert_int_equal(gw_keyset_count(ks), 2);
-	assert_int_equal(refused, 13);
+	assert_int_equal(refused, 14);
 	jwt_key k;
 	assert_int_equal(gw_keyset_find(ks, kid, &k), 0);
 	assert_int_equal(k.alg, JWT_ALG_EDDSA);
@@ -794,7 +802,7 @@ static void test_keysets_keep_good_keys_and_refuse_the_rest(void **state)
 	assert_int_equal(k.alg, JWT_ALG_ES256);
 	static const char *const gone[] = {"rsa",       "ed-es",  "x25519", "p384",
 	                                   "off-curve", "short",  "padded", "enc",
-	                                   "twice",     "no-alg", ""};
+	                                   "twice",     "no-alg", "ed-y",   ""};
 	for (size_t i = 0; i < sizeof(gone) / sizeof(gone[0]); i++) {
 		if (gw_keyset_find(ks, gone[i], &k) == 0)
 			fail_msg("key \"%s\" should have been refused", gone[i]);

@@ -742,7 +742,7 @@ int main(int argc, char **argv)
 	const Panthera__Inventory__V1__Stock *stock;
 	rpc_metadata_entry md[] = {{"x-request-id", "rpc-probe"}};
 	rpc_call_opts so = {.metadata = md, .n_metadata = 1};
-	st = panthera_inventory_v1_inventory_service_set_stock(ch, &s, &so, &stock, &reply);
+	st = panthera_inventory_v1_inventory_service_init_stock(ch, &s, &so, &stock, &reply);
 	if (st != RPC_STATUS_OK || stock->available != 42) {
 		fprintf(stderr, "rpc_probe: set stock: %s %s\n", rpc_status_name(st),
 		        rpc_reply_message(reply));

@@ -58,6 +58,8 @@ static int teardown(void **state)
 	return 0;
 }
 
+/* The stock of a product, made if new (InitStock, as the catalog does when
+ * it creates a product). */
 static void set_stock(const char *product, int available)
 {
 	Panthera__Inventory__V1__SetStockRequest req =
@@ -65,7 +67,7 @@ static void set_stock(const char *product, int available)
 	req.product_id = (char *)product;
 	req.available = available;
 	rpc_reply *reply;
-	assert_status(INV(set_stock)(ch, &req, NULL, NULL, &reply), RPC_STATUS_OK);
+	assert_status(INV(init_stock)(ch, &req, NULL, NULL, &reply), RPC_STATUS_OK);
 	rpc_reply_free(reply);
 }
 
@@ -368,6 +370,43 @@ static void test_bad_input_is_refused_with_the_field(void **state)
 	set_stock(p, 1);
 }
 
+/* SetStock (PUT /v1/inventory/{productId}) changes the stock of a product
+ * the catalog made (InitStock); an unknown product is NOT_FOUND and gets
+ * no stock row. */
+static void test_set_stock_of_an_unknown_product_is_not_found(void **state)
+{
+	(void)state;
+	char p[37];
+	svctest_new_id(p);
+	Panthera__Inventory__V1__SetStockRequest req =
+	    PANTHERA__INVENTORY__V1__SET_STOCK_REQUEST__INIT;
+	req.product_id = p;
+	req.available = 5;
+	rpc_reply *reply;
+	assert_status(INV(set_stock)(ch, &req, NULL, NULL, &reply), RPC_STATUS_NOT_FOUND);
+	assert_string_equal(rpc_reply_error_reason(reply), "PRODUCT_NOT_FOUND");
+	rpc_reply_free(reply);
+	Panthera__Inventory__V1__GetStockRequest g =
+	    PANTHERA__INVENTORY__V1__GET_STOCK_REQUEST__INIT;
+	g.product_id = p;
+	assert_status(INV(get_stock)(ch, &g, NULL, NULL, &reply), RPC_STATUS_NOT_FOUND);
+	rpc_reply_free(reply);
+
+	set_stock(p, 5); /* InitStock makes the row */
+	const Panthera__Inventory__V1__Stock *s;
+	req.available = 7;
+	assert_status(INV(set_stock)(ch, &req, NULL, &s, &reply), RPC_STATUS_OK);
+	assert_string_equal(s->product_id, p);
+	assert_int_equal(s->available, 7);
+	assert_int_equal(s->reserved, 0);
+	rpc_reply_free(reply);
+	set_stock(p, 3); /* InitStock of a product with a row sets it */
+	int available, reserved;
+	get_stock(p, &available, &reserved);
+	assert_int_equal(available, 3);
+	assert_int_equal(reserved, 0);
+}
+
 static void test_every_stock_change_is_an_event(void **state)
 {
 	(void)state;
@@ -423,6 +462,7 @@ int main(void)
 	    cmocka_unit_test(test_concurrent_reserves_of_one_order_hold_once),
 	    cmocka_unit_test(test_sweeper_releases_expired_holds),
 	    cmocka_unit_test(test_bad_input_is_refused_with_the_field),
+	    cmocka_unit_test(test_set_stock_of_an_unknown_product_is_not_found),
 	    cmocka_unit_test(test_every_stock_change_is_an_event),
 	};
 	return cmocka_run_group_tests_name("inventory", tests, setup, teardown);

@@ -1161,11 +1161,11 @@ static const ProtobufCFieldDescriptor panthera__auth__v1__jwk__field_descriptors
     7,
     PROTOBUF_C_LABEL_NONE,
     PROTOBUF_C_TYPE_STRING,
-    0,   /* quantifier_offset */
+    offsetof(Panthera__Auth__V1__Jwk, ec_coordinate_case),
     offsetof(Panthera__Auth__V1__Jwk, y),
     NULL,
     &protobuf_c_empty_string,
-    0,             /* flags */
+    0 | PROTOBUF_C_FIELD_FLAG_ONEOF,             /* flags */
     0,NULL,NULL    /* reserved1,reserved2, etc */
   },
 };

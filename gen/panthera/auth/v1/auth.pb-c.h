@@ -191,9 +191,16 @@ struct  Panthera__Auth__V1__GetJwksResponse
     , 0,NULL }
 
 
+typedef enum {
+  PANTHERA__AUTH__V1__JWK__EC_COORDINATE__NOT_SET = 0,
+  PANTHERA__AUTH__V1__JWK__EC_COORDINATE_Y = 7
+    PROTOBUF_C__FORCE_ENUM_TO_BE_INT_SIZE(PANTHERA__AUTH__V1__JWK__EC_COORDINATE__CASE)
+} Panthera__Auth__V1__Jwk__EcCoordinateCase;
+
 /*
  * One public key as a JSON Web Key (RFC 7517, RFC 7518, RFC 8037). Members that
- * do not apply to the key type are empty and left out of the JSON.
+ * do not apply to the key type are left out of the JSON (an Ed25519 key has no
+ * `y`).
  */
 struct  Panthera__Auth__V1__Jwk
 {
@@ -222,14 +229,17 @@ struct  Panthera__Auth__V1__Jwk
    * Public key (OKP) or its x coordinate (EC), base64url without padding.
    */
   char *x;
-  /*
-   * The y coordinate (EC only), base64url without padding.
-   */
-  char *y;
+  Panthera__Auth__V1__Jwk__EcCoordinateCase ec_coordinate_case;
+  union {
+    /*
+     * The y coordinate (EC only), base64url without padding; unset for OKP.
+     */
+    char *y;
+  };
 };
 #define PANTHERA__AUTH__V1__JWK__INIT \
  { PROTOBUF_C_MESSAGE_INIT (&panthera__auth__v1__jwk__descriptor) \
-    , (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string }
+    , (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, PANTHERA__AUTH__V1__JWK__EC_COORDINATE__NOT_SET, {0} }
 
 
 /*

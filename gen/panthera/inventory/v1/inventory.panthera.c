@@ -12,6 +12,15 @@ static rpc_status panthera_inventory_v1_inventory_service__invoke__set_stock(con
 	return h->set_stock(call, (const Panthera__Inventory__V1__SetStockRequest *)req, (Panthera__Inventory__V1__Stock *)resp, user);
 }
 
+static rpc_status panthera_inventory_v1_inventory_service__invoke__init_stock(const void *handlers, void *user, rpc_call *call,
+	const ProtobufCMessage *req, ProtobufCMessage *resp)
+{
+	const panthera_inventory_v1_inventory_service_handlers *h = handlers;
+	if (h->init_stock == NULL)
+		return RPC_STATUS_UNIMPLEMENTED;
+	return h->init_stock(call, (const Panthera__Inventory__V1__SetStockRequest *)req, (Panthera__Inventory__V1__Stock *)resp, user);
+}
+
 static rpc_status panthera_inventory_v1_inventory_service__invoke__get_stock(const void *handlers, void *user, rpc_call *call,
 	const ProtobufCMessage *req, ProtobufCMessage *resp)
 {
@@ -74,6 +83,14 @@ const rpc_method_desc panthera_inventory_v1_inventory_service_methods[PANTHERA_I
 		.output = &panthera__inventory__v1__stock__descriptor,
 		.flags = RPC_METHOD_IDEMPOTENT,
 		.invoke = panthera_inventory_v1_inventory_service__invoke__set_stock,
+	},
+	[PANTHERA_INVENTORY_V1_INVENTORY_SERVICE_INIT_STOCK] = {
+		.path = "/panthera.inventory.v1.InventoryService/InitStock",
+		.name = "InitStock",
+		.input = &panthera__inventory__v1__set_stock_request__descriptor,
+		.output = &panthera__inventory__v1__stock__descriptor,
+		.flags = RPC_METHOD_IDEMPOTENT,
+		.invoke = panthera_inventory_v1_inventory_service__invoke__init_stock,
 	},
 	[PANTHERA_INVENTORY_V1_INVENTORY_SERVICE_GET_STOCK] = {
 		.path = "/panthera.inventory.v1.InventoryService/GetStock",
@@ -153,6 +170,27 @@ rpc_status panthera_inventory_v1_inventory_service_set_stock_async(rpc_channel *
 }
 
 const Panthera__Inventory__V1__Stock *panthera_inventory_v1_inventory_service_set_stock_response(const rpc_reply *reply)
+{
+	const ProtobufCMessage *p = rpc_reply_payload(reply);
+	return (p != NULL && p->descriptor == &panthera__inventory__v1__stock__descriptor) ? (const Panthera__Inventory__V1__Stock *)p : NULL;
+}
+
+rpc_status panthera_inventory_v1_inventory_service_init_stock(rpc_channel *ch, const Panthera__Inventory__V1__SetStockRequest *req, const rpc_call_opts *opts,
+	const Panthera__Inventory__V1__Stock **resp, rpc_reply **reply)
+{
+	rpc_status st = rpc_channel_call(ch, &panthera_inventory_v1_inventory_service_methods[PANTHERA_INVENTORY_V1_INVENTORY_SERVICE_INIT_STOCK], (const ProtobufCMessage *)req, opts, reply);
+	if (resp != NULL)
+		*resp = reply != NULL ? panthera_inventory_v1_inventory_service_init_stock_response(*reply) : NULL;
+	return st;
+}
+
+rpc_status panthera_inventory_v1_inventory_service_init_stock_async(rpc_channel *ch, const Panthera__Inventory__V1__SetStockRequest *req, const rpc_call_opts *opts,
+	rpc_reply_fn done, void *arg)
+{
+	return rpc_channel_call_async(ch, &panthera_inventory_v1_inventory_service_methods[PANTHERA_INVENTORY_V1_INVENTORY_SERVICE_INIT_STOCK], (const ProtobufCMessage *)req, opts, done, arg);
+}
+
+const Panthera__Inventory__V1__Stock *panthera_inventory_v1_inventory_service_init_stock_response(const rpc_reply *reply)
 {
 	const ProtobufCMessage *p = rpc_reply_payload(reply);
 	return (p != NULL && p->descriptor == &panthera__inventory__v1__stock__descriptor) ? (const Panthera__Inventory__V1__Stock *)p : NULL;

@@ -18,13 +18,14 @@ extern "C" {
 /* Index of each method in panthera_inventory_v1_inventory_service_desc.methods. */
 enum {
 	PANTHERA_INVENTORY_V1_INVENTORY_SERVICE_SET_STOCK = 0,
-	PANTHERA_INVENTORY_V1_INVENTORY_SERVICE_GET_STOCK = 1,
-	PANTHERA_INVENTORY_V1_INVENTORY_SERVICE_BATCH_GET_STOCK = 2,
-	PANTHERA_INVENTORY_V1_INVENTORY_SERVICE_RESERVE = 3,
-	PANTHERA_INVENTORY_V1_INVENTORY_SERVICE_COMMIT = 4,
-	PANTHERA_INVENTORY_V1_INVENTORY_SERVICE_RELEASE = 5,
-	PANTHERA_INVENTORY_V1_INVENTORY_SERVICE_RESTOCK = 6,
-	PANTHERA_INVENTORY_V1_INVENTORY_SERVICE_METHOD_COUNT = 7
+	PANTHERA_INVENTORY_V1_INVENTORY_SERVICE_INIT_STOCK = 1,
+	PANTHERA_INVENTORY_V1_INVENTORY_SERVICE_GET_STOCK = 2,
+	PANTHERA_INVENTORY_V1_INVENTORY_SERVICE_BATCH_GET_STOCK = 3,
+	PANTHERA_INVENTORY_V1_INVENTORY_SERVICE_RESERVE = 4,
+	PANTHERA_INVENTORY_V1_INVENTORY_SERVICE_COMMIT = 5,
+	PANTHERA_INVENTORY_V1_INVENTORY_SERVICE_RELEASE = 6,
+	PANTHERA_INVENTORY_V1_INVENTORY_SERVICE_RESTOCK = 7,
+	PANTHERA_INVENTORY_V1_INVENTORY_SERVICE_METHOD_COUNT = 8
 };
 
 /*
@@ -51,6 +52,14 @@ typedef struct panthera_inventory_v1_inventory_service_handlers {
 	 * touched. NOT_FOUND for an unknown product.
 	 */
 	rpc_status (*set_stock)(rpc_call *call, const Panthera__Inventory__V1__SetStockRequest *req, Panthera__Inventory__V1__Stock *resp, void *user);
+	/*
+	 * InitStock:
+	 * Internal. Makes the stock row of a new product with its units on hand, or
+	 * sets them when the row exists: the catalog, creating a product inside its
+	 * own transaction (before the product is visible anywhere). SetStock, the
+	 * public call, refuses a product that has no row.
+	 */
+	rpc_status (*init_stock)(rpc_call *call, const Panthera__Inventory__V1__SetStockRequest *req, Panthera__Inventory__V1__Stock *resp, void *user);
 	/*
 	 * GetStock:
 	 * Internal. Returns the counts of one product; a product never stocked
@@ -125,6 +134,13 @@ rpc_status panthera_inventory_v1_inventory_service_set_stock(rpc_channel *ch, co
 rpc_status panthera_inventory_v1_inventory_service_set_stock_async(rpc_channel *ch, const Panthera__Inventory__V1__SetStockRequest *req, const rpc_call_opts *opts,
 	rpc_reply_fn done, void *arg);
 const Panthera__Inventory__V1__Stock *panthera_inventory_v1_inventory_service_set_stock_response(const rpc_reply *reply);
+
+/* panthera.inventory.v1.InventoryService.InitStock */
+rpc_status panthera_inventory_v1_inventory_service_init_stock(rpc_channel *ch, const Panthera__Inventory__V1__SetStockRequest *req, const rpc_call_opts *opts,
+	const Panthera__Inventory__V1__Stock **resp, rpc_reply **reply);
+rpc_status panthera_inventory_v1_inventory_service_init_stock_async(rpc_channel *ch, const Panthera__Inventory__V1__SetStockRequest *req, const rpc_call_opts *opts,
+	rpc_reply_fn done, void *arg);
+const Panthera__Inventory__V1__Stock *panthera_inventory_v1_inventory_service_init_stock_response(const rpc_reply *reply);
 
 /* panthera.inventory.v1.InventoryService.GetStock */
 rpc_status panthera_inventory_v1_inventory_service_get_stock(rpc_channel *ch, const Panthera__Inventory__V1__GetStockRequest *req, const rpc_call_opts *opts,

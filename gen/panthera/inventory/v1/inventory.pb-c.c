@@ -1071,9 +1071,10 @@ const ProtobufCEnumDescriptor panthera__inventory__v1__reservation_status__descr
   panthera__inventory__v1__reservation_status__value_ranges,
   NULL,NULL,NULL,NULL   /* reserved[1234] */
 };
-static const ProtobufCMethodDescriptor panthera__inventory__v1__inventory_service__method_descriptors[7] =
+static const ProtobufCMethodDescriptor panthera__inventory__v1__inventory_service__method_descriptors[8] =
 {
   { "SetStock", &panthera__inventory__v1__set_stock_request__descriptor, &panthera__inventory__v1__stock__descriptor },
+  { "InitStock", &panthera__inventory__v1__set_stock_request__descriptor, &panthera__inventory__v1__stock__descriptor },
   { "GetStock", &panthera__inventory__v1__get_stock_request__descriptor, &panthera__inventory__v1__stock__descriptor },
   { "BatchGetStock", &panthera__inventory__v1__batch_get_stock_request__descriptor, &panthera__inventory__v1__batch_get_stock_response__descriptor },
   { "Reserve", &panthera__inventory__v1__reserve_request__descriptor, &panthera__inventory__v1__reservation__descriptor },
@@ -1082,12 +1083,13 @@ static const ProtobufCMethodDescriptor panthera__inventory__v1__inventory_servic
   { "Restock", &panthera__inventory__v1__restock_request__descriptor, &panthera__inventory__v1__reservation__descriptor },
 };
 const unsigned panthera__inventory__v1__inventory_service__method_indices_by_name[] = {
-  2,        /* BatchGetStock */
-  4,        /* Commit */
-  1,        /* GetStock */
-  5,        /* Release */
-  3,        /* Reserve */
-  6,        /* Restock */
+  3,        /* BatchGetStock */
+  5,        /* Commit */
+  2,        /* GetStock */
+  1,        /* InitStock */
+  6,        /* Release */
+  4,        /* Reserve */
+  7,        /* Restock */
   0         /* SetStock */
 };
 const ProtobufCServiceDescriptor panthera__inventory__v1__inventory_service__descriptor =
@@ -1097,7 +1099,7 @@ const ProtobufCServiceDescriptor panthera__inventory__v1__inventory_service__des
   "InventoryService",
   "Panthera__Inventory__V1__InventoryService",
   "panthera.inventory.v1",
-  7,
+  8,
   panthera__inventory__v1__inventory_service__method_descriptors,
   panthera__inventory__v1__inventory_service__method_indices_by_name
 };
@@ -1109,13 +1111,21 @@ void panthera__inventory__v1__inventory_service__set_stock(ProtobufCService *ser
   assert(service->descriptor == &panthera__inventory__v1__inventory_service__descriptor);
   service->invoke(service, 0, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
 }
+void panthera__inventory__v1__inventory_service__init_stock(ProtobufCService *service,
+                                                            const Panthera__Inventory__V1__SetStockRequest *input,
+                                                            Panthera__Inventory__V1__Stock_Closure closure,
+                                                            void *closure_data)
+{
+  assert(service->descriptor == &panthera__inventory__v1__inventory_service__descriptor);
+  service->invoke(service, 1, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
+}
 void panthera__inventory__v1__inventory_service__get_stock(ProtobufCService *service,
                                                            const Panthera__Inventory__V1__GetStockRequest *input,
                                                            Panthera__Inventory__V1__Stock_Closure closure,
                                                            void *closure_data)
 {
   assert(service->descriptor == &panthera__inventory__v1__inventory_service__descriptor);
-  service->invoke(service, 1, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
+  service->invoke(service, 2, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
 }
 void panthera__inventory__v1__inventory_service__batch_get_stock(ProtobufCService *service,
                                                                  const Panthera__Inventory__V1__BatchGetStockRequest *input,
@@ -1123,7 +1133,7 @@ void panthera__inventory__v1__inventory_service__batch_get_stock(ProtobufCServic
                                                                  void *closure_data)
 {
   assert(service->descriptor == &panthera__inventory__v1__inventory_service__descriptor);
-  service->invoke(service, 2, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
+  service->invoke(service, 3, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
 }
 void panthera__inventory__v1__inventory_service__reserve(ProtobufCService *service,
                                                          const Panthera__Inventory__V1__ReserveRequest *input,
@@ -1131,7 +1141,7 @@ void panthera__inventory__v1__inventory_service__reserve(ProtobufCService *servi
                                                          void *closure_data)
 {
   assert(service->descriptor == &panthera__inventory__v1__inventory_service__descriptor);
-  service->invoke(service, 3, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
+  service->invoke(service, 4, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
 }
 void panthera__inventory__v1__inventory_service__commit(ProtobufCService *service,
                                                         const Panthera__Inventory__V1__CommitRequest *input,
@@ -1139,7 +1149,7 @@ void panthera__inventory__v1__inventory_service__commit(ProtobufCService *servic
                                                         void *closure_data)
 {
   assert(service->descriptor == &panthera__inventory__v1__inventory_service__descriptor);
-  service->invoke(service, 4, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
+  service->invoke(service, 5, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
 }
 void panthera__inventory__v1__inventory_service__release(ProtobufCService *service,
                                                          const Panthera__Inventory__V1__ReleaseRequest *input,
@@ -1147,7 +1157,7 @@ void panthera__inventory__v1__inventory_service__release(ProtobufCService *servi
                                                          void *closure_data)
 {
   assert(service->descriptor == &panthera__inventory__v1__inventory_service__descriptor);
-  service->invoke(service, 5, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
+  service->invoke(service, 6, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
 }
 void panthera__inventory__v1__inventory_service__restock(ProtobufCService *service,
                                                          const Panthera__Inventory__V1__RestockRequest *input,
@@ -1155,7 +1165,7 @@ void panthera__inventory__v1__inventory_service__restock(ProtobufCService *servi
                                                          void *closure_data)
 {
   assert(service->descriptor == &panthera__inventory__v1__inventory_service__descriptor);
-  service->invoke(service, 6, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
+  service->invoke(service, 7, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
 }
 void panthera__inventory__v1__inventory_service__init (Panthera__Inventory__V1__InventoryService_Service *service,
                                                        Panthera__Inventory__V1__InventoryService_ServiceDestroy destroy)

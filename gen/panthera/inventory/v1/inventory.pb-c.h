@@ -536,6 +536,10 @@ struct Panthera__Inventory__V1__InventoryService_Service
                     const Panthera__Inventory__V1__SetStockRequest *input,
                     Panthera__Inventory__V1__Stock_Closure closure,
                     void *closure_data);
+  void (*init_stock)(Panthera__Inventory__V1__InventoryService_Service *service,
+                     const Panthera__Inventory__V1__SetStockRequest *input,
+                     Panthera__Inventory__V1__Stock_Closure closure,
+                     void *closure_data);
   void (*get_stock)(Panthera__Inventory__V1__InventoryService_Service *service,
                     const Panthera__Inventory__V1__GetStockRequest *input,
                     Panthera__Inventory__V1__Stock_Closure closure,
@@ -569,6 +573,7 @@ void panthera__inventory__v1__inventory_service__init (Panthera__Inventory__V1__
 #define PANTHERA__INVENTORY__V1__INVENTORY_SERVICE__INIT(function_prefix__) \
     { PANTHERA__INVENTORY__V1__INVENTORY_SERVICE__BASE_INIT,\
       function_prefix__ ## set_stock,\
+      function_prefix__ ## init_stock,\
       function_prefix__ ## get_stock,\
       function_prefix__ ## batch_get_stock,\
       function_prefix__ ## reserve,\
@@ -579,6 +584,10 @@ void panthera__inventory__v1__inventory_service__set_stock(ProtobufCService *ser
                                                            const Panthera__Inventory__V1__SetStockRequest *input,
                                                            Panthera__Inventory__V1__Stock_Closure closure,
                                                            void *closure_data);
+void panthera__inventory__v1__inventory_service__init_stock(ProtobufCService *service,
+                                                            const Panthera__Inventory__V1__SetStockRequest *input,
+                                                            Panthera__Inventory__V1__Stock_Closure closure,
+                                                            void *closure_data);
 void panthera__inventory__v1__inventory_service__get_stock(ProtobufCService *service,
                                                            const Panthera__Inventory__V1__GetStockRequest *input,
                                                            Panthera__Inventory__V1__Stock_Closure closure,
