@@ -50,8 +50,14 @@ gw_start() {
 	[ -n "$url" ] || fail "no PostgreSQL: $(tail -n 3 "$tmp/pg.err")"
 	db_url=$url
 	for _ in 1 2 3 4 5; do
-		http_port=$((50000 + RANDOM % 7000))
-		rpc_port=$((http_port + 1))
+		# ports the kernel says are free now (random ones collided with
+		# other test clusters on a busy machine)
+		read -r http_port rpc_port < <(python3 -c '
+import socket
+ss = [socket.socket() for _ in range(2)]
+for s in ss:
+    s.bind(("127.0.0.1", 0))
+print(*[s.getsockname()[1] for s in ss])')
 		env PANTHERA_DB_URL="$url" PANTHERA_RPC_URL="tcp://127.0.0.1:$rpc_port" \
 			PANTHERA_HTTP_ADDR="127.0.0.1:$http_port" PANTHERA_HTTP_THREADS=2 \
 			PANTHERA_OPENAPI_FILE="$(pwd)/gen/panthera.openapi.json" PANTHERA_DATA_DIR="$data_dir" \
@@ -60,11 +66,14 @@ gw_start() {
 		pid=$!
 		up=0
 		for _ in $(seq 1 300); do
-			grep -q '"event":"pantherad.http"' "$tmp/pantherad.log" 2>/dev/null && { up=1; break; }
+			grep -q '"event":"pantherad.http","msg":"the REST API' "$tmp/pantherad.log" 2>/dev/null &&
+				{ up=1; break; }
+			grep -q '"event":"pantherad.http"' "$tmp/pantherad.log" 2>/dev/null && break # cannot serve
 			kill -0 "$pid" 2>/dev/null || break
 			sleep 0.1
 		done
 		[ $up -eq 1 ] && break
+		kill -TERM "$pid" 2>/dev/null
 		wait "$pid" 2>/dev/null
 		pid=""
 	done
