@@ -3,13 +3,14 @@
 # project would use it: tools/sdk-ts.sh (what `make sdk-ts` runs:
 # openapi-typescript + openapi-fetch, compiled with tsc) into a temporary
 # folder; client-sdk/typescript/example.ts compiled by tsc (strict) in a
-# project that depends on that package; then run with node against the live
+# project that depends on that package, and wrong calls refused by its
+# types; then run with node against the live
 # gateway of pantherad on a private PostgreSQL: register, log in, list
 # products, place an order, read it back until PAID; the same with a
 # declined card ends PAYMENT_FAILED (exit 2). Skipped (77) without node,
 # npm, or the npm tools of make deps.
 set -u
-cd "$(dirname "$0")/.."
+cd "$(dirname "$0")/.." || exit 1
 command -v node >/dev/null || { echo "skip: node is not installed"; exit 77; }
 command -v npm >/dev/null || { echo "skip: npm is not installed"; exit 77; }
 npm_dir=$(pwd)/.tools/npm
@@ -39,6 +40,25 @@ cat >"$app/tsconfig.json" <<'JSON'
 JSON
 "$npm_dir/node_modules/.bin/tsc" -p "$app/tsconfig.json" >"$tmp/tsc.log" 2>&1 ||
 	fail "tsc on example.ts: $(cat "$tmp/tsc.log")"
+# The generated types constrain calls: each line below must not compile.
+cat >"$app/wrong.ts" <<'TS'
+import { createPantheraClient } from "panthera-client";
+const api = createPantheraClient({ baseUrl: "http://127.0.0.1:1" });
+// @ts-expect-error an unknown path
+await api.GET("/v1/product");
+// @ts-expect-error a path parameter missing
+await api.GET("/v1/orders/{orderId}", {});
+// @ts-expect-error an unknown query parameter
+await api.GET("/v1/products", { params: { query: { pagesize: 10 } } });
+// @ts-expect-error a number where the API takes a string
+await api.POST("/v1/auth/login", { body: { email: 1, password: "x" } });
+const r = await api.GET("/v1/products");
+// @ts-expect-error a field no product has
+console.log(r.data?.products?.[0].prize);
+TS
+sed 's/"example.ts"/"wrong.ts"/' "$app/tsconfig.json" >"$app/wrong.json"
+"$npm_dir/node_modules/.bin/tsc" -p "$app/wrong.json" --noEmit >"$tmp/tsc.log" 2>&1 ||
+	fail "a wrong call compiled (an unused @ts-expect-error) or the check broke: $(cat "$tmp/tsc.log")"
 
 gw_start
 out=$(node "$app/dist/example.js" "$base" ts@example.com 2>"$tmp/err")

@@ -8,7 +8,7 @@
 # order back for the same idempotency key, and sees a declined card settle
 # PAYMENT_FAILED (exit 2); a URL nobody serves fails with UNAVAILABLE.
 set -u
-cd "$(dirname "$0")/.."
+cd "$(dirname "$0")/.." || exit 1
 command -v pkg-config >/dev/null || { echo "skip: pkg-config is not installed"; exit 77; }
 . tests/gateway/lib.sh
 
