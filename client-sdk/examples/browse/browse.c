@@ -22,7 +22,6 @@
  */
 #include <stdio.h>
 #include <stdlib.h>
-#include <string.h>
 
 #include "panthera/catalog/v1/catalog.panthera.h"
 

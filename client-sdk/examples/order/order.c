@@ -35,7 +35,6 @@
 
 #include <errno.h>
 #include <stdio.h>
-#include <string.h>
 #include <time.h>
 
 #include "panthera/auth/v1/auth.panthera.h"
