@@ -233,6 +233,10 @@ install: all ## install headers, libraries, panthera.pc and binaries under $(DES
 	sed -e 's|@PREFIX@|$(PREFIX)|g' -e 's|@LIBDIR@|$(PC_LIBDIR)|g' -e 's|@INCLUDEDIR@|$(PC_INCLUDEDIR)|g' \
 	    -e 's|@VERSION@|$(VERSION)|g' panthera.pc.in > $(DESTDIR)$(LIBDIR)/pkgconfig/panthera.pc
 
+.PHONY: sdk-ts
+sdk-ts: ## the TypeScript client of the REST API, an npm package in $(BUILD)/sdk-ts (openapi-typescript + openapi-fetch; needs make deps)
+	VERSION=$(VERSION) tools/sdk-ts.sh $(BUILD)/sdk-ts
+
 .PHONY: docs
 docs: $(PANTHERAD) ## regenerate the settings table of docs/operations.md from the code
 	{ sed '/<!-- settings:begin -->/q' docs/operations.md; $(PANTHERAD) --help-markdown; \

@@ -57,14 +57,23 @@ else
 	echo "deps: Debian packages present"
 fi
 
-# npm tools, pinned, installed into the work tree (ignored by git).
-NPM_TOOLS=("@redocly/cli@2.77.0")
+# npm tools, pinned, installed into the work tree (ignored by git): the
+# OpenAPI validator, and what `make sdk-ts` and tests/sdk-ts.test.sh use to
+# generate, compile and run the TypeScript client. Each is checked by a file
+# it installs, so a tree that has some gets the rest.
+NPM_TOOLS=("@redocly/cli@2.77.0" "openapi-typescript@7.13.0" "openapi-fetch@0.17.0"
+	"typescript@5.9.3" "@types/node@20.19.43")
+NPM_MARKS=(.bin/redocly .bin/openapi-typescript openapi-fetch/package.json .bin/tsc @types/node/package.json)
 if command -v npm >/dev/null 2>&1; then
-	if [ ! -x .tools/npm/node_modules/.bin/redocly ]; then
+	npm_missing=()
+	for i in "${!NPM_TOOLS[@]}"; do
+		[ -e ".tools/npm/node_modules/${NPM_MARKS[$i]}" ] || npm_missing+=("${NPM_TOOLS[$i]}")
+	done
+	if [ ${#npm_missing[@]} -gt 0 ]; then
 		mkdir -p .tools/npm
-		npm install --prefix .tools/npm --no-audit --no-fund --loglevel=error "${NPM_TOOLS[@]}"
+		npm install --prefix .tools/npm --no-audit --no-fund --loglevel=error --save-exact "${npm_missing[@]}"
 	fi
 	echo "deps: npm tools present"
 else
-	echo "deps: npm not found; the OpenAPI validation test will be skipped"
+	echo "deps: npm not found; the OpenAPI validation and TypeScript client tests will be skipped"
 fi
