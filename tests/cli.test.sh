@@ -6,11 +6,11 @@
 # listening, unknown service, method and symbol, bad JSON naming the field,
 # an error status from the service, a deadline.
 set -u
-cd "$(dirname "$0")/.."
+cd "$(dirname "$0")/.." || exit 1
 . tests/gateway/lib.sh
 cli=$build/bin/panthera
 [ -x "$cli" ] || { echo "skip: $cli is not built (make $cli)"; exit 77; }
-gw_start
+gw_start PANTHERA_LOG_LEVEL=info
 url=tcp://127.0.0.1:$rpc_port
 
 # run_cli RC WHAT ARGS...: run the CLI, fail unless it exits RC; a success
@@ -27,8 +27,9 @@ run_cli() {
 	if [ "$want" = 0 ]; then
 		[ -z "$err" ] || fail "$what: stderr on success: $err"
 	else
-		[ "$(wc -l <"$tmp/err")" = 1 ] && [[ $err == "panthera: "* ]] ||
+		if [ "$(wc -l <"$tmp/err")" != 1 ] || [[ $err != "panthera: "* ]]; then
 			fail "$what: not one line 'panthera: ...' on stderr: $err"
+		fi
 	fi
 }
 has() { # WHAT TEXT PATTERN: fail unless TEXT matches the extended regex
