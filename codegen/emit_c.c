@@ -408,27 +408,14 @@ static int order_files(pgen *g, size_t i, unsigned char *state, size_t *order, s
 	return 0;
 }
 
-/* `len` bytes as adjacent C string literals, octal escapes for everything
- * but plain printable ASCII ('?' too: no trigraphs). */
-static void put_bytes_literal(pgen_buf *c, const uint8_t *data, size_t len)
+/* `len` bytes as the body of an array initializer, in decimal, 20 to a
+ * line. Not a string literal: one past 4095 characters trips
+ * -Woverlength-strings under -pedantic. */
+static void put_bytes_array(pgen_buf *c, const uint8_t *data, size_t len)
 {
-	size_t col = 0;
-	pgen_buf_puts(c, "\t\"");
-	for (size_t i = 0; i < len; i++) {
-		uint8_t b = data[i];
-		if (col >= 72) {
-			pgen_buf_puts(c, "\"\n\t\"");
-			col = 0;
-		}
-		if (b >= 0x20 && b < 0x7f && b != '"' && b != '\\' && b != '?') {
-			pgen_buf_putc(c, (char)b);
-			col++;
-		} else {
-			pgen_buf_printf(c, "\\%03o", b);
-			col += 4;
-		}
-	}
-	pgen_buf_puts(c, "\"");
+	for (size_t i = 0; i < len; i++)
+		pgen_buf_printf(c, "%s%u,", i % 20 == 0 ? (i ? "\n\t" : "\t") : "", data[i]);
+	pgen_buf_putc(c, '\n');
 }
 
 /*
@@ -445,8 +432,9 @@ static int emit_file_descriptors(pgen *g, pgen_buf *c, const pgen_file_proto *f,
 	size_t nf = g->req->n_proto_file;
 	unsigned char *state = pgen_alloc(&g->arena, nf + 1);
 	size_t *order = pgen_alloc_array(&g->arena, nf + 1, sizeof(*order));
+	size_t *lens = pgen_alloc_array(&g->arena, nf + 1, sizeof(*lens));
 	size_t n = 0;
-	if (state == NULL || order == NULL)
+	if (state == NULL || order == NULL || lens == NULL)
 		return -1;
 	size_t self = find_file_index(g, f->name);
 	if (self == nf || order_files(g, self, state, order, &n) != 0)
@@ -462,17 +450,17 @@ static int emit_file_descriptors(pgen *g, pgen_buf *c, const pgen_file_proto *f,
 			return -1;
 		if (protobuf_c_message_pack(&copy.base, bytes) != len)
 			return pgen_fail(g, "%s: packing its descriptor failed", copy.name);
-		pgen_buf_printf(c, "\n/* %s */\nstatic const char pgen__file_%zu[] =\n", copy.name,
-		                k);
-		put_bytes_literal(c, bytes, len);
-		pgen_buf_puts(c, ";\n");
+		lens[k] = len;
+		/* never an empty array: a descriptor has at least its name */
+		pgen_buf_printf(c, "\n/* %s */\nstatic const uint8_t pgen__file_%zu[%zu] = {\n",
+		                copy.name, k, len ? len : 1);
+		put_bytes_array(c, bytes, len);
+		pgen_buf_puts(c, "};\n");
 	}
 	pgen_buf_printf(c, "\nstatic const rpc_file_descriptor pgen__files[%zu] = {\n", n);
 	for (size_t k = 0; k < n; k++)
-		pgen_buf_printf(c,
-		                "\t{\"%s\", (const uint8_t *)pgen__file_%zu, "
-		                "sizeof(pgen__file_%zu) - 1},\n",
-		                g->req->proto_file[order[k]]->name, k, k);
+		pgen_buf_printf(c, "\t{\"%s\", pgen__file_%zu, %zu},\n",
+		                g->req->proto_file[order[k]]->name, k, lens[k]);
 	pgen_buf_puts(c, "};\n");
 	*n_files = n;
 	return 0;
