@@ -5,7 +5,9 @@
  * Per service: method indices, the constant method table
  * (<prefix>_desc), the handler struct and <prefix>_register() for servers,
  * and for clients a synchronous stub, an asynchronous stub and a typed
- * accessor of the response held by an rpc_reply. Names are the package and
+ * accessor of the response held by an rpc_reply. Per file: the serialized
+ * FileDescriptorProtos of the file and its imports, which each service
+ * descriptor points at for reflection. Names are the package and
  * the service in snake case, e.g. panthera_catalog_v1_catalog_service.
  */
 #include "pgen.h"
@@ -284,7 +286,8 @@ static void emit_header_service(pgen_buf *h, const pgen_service *s, const type_n
 	}
 }
 
-static void emit_source_service(pgen_buf *c, const pgen_service *s, const type_names *tn)
+static void emit_source_service(pgen_buf *c, const pgen_service *s, const type_names *tn,
+                                size_t n_files)
 {
 	const char *P = s->c_prefix;
 	pgen_buf_printf(c, "\n/* ==== %s ==== */\n", s->full_name);
@@ -334,6 +337,7 @@ static void emit_source_service(pgen_buf *c, const pgen_service *s, const type_n
 	if (s->n_methods > 0)
 		pgen_buf_printf(c, "\t.methods = %s_methods,\n\t.n_methods = %s_METHOD_COUNT,\n", P,
 		                s->c_upper);
+	pgen_buf_printf(c, "\t.files = pgen__files,\n\t.n_files = %zu,\n", n_files);
 	pgen_buf_puts(c, "};\n");
 	pgen_buf_printf(
 	    c,
@@ -364,6 +368,102 @@ static void emit_source_service(pgen_buf *c, const pgen_service *s, const type_n
 		    "\treturn (p != NULL && p->descriptor == &%s) ? (const %s *)p : NULL;\n}\n",
 		    tn[i].out_type, P, M, tn[i].out_desc, tn[i].out_type);
 	}
+}
+
+/* ---- descriptors for reflection ---- */
+
+/* Index of the request's file named `name`, or n_proto_file. */
+static size_t find_file_index(const pgen *g, const char *name)
+{
+	for (size_t i = 0; i < g->req->n_proto_file; i++) {
+		if (strcmp(g->req->proto_file[i]->name, name) == 0)
+			return i;
+	}
+	return g->req->n_proto_file;
+}
+
+/*
+ * Append to order[] the index of file `i` after its imports, depth first,
+ * so that every file comes after the files it imports. state[]: 0 unseen,
+ * 1 on the path (an import cycle, which protoc refuses anyway), 2 done.
+ */
+static int order_files(pgen *g, size_t i, unsigned char *state, size_t *order, size_t *n)
+{
+	if (state[i] == 2)
+		return 0;
+	if (state[i] == 1)
+		return pgen_fail(g, "%s: import cycle", g->req->proto_file[i]->name);
+	state[i] = 1;
+	const pgen_file_proto *f = g->req->proto_file[i];
+	for (size_t d = 0; d < f->n_dependency; d++) {
+		size_t j = find_file_index(g, f->dependency[d]);
+		if (j == g->req->n_proto_file)
+			return pgen_fail(g, "%s: import %s is not in the request", f->name,
+			                 f->dependency[d]);
+		if (order_files(g, j, state, order, n) != 0)
+			return -1;
+	}
+	state[i] = 2;
+	order[(*n)++] = i;
+	return 0;
+}
+
+/* `len` bytes as the body of an array initializer, in decimal, 20 to a
+ * line. Not a string literal: one past 4095 characters trips
+ * -Woverlength-strings under -pedantic. */
+static void put_bytes_array(pgen_buf *c, const uint8_t *data, size_t len)
+{
+	for (size_t i = 0; i < len; i++)
+		pgen_buf_printf(c, "%s%u,", i % 20 == 0 ? (i ? "\n\t" : "\t") : "", data[i]);
+	pgen_buf_putc(c, '\n');
+}
+
+/*
+ * Emit, static in the file's .panthera.c, the serialized
+ * FileDescriptorProto of `f` and of everything it imports (without
+ * source_code_info, so a file's bytes do not depend on whether it was
+ * generated or imported), and the table pgen__files[] that the service
+ * descriptors point at. Each generated file carries its own closure, so a
+ * program links no other generated file for reflection to be complete.
+ * Sets *n_files.
+ */
+static int emit_file_descriptors(pgen *g, pgen_buf *c, const pgen_file_proto *f, size_t *n_files)
+{
+	size_t nf = g->req->n_proto_file;
+	unsigned char *state = pgen_alloc(&g->arena, nf + 1);
+	size_t *order = pgen_alloc_array(&g->arena, nf + 1, sizeof(*order));
+	size_t *lens = pgen_alloc_array(&g->arena, nf + 1, sizeof(*lens));
+	size_t n = 0;
+	if (state == NULL || order == NULL || lens == NULL)
+		return -1;
+	size_t self = find_file_index(g, f->name);
+	if (self == nf || order_files(g, self, state, order, &n) != 0)
+		return -1;
+	pgen_buf_puts(c,
+	              "\n/* The descriptors of this file and of its imports, for reflection. */\n");
+	for (size_t k = 0; k < n; k++) {
+		Google__Protobuf__FileDescriptorProto copy = *g->req->proto_file[order[k]];
+		copy.source_code_info = NULL;
+		size_t len = protobuf_c_message_get_packed_size(&copy.base);
+		uint8_t *bytes = pgen_alloc(&g->arena, len + 1);
+		if (bytes == NULL)
+			return -1;
+		if (protobuf_c_message_pack(&copy.base, bytes) != len)
+			return pgen_fail(g, "%s: packing its descriptor failed", copy.name);
+		lens[k] = len;
+		/* never an empty array: a descriptor has at least its name */
+		pgen_buf_printf(c, "\n/* %s */\nstatic const uint8_t pgen__file_%zu[%zu] = {\n",
+		                copy.name, k, len ? len : 1);
+		put_bytes_array(c, bytes, len);
+		pgen_buf_puts(c, "};\n");
+	}
+	pgen_buf_printf(c, "\nstatic const rpc_file_descriptor pgen__files[%zu] = {\n", n);
+	for (size_t k = 0; k < n; k++)
+		pgen_buf_printf(c, "\t{\"%s\", pgen__file_%zu, %zu},\n",
+		                g->req->proto_file[order[k]]->name, k, lens[k]);
+	pgen_buf_puts(c, "};\n");
+	*n_files = n;
+	return 0;
 }
 
 static int emit_file(pgen *g, const pgen_file_proto *f)
@@ -423,6 +523,9 @@ static int emit_file(pgen *g, const pgen_file_proto *f)
 	pgen_buf_printf(&c, "/* Generated by protoc-gen-panthera from %s. DO NOT EDIT. */\n",
 	                f->name);
 	pgen_buf_printf(&c, "#include \"%s.panthera.h\"\n", stem);
+	size_t n_files = 0;
+	if (emit_file_descriptors(g, &c, f, &n_files) != 0)
+		goto out;
 
 	for (size_t si = first; si < first + count; si++) {
 		const pgen_service *s = &g->services[si];
@@ -434,7 +537,7 @@ static int emit_file(pgen *g, const pgen_file_proto *f)
 				goto out;
 		}
 		emit_header_service(&h, s, tn);
-		emit_source_service(&c, s, tn);
+		emit_source_service(&c, s, tn, n_files);
 	}
 	pgen_buf_puts(&h, "\n#ifdef __cplusplus\n}\n#endif\n\n#endif\n");
 

@@ -18,6 +18,7 @@
 #define RPC_DEFAULT_MAX_MESSAGE (4u * 1024u * 1024u)
 #define RPC_CALL_INLINE_ARENA   4096u
 #define RPC_MAX_REPLY_METADATA  64u
+#define RPC_MAX_SERVICES        64u
 
 /* Monotonic microseconds. */
 uint64_t rpc_now_us(void);
@@ -106,5 +107,18 @@ rpc_reply *rpc_reply_decode(const rpc_method_desc *method, const uint8_t *frame,
 
 /* Error details larger than this are dropped by the client, unread. */
 #define RPC_MAX_DETAILS (64u * 1024u)
+
+/*
+ * Reflection (reflection.c): register panthera.reflection.v1.ServerReflection
+ * on `srv`, answering from the services registered on it.
+ */
+rpc_status rpc_reflection_register(rpc_server *srv);
+
+/*
+ * The services registered on `srv`, in registration order, into
+ * out[0..cap); returns how many there are (which may exceed cap). Fixed
+ * once the server has started, so handlers may call it without a lock.
+ */
+size_t rpc_server_services(rpc_server *srv, const rpc_service_desc **out, size_t cap);
 
 #endif /* PANTHERA_RPC_INTERNAL_H */

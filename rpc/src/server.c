@@ -39,7 +39,6 @@
 #define RPC_DEFAULT_WORKERS  4u
 #define RPC_DEFAULT_QUEUE    64u
 #define RPC_REJECTERS        4u
-#define RPC_MAX_SERVICES     64u
 #define RPC_MAX_INTERCEPTORS 16u
 #define RPC_MAX_HEALTH       128u
 
@@ -207,6 +206,8 @@ rpc_status rpc_server_create(rpc_server **out, const rpc_server_opts *opts)
 	srv->state = SRV_CREATED;
 	rpc_status st = grpc_health_v1_health_register(srv, &health_handlers, srv);
 	if (st == RPC_STATUS_OK)
+		st = rpc_reflection_register(srv);
+	if (st == RPC_STATUS_OK)
 		st = rpc_server_set_serving(srv, "", 0);
 	if (st != RPC_STATUS_OK) {
 		rpc_server_destroy(srv);
@@ -241,6 +242,16 @@ rpc_status rpc_server_add_service(rpc_server *srv, const rpc_service_desc *svc,
 	}
 	pthread_mutex_unlock(&srv->lock);
 	return st;
+}
+
+size_t rpc_server_services(rpc_server *srv, const rpc_service_desc **out, size_t cap)
+{
+	pthread_mutex_lock(&srv->lock);
+	size_t n = srv->n_services;
+	for (size_t i = 0; i < n && i < cap; i++)
+		out[i] = srv->services[i].svc;
+	pthread_mutex_unlock(&srv->lock);
+	return n;
 }
 
 rpc_status rpc_server_add_interceptor(rpc_server *srv, rpc_server_before_fn before,

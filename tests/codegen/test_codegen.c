@@ -27,6 +27,7 @@
 
 #include <cmocka.h>
 
+#include "google/protobuf/descriptor.pb-c.h"
 #include "panthera/rpc.h"
 #include "panthera/rpc_route.h"
 #include "testapi_routes.h"
@@ -396,6 +397,57 @@ static void test_route_table_has_every_binding(void **state)
 	                 &test__shop__v1__book__descriptor);
 }
 
+/* Each service descriptor carries the serialized FileDescriptorProtos of its
+ * file and of everything the file imports, imports first, options intact. */
+static void test_service_desc_embeds_file_descriptors(void **state)
+{
+	(void)state;
+	const rpc_service_desc *d = &SHOP(desc);
+	assert_true(d->n_files >= 6);
+	assert_string_equal(d->files[d->n_files - 1].name, "shop/v1/shop.proto");
+	Google__Protobuf__FileDescriptorProto **fp = calloc(d->n_files, sizeof(*fp));
+	assert_non_null(fp);
+	int saw_types = 0, saw_descriptor = 0;
+	for (size_t i = 0; i < d->n_files; i++) {
+		fp[i] = google__protobuf__file_descriptor_proto__unpack(NULL, d->files[i].len,
+		                                                        d->files[i].data);
+		assert_non_null(fp[i]);
+		assert_string_equal(fp[i]->name, d->files[i].name);
+		assert_null(fp[i]->source_code_info);
+		saw_types |= strcmp(fp[i]->name, "shop/v1/types.proto") == 0;
+		saw_descriptor |= strcmp(fp[i]->name, "google/protobuf/descriptor.proto") == 0;
+		for (size_t k = 0; k < fp[i]->n_dependency; k++) {
+			int earlier = 0;
+			for (size_t j = 0; j < i; j++)
+				earlier |= strcmp(fp[j]->name, fp[i]->dependency[k]) == 0;
+			if (!earlier)
+				fail_msg("%s imports %s, which does not come before it",
+				         fp[i]->name, fp[i]->dependency[k]);
+		}
+		for (size_t j = 0; j < i; j++)
+			assert_string_not_equal(fp[j]->name, fp[i]->name);
+	}
+	assert_true(saw_types);
+	assert_true(saw_descriptor);
+	const Google__Protobuf__FileDescriptorProto *shop = fp[d->n_files - 1];
+	const Google__Protobuf__ServiceDescriptorProto *svc = NULL;
+	for (size_t i = 0; i < shop->n_service; i++) {
+		if (strcmp(shop->service[i]->name, "ShopService") == 0)
+			svc = shop->service[i];
+	}
+	assert_non_null(svc);
+	assert_int_equal(svc->n_method, d->n_methods);
+	const Google__Protobuf__MethodDescriptorProto *get = svc->method[SHOP_IDX(GET_BOOK)];
+	assert_string_equal(get->name, "GetBook");
+	assert_string_equal(get->input_type, ".test.shop.v1.GetBookRequest");
+	/* the google.api.http option travels as an extension (an unknown field) */
+	assert_non_null(get->options);
+	assert_true(get->options->base.n_unknown_fields > 0);
+	for (size_t i = 0; i < d->n_files; i++)
+		google__protobuf__file_descriptor_proto__free_unpacked(fp[i], NULL);
+	free(fp);
+}
+
 static void test_route_multi_segment_variable(void **state)
 {
 	(void)state;
@@ -559,12 +611,13 @@ static void test_client_stubs_pass_their_method(void **state)
 	seen.payload = NULL;
 }
 
-#define GENERATED_CHECKS                                               \
-	cmocka_unit_test(test_route_table_has_every_binding),          \
-	    cmocka_unit_test(test_route_multi_segment_variable),       \
-	    cmocka_unit_test(test_route_body_field_and_query),         \
-	    cmocka_unit_test(test_route_policies_statuses_and_verbs),  \
-	    cmocka_unit_test(test_trampoline_calls_the_typed_handler), \
+#define GENERATED_CHECKS                                                 \
+	cmocka_unit_test(test_route_table_has_every_binding),            \
+	    cmocka_unit_test(test_service_desc_embeds_file_descriptors), \
+	    cmocka_unit_test(test_route_multi_segment_variable),         \
+	    cmocka_unit_test(test_route_body_field_and_query),           \
+	    cmocka_unit_test(test_route_policies_statuses_and_verbs),    \
+	    cmocka_unit_test(test_trampoline_calls_the_typed_handler),   \
 	    cmocka_unit_test(test_client_stubs_pass_their_method),
 
 int main(void)

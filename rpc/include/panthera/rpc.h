@@ -89,6 +89,19 @@ typedef struct rpc_method_desc {
 	rpc_invoke_fn invoke;
 } rpc_method_desc;
 
+/*
+ * One .proto file as protoc compiled it, for reflection. Generated; constant
+ * for the life of the program.
+ */
+typedef struct rpc_file_descriptor {
+	/* "panthera/catalog/v1/catalog.proto": the name imports use. */
+	const char *name;
+	/* A serialized google.protobuf.FileDescriptorProto, without its
+	 * source_code_info (comments and positions are left out). */
+	const uint8_t *data;
+	size_t len;
+} rpc_file_descriptor;
+
 /* One service. Generated; constant for the life of the program. */
 typedef struct rpc_service_desc {
 	/* "panthera.catalog.v1.CatalogService". */
@@ -98,6 +111,12 @@ typedef struct rpc_service_desc {
 	/* The methods, in declaration order; method i is methods[i]. */
 	const rpc_method_desc *methods;
 	size_t n_methods;
+	/* proto_file and every file it imports, transitively, each file before
+	 * the files that import it (so proto_file comes last): what reflection
+	 * answers. NULL and 0 in a descriptor written by hand, which reflection
+	 * then lists without descriptors. */
+	const rpc_file_descriptor *files;
+	size_t n_files;
 } rpc_service_desc;
 
 /*
@@ -138,7 +157,10 @@ typedef void (*rpc_reply_fn)(rpc_reply *reply, void *arg);
 /*
  * Servers. A server binds one or more nng URLs (inproc://, ipc://, tcp://,
  * tls+tcp://), serves the services registered on it with a pool of worker
- * threads, and always answers the health service grpc.health.v1.Health.
+ * threads, and always answers the health service grpc.health.v1.Health
+ * and reflection, panthera.reflection.v1.ServerReflection (the names of the
+ * registered services and the FileDescriptorSet of their .proto files, from
+ * rpc_service_desc.files; proto/panthera/reflection/v1/reflection.proto).
  *
  * Life cycle: rpc_server_create(), then any number of rpc_server_add_service()
  * (usually through the generated <service>_register()) and
