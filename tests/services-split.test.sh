@@ -240,8 +240,13 @@ gateway() {
 }
 gateway gateway
 gateway gateway-tls PANTHERA_HTTP_TLS_CERT="$tmp/cert.pem" PANTHERA_HTTP_TLS_KEY="$tmp/key.pem"
-grep -qF "the REST API of API.md on https://127.0.0.1:${port[gateway-tls]} (HTTP/2 and HTTP/1.1)" \
-	"$tmp/gateway-tls.log" || fail "the HTTPS gateway does not say https"
+says=""
+for _ in $(seq 1 20); do # the line may still be being written
+	grep -qF "the REST API of API.md on https://127.0.0.1:${port[gateway-tls]} (HTTP/2 and HTTP/1.1)" \
+		"$tmp/gateway-tls.log" && { says=1; break; }
+	sleep 0.1
+done
+[ -n "$says" ] || fail "the HTTPS gateway does not say https"
 base=http://127.0.0.1:${port[gateway]}
 # call METHOD PATH [BODY] [extra curl args...]: sets $status and $body
 call() {
