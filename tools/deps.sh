@@ -59,12 +59,18 @@ fi
 
 # npm tools, pinned, installed into the work tree (ignored by git).
 NPM_TOOLS=("@redocly/cli@2.77.0")
+K8S_NPM_TOOLS=("kubernetes-models@5.1.0" "yaml@2.9.1")
 if command -v npm >/dev/null 2>&1; then
 	if [ ! -x .tools/npm/node_modules/.bin/redocly ]; then
 		mkdir -p .tools/npm
 		npm install --prefix .tools/npm --no-audit --no-fund --loglevel=error "${NPM_TOOLS[@]}"
 	fi
+	# the Kubernetes schemas of tests/deploy.test.sh, in a folder of their own
+	if [ ! -d .tools/k8s/node_modules/kubernetes-models ]; then
+		mkdir -p .tools/k8s
+		npm install --prefix .tools/k8s --save-exact --no-audit --no-fund --loglevel=error "${K8S_NPM_TOOLS[@]}"
+	fi
 	echo "deps: npm tools present"
 else
-	echo "deps: npm not found; the OpenAPI validation test will be skipped"
+	echo "deps: npm not found; the OpenAPI and manifest validation tests will be skipped"
 fi
