@@ -241,7 +241,7 @@ format-check:
 	clang-format --dry-run -Werror $(FORMAT_SRCS)
 
 .PHONY: install
-install: all ## install headers, libraries, panthera.pc and binaries under $(DESTDIR)$(PREFIX)
+install: all ## install headers, libraries, panthera.pc, binaries, OpenAPI and migrations under $(DESTDIR)$(PREFIX)
 	install -d $(DESTDIR)$(INCLUDEDIR)/panthera $(DESTDIR)$(LIBDIR)/pkgconfig $(DESTDIR)$(BINDIR)
 	install -m 644 rpc/include/panthera/*.h $(DESTDIR)$(INCLUDEDIR)/panthera/
 	cd gen && find . -name '*.h' -exec install -D -m 644 {} $(DESTDIR)$(INCLUDEDIR)/panthera/gen/{} \;
@@ -254,6 +254,7 @@ install: all ## install headers, libraries, panthera.pc and binaries under $(DES
 	install -d $(DESTDIR)$(PREFIX)/share/panthera/proto
 	cd proto && find . -name '*.proto' ! -path './google/protobuf/*' -exec install -D -m 644 {} $(DESTDIR)$(PREFIX)/share/panthera/proto/{} \;
 	install -D -m 644 gen/panthera.openapi.json $(DESTDIR)$(PREFIX)/share/panthera/panthera.openapi.json
+	for f in services/*/migrations/*.sql; do install -D -m 644 $$f $(DESTDIR)$(PREFIX)/share/panthera/$$f; done
 	sed -e 's|@PREFIX@|$(PREFIX)|g' -e 's|@LIBDIR@|$(PC_LIBDIR)|g' -e 's|@INCLUDEDIR@|$(PC_INCLUDEDIR)|g' \
 	    -e 's|@VERSION@|$(VERSION)|g' panthera.pc.in > $(DESTDIR)$(LIBDIR)/pkgconfig/panthera.pc
 

@@ -16,6 +16,11 @@
  * itself (every service, not a panthera-<service> binary) also serves the
  * REST gateway on --http-addr (gateway_proc.c, shared with
  * panthera-gateway, which serves the gateway alone).
+ *
+ * `pantherad --health-check URL` (any panthera-<service> binary too) asks
+ * the server at URL for its health and exits 0 when it answers SERVING, 1
+ * otherwise (a line on stderr says why), 2 for a bad command line: the
+ * exec probe of deploy/k8s, whose images have no other RPC client.
  */
 #include <pthread.h>
 #include <signal.h>
@@ -38,6 +43,7 @@
 #include "panthera/events.h"
 #include "panthera/log.h"
 #include "gateway_proc.h"
+#include "grpc/health/v1/health.panthera.h"
 
 /* A schema whose event tables the sweeper prunes: its outbox (a
  * producer) and/or its processed ids (a consumer). */
@@ -378,8 +384,46 @@ static rpc_status inner_server(const rpc_server_opts *so, const char *name, rpc_
 	return st;
 }
 
+/* --health-check URL: grpc.health.v1.Health/Check of the whole server
+ * (service ""), within 2 s. */
+static int health_check(const char *prog, const char *url)
+{
+	rpc_channel *ch = NULL;
+	rpc_reply *reply = NULL;
+	rpc_channel_opts co = {.default_timeout_ms = 2000, .connect_wait_ms = 2000};
+	rpc_status st = rpc_channel_open(&ch, &url, 1, &co);
+	if (st != RPC_STATUS_OK) {
+		fprintf(stderr, "%s: --health-check %s: %s\n", prog, url, rpc_status_name(st));
+		return 1;
+	}
+	Grpc__Health__V1__HealthCheckRequest req = GRPC__HEALTH__V1__HEALTH_CHECK_REQUEST__INIT;
+	req.service = "";
+	const Grpc__Health__V1__HealthCheckResponse *resp = NULL;
+	st = grpc_health_v1_health_check(ch, &req, NULL, &resp, &reply);
+	int rc = 0;
+	if (st != RPC_STATUS_OK) {
+		fprintf(stderr, "%s: --health-check %s: %s %s\n", prog, url, rpc_status_name(st),
+		        reply != NULL ? rpc_reply_message(reply) : "");
+		rc = 1;
+	} else if (resp->status !=
+	           GRPC__HEALTH__V1__HEALTH_CHECK_RESPONSE__SERVING_STATUS__SERVING) {
+		fprintf(stderr, "%s: --health-check %s: not serving\n", prog, url);
+		rc = 1;
+	}
+	rpc_reply_free(reply);
+	rpc_channel_close(ch);
+	return rc;
+}
+
 int main(int argc, char **argv)
 {
+	if (argc >= 2 && strcmp(argv[1], "--health-check") == 0) {
+		if (argc != 3) {
+			fprintf(stderr, "usage: %s --health-check URL\n", argv[0]);
+			return 2;
+		}
+		return health_check(argv[0], argv[2]);
+	}
 	cfg c;
 	char err[256];
 	int rc = 1;

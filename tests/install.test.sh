@@ -14,7 +14,8 @@ root=$tmp/root/opt/panthera
 for f in lib/libpanthera.a lib/libpanthera.so lib/libpanthera.so.0 lib/pkgconfig/panthera.pc \
 	bin/protoc-gen-panthera include/panthera/rpc.h include/panthera/rpc_route.h \
 	include/panthera/gen/panthera/catalog/v1/catalog.panthera.h include/panthera/gen/panthera_routes.h \
-	share/panthera/panthera.openapi.json share/panthera/proto/panthera/api/options.proto; do
+	share/panthera/panthera.openapi.json share/panthera/proto/panthera/api/options.proto \
+	share/panthera/services/catalog/migrations/001_catalog.sql bin/panthera-gateway; do
 	[ -e "$root/$f" ] || { echo "FAIL: $f not installed"; exit 1; }
 done
 grep -q '^prefix=/opt/panthera$' "$root/lib/pkgconfig/panthera.pc" || { echo "FAIL: panthera.pc prefix"; exit 1; }

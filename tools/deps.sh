@@ -64,6 +64,7 @@ fi
 NPM_TOOLS=("@redocly/cli@2.77.0" "openapi-typescript@7.13.0" "openapi-fetch@0.17.0"
 	"typescript@5.9.3" "@types/node@20.19.43")
 NPM_MARKS=(.bin/redocly .bin/openapi-typescript openapi-fetch/package.json .bin/tsc @types/node/package.json)
+K8S_NPM_TOOLS=("kubernetes-models@5.1.0" "yaml@2.9.1")
 if command -v npm >/dev/null 2>&1; then
 	npm_missing=()
 	for i in "${!NPM_TOOLS[@]}"; do
@@ -73,7 +74,12 @@ if command -v npm >/dev/null 2>&1; then
 		mkdir -p .tools/npm
 		npm install --prefix .tools/npm --no-audit --no-fund --loglevel=error --save-exact "${npm_missing[@]}"
 	fi
+	# the Kubernetes schemas of tests/deploy.test.sh, in a folder of their own
+	if [ ! -d .tools/k8s/node_modules/kubernetes-models ]; then
+		mkdir -p .tools/k8s
+		npm install --prefix .tools/k8s --save-exact --no-audit --no-fund --loglevel=error "${K8S_NPM_TOOLS[@]}"
+	fi
 	echo "deps: npm tools present"
 else
-	echo "deps: npm not found; the OpenAPI validation and TypeScript client tests will be skipped"
+	echo "deps: npm not found; the OpenAPI, TypeScript client and manifest validation tests will be skipped"
 fi
