@@ -68,14 +68,22 @@ grep -iE '^COPY --from=builder' "$tmp/runtime" | grep -qE '/bin/panthera\*? ' ||
 if ! grep -qE '^build$' .dockerignore || ! grep -qE '^\.git$' .dockerignore; then
 	fail ".dockerignore: build/ and .git must stay out of the build context"
 fi
-# every library the binaries link comes from a package the runtime stage installs
+# every library the binaries link comes from a package the runtime stage installs;
+# the image is built from a release build (a sanitizer build links more: libgcc_s)
 runtime_pkgs=$(grep -iE '^RUN .*apt-get install' "$tmp/runtime")
-if [ -x "$build/bin/pantherad" ] && command -v readelf >/dev/null && command -v dpkg >/dev/null; then
-	for lib in $(readelf -d "$build/bin/pantherad" "$build/bin/panthera-gateway" 2>/dev/null |
+release=build
+if [ -x "$release/bin/pantherad" ] && command -v readelf >/dev/null && command -v dpkg >/dev/null; then
+	for lib in $(readelf -d "$release/bin/pantherad" "$release/bin/panthera-gateway" 2>/dev/null |
 		sed -n 's/.*Shared library: \[\(.*\)\]/\1/p' | sort -u); do
 		case $lib in libc.so.* | libm.so.* | libpthread.so.* | ld-linux*) continue ;; esac
 		file=$(ldconfig -p | awk -v l="$lib" '$1 == l {print $NF; exit}')
-		pkg=$(dpkg -S "$(readlink -f "$file")" 2>/dev/null | head -n 1 | cut -d: -f1)
+		# dpkg records /lib or /usr/lib paths, whichever the package ships (merged /usr)
+		real=$(readlink -f "$file")
+		pkg=""
+		for path in "$file" "$real" "${real#/usr}" "/usr$file"; do
+			pkg=$(dpkg -S "$path" 2>/dev/null | head -n 1 | cut -d: -f1)
+			[ -z "$pkg" ] || break
+		done
 		[ -n "$pkg" ] || {
 			fail "Dockerfile: no Debian package owns $lib"
 			continue
@@ -83,7 +91,7 @@ if [ -x "$build/bin/pantherad" ] && command -v readelf >/dev/null && command -v 
 		grep -qw -- "$pkg" <<<"$runtime_pkgs" || fail "Dockerfile: $lib ($pkg) is not installed in the runtime stage"
 	done
 else
-	echo "deploy: $build/bin/pantherad not built: the runtime libraries were not checked"
+	echo "deploy: $release/bin/pantherad not built: the runtime libraries were not checked"
 fi
 
 # ---- PANTHERA_* names ----------------------------------------------------------
