@@ -6,7 +6,6 @@
 #include "gateway_proc.h"
 
 #include <inttypes.h>
-#include <stddef.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -298,30 +297,22 @@ static rpc_status feed_metrics(gw_metrics_text *out, void *arg)
 		sum.clears += s.clears;
 		sum.errors += s.errors;
 	}
-	static const struct {
-		const char *name, *help;
-		size_t off;
-	} fam[] = {
+	static const char *const fam[][2] = {
 	    {"panthera_gateway_cache_feed_events_total",
-	     "Change events of the catalog, inventory and reviews read by the cache's feed",
-	     offsetof(gw_cache_feed_stats, events)},
+	     "Change events of the catalog, inventory and reviews read by the cache's feed"},
 	    {"panthera_gateway_cache_feed_dropped_total",
-	     "Cache entries dropped because of those events",
-	     offsetof(gw_cache_feed_stats, dropped)},
+	     "Cache entries dropped because of those events"},
 	    {"panthera_gateway_cache_feed_clears_total",
-	     "Whole-cache clears: an event without a product, or a feed that started late",
-	     offsetof(gw_cache_feed_stats, clears)},
+	     "Whole-cache clears: an event without a product, or a feed that started late"},
 	    {"panthera_gateway_cache_feed_errors_total",
-	     "Failed connections or reads of the outboxes (retried)",
-	     offsetof(gw_cache_feed_stats, errors)},
+	     "Failed connections or reads of the outboxes (retried)"},
 	};
+	const uint64_t v[4] = {sum.events, sum.dropped, sum.clears, sum.errors};
 	rpc_status st = RPC_STATUS_OK;
-	for (size_t i = 0; i < sizeof(fam) / sizeof(fam[0]) && st == RPC_STATUS_OK; i++) {
-		uint64_t v;
-		memcpy(&v, (const char *)&sum + fam[i].off, sizeof(v));
-		st = gw_metrics_text_family(out, fam[i].name, "counter", fam[i].help);
+	for (size_t i = 0; i < 4 && st == RPC_STATUS_OK; i++) {
+		st = gw_metrics_text_family(out, fam[i][0], "counter", fam[i][1]);
 		if (st == RPC_STATUS_OK)
-			st = gw_metrics_text_sample(out, fam[i].name, NULL, 0, v);
+			st = gw_metrics_text_sample(out, fam[i][0], NULL, 0, v[i]);
 	}
 	return st;
 }
