@@ -136,9 +136,9 @@ $(GW_LIB): $(GW_OBJS)
 	rm -f $@
 	ar rcs $@ $^
 
-# The gateway of a process (cmd/gateway_proc.c), shared by pantherad and
-# panthera-gateway.
-GW_PROC_OBJ := $(BUILD)/obj/cmd/gateway_proc.o
+# The gateway of a process (cmd/gateway_proc.c) and the RPC transport
+# settings (cmd/rpc_cfg.c), shared by pantherad and panthera-gateway.
+GW_PROC_OBJ := $(BUILD)/obj/cmd/gateway_proc.o $(BUILD)/obj/cmd/rpc_cfg.o
 $(BUILD)/obj/cmd/%.o: cmd/%.c
 	@mkdir -p $(dir $@)
 	$(CC) $(CPPFLAGS_ALL) $(GW_CPPFLAGS) $(CFLAGS_ALL) -MMD -MP -c $< -o $@
@@ -215,6 +215,14 @@ deps: ## install the Debian 12 packages and npm tools the build needs (as root)
 .PHONY: run
 run: all ## run what the platform serves so far (see README)
 	tools/run.sh $(BUILD)
+
+# The platform as a local cluster of processes over mutual TLS, in the
+# background (deploy/local/up.sh: two replicas of catalog and orders).
+.PHONY: cluster cluster-down
+cluster: all ## start the local cluster (deploy/local/up.sh; docs/operations.md)
+	BUILD=$(BUILD) deploy/local/up.sh
+cluster-down: ## stop the local cluster
+	deploy/local/down.sh
 
 .PHONY: bench bench-rpc bench-orders bench-gateway
 bench: bench-rpc bench-orders bench-gateway ## every benchmark of bench/; each prints ratios against baselines of the same run

@@ -11,6 +11,7 @@
 
 #include "panthera/log.h"
 #include "panthera_routes.h"
+#include "rpc_cfg.h"
 
 /*
  * Under AddressSanitizer: h2o 2.2.5 keeps per-thread free lists of memory
@@ -100,17 +101,21 @@ rpc_status gateway_proc_check(const cfg *c, int dial_services, char *err, size_t
 	return RPC_STATUS_OK;
 }
 
-/* The channel to `url`: one already open to it, else a new one. */
-static rpc_status channel_to(gateway_proc *h, const char *url, const char **urls, size_t *index)
+/* The channel to `url` (a setting's comma-separated URLs): one already open
+ * to it, else a new one. */
+static rpc_status channel_to(gateway_proc *h, const cfg *c, const char *url, const char **urls,
+                             size_t *index, char *err, size_t errlen)
 {
 	for (size_t i = 0; i < h->n_channels; i++)
 		if (strcmp(urls[i], url) == 0) {
 			*index = i;
 			return RPC_STATUS_OK;
 		}
-	if (h->n_channels == GATEWAY_PROC_MAX_SERVICES)
+	if (h->n_channels == GATEWAY_PROC_MAX_SERVICES) {
+		snprintf(err, errlen, "more than %d channels", GATEWAY_PROC_MAX_SERVICES);
 		return RPC_STATUS_RESOURCE_EXHAUSTED;
-	rpc_status st = rpc_channel_open(&h->channels[h->n_channels], &url, 1, NULL);
+	}
+	rpc_status st = rpc_cfg_dial(c, url, &h->channels[h->n_channels], err, errlen);
 	if (st != RPC_STATUS_OK)
 		return st;
 	urls[h->n_channels] = url;
@@ -131,10 +136,8 @@ static rpc_status open_channels(gateway_proc *h, const cfg *c, int dial_services
 	}
 	if (!dial_services) {
 		size_t k;
-		rpc_status st = channel_to(h, cfg_get(c, "rpc-url"), urls, &k);
-		if (st != RPC_STATUS_OK)
-			snprintf(err, errlen, "cannot dial %s", cfg_get(c, "rpc-url"));
-		return st; /* every service_channel is 0 */
+		/* every service_channel is 0 */
+		return channel_to(h, c, cfg_get(c, "rpc-url"), urls, &k, err, errlen);
 	}
 	for (size_t i = 0; i < t->n_services; i++) {
 		const char *flag = url_flag(t->services[i]->name);
@@ -143,9 +146,11 @@ static rpc_status open_channels(gateway_proc *h, const cfg *c, int dial_services
 			snprintf(err, errlen, "no URL for %s", t->services[i]->name);
 			return RPC_STATUS_INVALID_ARGUMENT;
 		}
-		rpc_status st = channel_to(h, url, urls, &h->service_channel[i]);
+		char why[192];
+		rpc_status st =
+		    channel_to(h, c, url, urls, &h->service_channel[i], why, sizeof(why));
 		if (st != RPC_STATUS_OK) {
-			snprintf(err, errlen, "cannot dial %s (--%s)", url, flag);
+			snprintf(err, errlen, "--%s: %s", flag, why);
 			return st;
 		}
 	}

@@ -43,6 +43,7 @@
 #include "panthera/events.h"
 #include "panthera/log.h"
 #include "gateway_proc.h"
+#include "rpc_cfg.h"
 #include "grpc/health/v1/health.panthera.h"
 
 /* A schema whose event tables the sweeper prunes: its outbox (a
@@ -359,10 +360,15 @@ static db_pool *events_pool(const cfg *c, const char *service, const char *schem
 	return p;
 }
 
-/* A channel to `url`. */
-static rpc_status dial(rpc_channel **ch, const char *url)
+/* A channel to the URLs of setting `flag` (comma-separated replicas, TLS
+ * from the rpc-tls-* settings); a failure is logged with its reason. */
+static rpc_status dial(const cfg *c, rpc_channel **ch, const char *flag)
 {
-	return rpc_channel_open(ch, &url, 1, NULL);
+	char err[512];
+	rpc_status st = rpc_cfg_dial(c, cfg_get(c, flag), ch, err, sizeof(err));
+	if (st != RPC_STATUS_OK)
+		log_write(LOG_ERROR, NULL, "pantherad.rpc", "--%s: %s", flag, err);
+	return st;
 }
 
 /* Serve one service on a server of its own at inproc://pantherad/<name>,
@@ -380,7 +386,7 @@ static rpc_status inner_server(const rpc_server_opts *so, const char *name, rpc_
 	if (st == RPC_STATUS_OK)
 		st = rpc_server_start(*srv);
 	if (st == RPC_STATUS_OK)
-		st = dial(ch, url);
+		st = rpc_channel_open(ch, (const char *const[]){url}, 1, NULL);
 	return st;
 }
 
@@ -497,6 +503,13 @@ int main(int argc, char **argv)
 		cfg_free(&c);
 		return 2;
 	}
+	rpc_server_opts tls_opts = {0};
+	if (rpc_cfg_server_tls(&c, cfg_get(&c, "rpc-url"), &tls_opts, err, sizeof(err)) !=
+	    RPC_STATUS_OK) {
+		fprintf(stderr, "%s: %s\n", argv[0], err);
+		cfg_free(&c);
+		return 2;
+	}
 	const char *http_addr = cfg_get(&c, "http-addr");
 	int with_http = strcmp(PANTHERA_DEFAULT_SERVICES, "all") == 0 &&
 	                strcmp(services, "all") == 0 && http_addr != NULL && http_addr[0] != '\0' &&
@@ -604,7 +617,12 @@ int main(int argc, char **argv)
 	rpc_server_opts so = {.workers = (uint32_t)cfg_get_int(&c, "rpc-workers"),
 	                      .queue_len = (uint32_t)cfg_get_int(&c, "rpc-queue"),
 	                      .max_message = (size_t)cfg_get_int(&c, "max-message")};
-	rpc_status st = rpc_server_create(&srv, &so);
+	/* TLS on the served URL only: the inner servers are inproc:// */
+	rpc_server_opts main_opts = so;
+	main_opts.tls_cert_file = tls_opts.tls_cert_file;
+	main_opts.tls_key_file = tls_opts.tls_key_file;
+	main_opts.tls_client_ca_file = tls_opts.tls_client_ca_file;
+	rpc_status st = rpc_server_create(&srv, &main_opts);
 	if (st == RPC_STATUS_OK)
 		st = rpc_server_add_interceptor(srv, log_call_start, log_call_end, NULL);
 	if (st == RPC_STATUS_OK && with_inventory)
@@ -615,7 +633,7 @@ int main(int argc, char **argv)
 		st = inner_server(&so, "inventory", &inner_inventory, &inventory_ch, reg_inventory,
 		                  &inventory);
 	else if (st == RPC_STATUS_OK && (with_catalog || with_orders))
-		st = dial(&inventory_ch, cfg_get(&c, "inventory-url"));
+		st = dial(&c, &inventory_ch, "inventory-url");
 	catalog.inventory = inventory_ch;
 	if (st == RPC_STATUS_OK && with_catalog)
 		st = catalog_service_register(srv, &catalog);
@@ -623,14 +641,14 @@ int main(int argc, char **argv)
 		st = inner_server(&so, "catalog", &inner_catalog, &catalog_ch, reg_catalog,
 		                  &catalog);
 	else if (st == RPC_STATUS_OK && (with_orders || with_cart || with_reviews))
-		st = dial(&catalog_ch, cfg_get(&c, "catalog-url"));
+		st = dial(&c, &catalog_ch, "catalog-url");
 	cart.catalog = catalog_ch;
 	if (st == RPC_STATUS_OK && with_cart) {
 		st = cart_service_register(srv, &cart);
 		if (st == RPC_STATUS_OK && with_orders)
 			st = inner_server(&so, "cart", &inner_cart, &cart_ch, reg_cart, &cart);
 	} else if (st == RPC_STATUS_OK && with_orders && cfg_get(&c, "cart-url") != NULL) {
-		st = dial(&cart_ch, cfg_get(&c, "cart-url"));
+		st = dial(&c, &cart_ch, "cart-url");
 	}
 	if (st == RPC_STATUS_OK && with_analytics) {
 		analytics.orders_events = with_orders ? orders.pool : orders_events;
@@ -648,7 +666,7 @@ int main(int argc, char **argv)
 		if (st == RPC_STATUS_OK)
 			st = payments_service_register(srv, &payments);
 	} else if (st == RPC_STATUS_OK && with_orders && cfg_get(&c, "payments-url") != NULL) {
-		st = dial(&payments_ch, cfg_get(&c, "payments-url"));
+		st = dial(&c, &payments_ch, "payments-url");
 	}
 	if (st == RPC_STATUS_OK && with_orders) {
 		orders.payments_events = with_payments ? payments.pool : payments_events;
@@ -665,14 +683,14 @@ int main(int argc, char **argv)
 			                  &orders);
 	} else if (st == RPC_STATUS_OK && (with_payments || with_reviews) &&
 	           cfg_get(&c, "orders-url") != NULL) {
-		st = dial(&orders_ch, cfg_get(&c, "orders-url"));
+		st = dial(&c, &orders_ch, "orders-url");
 	}
 	payments.orders = orders_ch;
 	if (st == RPC_STATUS_OK && (with_reviews || with_notifications)) {
 		if (with_auth)
 			st = inner_server(&so, "auth", &inner_auth, &users_ch, reg_auth, &auth);
 		else if (cfg_get(&c, "users-url") != NULL)
-			st = dial(&users_ch, cfg_get(&c, "users-url"));
+			st = dial(&c, &users_ch, "users-url");
 	}
 	/* order emails; and the reset emails of auth, which go to the log until
 	 * NotificationService is served here or reachable */
@@ -689,7 +707,7 @@ int main(int argc, char **argv)
 			st = inner_server(&so, "notifications", &inner_notifications,
 			                  &notifications_ch, reg_notifications, &notifications);
 	} else if (st == RPC_STATUS_OK && with_auth && cfg_get(&c, "notifications-url") != NULL) {
-		st = dial(&notifications_ch, cfg_get(&c, "notifications-url"));
+		st = dial(&c, &notifications_ch, "notifications-url");
 	}
 	auth.notifications = notifications_ch;
 	if (st == RPC_STATUS_OK && with_reviews) {

@@ -883,7 +883,11 @@ void gw_gateway_handle(gw_request *req, void *arg)
 		if (ik != NULL)
 			md[n_md++] = (rpc_metadata_entry){"idempotency-key", ik->value};
 	}
-	rpc_call_opts o = {.timeout_ms = g->rpc_timeout_ms, .metadata = md, .n_metadata = n_md};
+	/* A replica lost with the call on it (UNAVAILABLE): the channel sends
+	 * an idempotent method once more, to another replica; others are
+	 * never sent twice (rpc_call_opts.max_retries). */
+	rpc_call_opts o = {
+	    .timeout_ms = g->rpc_timeout_ms, .metadata = md, .n_metadata = n_md, .max_retries = 1};
 	/* From here the completion may run at once on another thread: nothing
 	 * below touches req or call once the call has started. */
 	rpc_status cs = rpc_channel_call_async(g->route_ch[m.route_index], m.route->method, msg, &o,

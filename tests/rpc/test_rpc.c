@@ -1075,6 +1075,29 @@ static void test_call_over_tls(void **state)
 	rpc_reply_free(reply);
 	rpc_channel_close(ch);
 	rpc_server_destroy(srv);
+
+	/* mutual TLS: a server with a client CA takes only callers whose
+	 * certificate that CA signed (here the server's own, from the CA) */
+	fresh_url(url, sizeof(url), "tls+tcp");
+	rpc_server_opts mso = {
+	    .tls_cert_file = cert, .tls_key_file = key, .tls_client_ca_file = ca};
+	srv = start_server(url, &mso);
+	rpc_channel_opts anon = {
+	    .tls_ca_file = ca, .tls_server_name = "localhost", .connect_wait_ms = 300};
+	ch = open_channel(url, &anon);
+	assert_status(echo_call(ch, "x", 2000, &reply, NULL), RPC_STATUS_UNAVAILABLE);
+	rpc_reply_free(reply);
+	rpc_channel_close(ch);
+	rpc_channel_opts known = {.tls_ca_file = ca,
+	                          .tls_server_name = "localhost",
+	                          .tls_cert_file = cert,
+	                          .tls_key_file = key};
+	ch = open_channel(url, &known);
+	assert_status(echo_call(ch, "mutual", 5000, &reply, &resp), RPC_STATUS_OK);
+	assert_string_equal(resp->text, "mutual");
+	rpc_reply_free(reply);
+	rpc_channel_close(ch);
+	rpc_server_destroy(srv);
 	snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
 	assert_int_equal(system(cmd), 0);
 }

@@ -35,6 +35,18 @@ const cfg_var cfg_vars[] = {
      "Handler threads of each RPC server (catalog calls inventory from a handler: keep 2 or more)."},
     {"rpc-queue", "PANTHERA_RPC_QUEUE", CFG_INT, "64", 1, 65536, 0,
      "Calls that may wait for a handler thread; more are refused with RESOURCE_EXHAUSTED."},
+    {"rpc-tls-cert", "PANTHERA_RPC_TLS_CERT", CFG_STRING, NULL, 0, 0, 0,
+     "PEM file of this process's RPC certificate (chain): served on a tls+tcp:// "
+     "PANTHERA_RPC_URL, and presented to the services it dials over tls+tcp:// (mutual TLS)."},
+    {"rpc-tls-key", "PANTHERA_RPC_TLS_KEY", CFG_STRING, NULL, 0, 0, 0,
+     "PEM file of the private key of PANTHERA_RPC_TLS_CERT."},
+    {"rpc-tls-ca", "PANTHERA_RPC_TLS_CA", CFG_STRING, NULL, 0, 0, 0,
+     "PEM file of the CA of internal RPC: the services dialed over tls+tcp:// must show a "
+     "certificate it signed (required to dial tls+tcp:// URLs), and so must the callers of a "
+     "tls+tcp:// PANTHERA_RPC_URL (unset there: callers need no certificate)."},
+    {"rpc-tls-server-name", "PANTHERA_RPC_TLS_SERVER_NAME", CFG_STRING, NULL, 0, 0, 0,
+     "DNS name the certificates of services dialed over tls+tcp:// must carry; unset: the "
+     "URL's host. Needed when URLs hold IP addresses (nng's TLS checks DNS names only)."},
     {"max-message", "PANTHERA_MAX_MESSAGE", CFG_INT, "4194304", 1024, 268435456, 0,
      "Largest RPC payload in bytes."},
     {"db-pool-size", "PANTHERA_DB_POOL_SIZE", CFG_INT, "8", 1, 1000, 0,
@@ -54,7 +66,9 @@ const cfg_var cfg_vars[] = {
      "(panthera-<service> binaries default to theirs)."},
     {"catalog-url", "PANTHERA_CATALOG_URL", CFG_STRING, NULL, 0, 0, 0,
      "nng URL of CatalogService for orders, cart and reviews, when it is not served in this "
-     "process; and for panthera-gateway (required there, as every URL below but smtp-url)."},
+     "process; and for panthera-gateway (required there, as every URL below but smtp-url). "
+     "This and every *-url below take several URLs, comma-separated, one per replica: calls "
+     "are spread over those connected."},
     {"cart-url", "PANTHERA_CART_URL", CFG_STRING, NULL, 0, 0, 0,
      "nng URL of CartService for orders (checkout of a cart), when not served here; unset: "
      "orders need their items. And for panthera-gateway."},
