@@ -115,7 +115,7 @@ static rpc_status channel_to(gateway_proc *h, const cfg *c, const char *url, con
 		snprintf(err, errlen, "more than %d channels", GATEWAY_PROC_MAX_SERVICES);
 		return RPC_STATUS_RESOURCE_EXHAUSTED;
 	}
-	rpc_status st = rpc_cfg_dial(c, url, &h->channels[h->n_channels], err, errlen);
+	rpc_status st = rpc_cfg_dial(c, url, NULL, &h->channels[h->n_channels], err, errlen);
 	if (st != RPC_STATUS_OK)
 		return st;
 	urls[h->n_channels] = url;

@@ -365,7 +365,7 @@ static db_pool *events_pool(const cfg *c, const char *service, const char *schem
 static rpc_status dial(const cfg *c, rpc_channel **ch, const char *flag)
 {
 	char err[512];
-	rpc_status st = rpc_cfg_dial(c, cfg_get(c, flag), ch, err, sizeof(err));
+	rpc_status st = rpc_cfg_dial(c, cfg_get(c, flag), NULL, ch, err, sizeof(err));
 	if (st != RPC_STATUS_OK)
 		log_write(LOG_ERROR, NULL, "pantherad.rpc", "--%s: %s", flag, err);
 	return st;
@@ -391,15 +391,25 @@ static rpc_status inner_server(const rpc_server_opts *so, const char *name, rpc_
 }
 
 /* --health-check URL: grpc.health.v1.Health/Check of the whole server
- * (service ""), within 2 s. */
+ * (service ""), within 2 s; a tls+tcp:// URL with the PANTHERA_RPC_TLS_*
+ * settings of the environment, as the process itself dials. */
 static int health_check(const char *prog, const char *url)
 {
+	cfg c;
+	char err[256];
+	char *args[] = {(char *)prog, NULL};
+	if (cfg_load(&c, 1, args, err, sizeof(err)) != RPC_STATUS_OK) {
+		fprintf(stderr, "%s: --health-check: %s\n", prog, err);
+		cfg_free(&c);
+		return 2;
+	}
 	rpc_channel *ch = NULL;
 	rpc_reply *reply = NULL;
 	rpc_channel_opts co = {.default_timeout_ms = 2000, .connect_wait_ms = 2000};
-	rpc_status st = rpc_channel_open(&ch, &url, 1, &co);
+	rpc_status st = rpc_cfg_dial(&c, url, &co, &ch, err, sizeof(err));
 	if (st != RPC_STATUS_OK) {
-		fprintf(stderr, "%s: --health-check %s: %s\n", prog, url, rpc_status_name(st));
+		fprintf(stderr, "%s: --health-check %s: %s\n", prog, url, err);
+		cfg_free(&c);
 		return 1;
 	}
 	Grpc__Health__V1__HealthCheckRequest req = GRPC__HEALTH__V1__HEALTH_CHECK_REQUEST__INIT;
@@ -418,6 +428,7 @@ static int health_check(const char *prog, const char *url)
 	}
 	rpc_reply_free(reply);
 	rpc_channel_close(ch);
+	cfg_free(&c);
 	return rc;
 }
 

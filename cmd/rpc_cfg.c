@@ -71,7 +71,8 @@ static long split_urls(const char *list, char **block, const char **urls, char *
 	return n;
 }
 
-rpc_status rpc_cfg_dial(const cfg *c, const char *urls, rpc_channel **out, char *err, size_t errlen)
+rpc_status rpc_cfg_dial(const cfg *c, const char *urls, const rpc_channel_opts *base,
+                        rpc_channel **out, char *err, size_t errlen)
 {
 	*out = NULL;
 	if (urls == NULL) {
@@ -84,6 +85,11 @@ rpc_status rpc_cfg_dial(const cfg *c, const char *urls, rpc_channel **out, char 
 	if (n < 0)
 		return RPC_STATUS_INVALID_ARGUMENT;
 	rpc_channel_opts co = {0};
+	if (base != NULL) {
+		co.default_timeout_ms = base->default_timeout_ms;
+		co.connect_wait_ms = base->connect_wait_ms;
+		co.max_message = base->max_message;
+	}
 	const char *ca = cfg_get(c, "rpc-tls-ca");
 	for (long i = 0; i < n; i++)
 		if (is_tls(list[i]) && !is_set(ca)) {

@@ -32,12 +32,13 @@ rpc_status rpc_cfg_server_tls(const cfg *c, const char *listen_url, rpc_server_o
 
 /*
  * Open a channel to the comma-separated URLs of `urls` (spaces around each
- * are ignored), with the TLS client settings for the tls+tcp:// ones. On
+ * are ignored), with the TLS client settings for the tls+tcp:// ones and
+ * the rest of `base` (NULL: the defaults; its TLS fields are ignored). On
  * error *out is NULL and `err` says why in one sentence: an empty element,
  * more than RPC_CFG_MAX_URLS, a tls+tcp:// URL without PANTHERA_RPC_TLS_CA,
  * or what rpc_channel_open refused.
  */
-rpc_status rpc_cfg_dial(const cfg *c, const char *urls, rpc_channel **out, char *err,
-                        size_t errlen);
+rpc_status rpc_cfg_dial(const cfg *c, const char *urls, const rpc_channel_opts *base,
+                        rpc_channel **out, char *err, size_t errlen);
 
 #endif

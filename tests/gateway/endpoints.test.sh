@@ -13,7 +13,8 @@
 # caught by a small SMTP sink (python3) to read the token.
 #
 # Any mismatch with API.md fails with the row's name.
-# GW_TIMING=1 prints when each row starts; GW_TRACE and GW_KEEP: lib.sh.
+# GW_TIMING=1 prints when each row starts; GW_TRACE, GW_KEEP and GW_CLUSTER
+# (the same rows against the local cluster of deploy/local/): lib.sh.
 set -u
 cd "$(dirname "$0")/../.."
 command -v jq >/dev/null || { echo "skip: jq is not installed"; exit 77; }
@@ -329,7 +330,7 @@ field extra
 reset_token=$(reset_mail 1)
 grep -l 'Your reset token' "$tmp"/mail/*.eml | xargs grep -qi '^to: .*bob@example.com' ||
 	bad "the reset email is not addressed to bob"
-grep -rq "$reset_token" "$tmp/pantherad.log" && bad "the reset token is in the log"
+gw_logs | grep -q "$reset_token" && bad "the reset token is in the log"
 # valid 30 minutes, stored hashed: the row of its SHA-256
 got=$(sql "SELECT extract(epoch FROM expires_at - created_at) FROM auth.password_resets
 	WHERE token_hash = sha256(convert_to('$reset_token', 'UTF8'))")

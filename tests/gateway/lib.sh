@@ -13,8 +13,13 @@
 #   error_shape CODE STATUS  fail unless the body is AIP-193 with those
 #   fail WHAT                print FAIL: WHAT and pantherad's log tail, exit 1
 #   gw_stop                  stop pantherad: exit 0 and no sanitizer report
+#   gw_logs                  print the logs of every process serving
 # The EXIT trap stops pantherad and PostgreSQL and removes $tmp (kept when
 # GW_KEEP is set). GW_TRACE=FILE appends every call and its answer to FILE.
+# GW_CLUSTER=DIR: the same against the local cluster of deploy/local/up.sh
+# in DIR (each service its own process over mutual TLS, two replicas of
+# catalog and orders, panthera-gateway in front), which gw_start starts
+# with the same settings and gw_stop stops (deploy/local/down.sh).
 build=${BUILD:-build}
 command -v curl >/dev/null || { echo "skip: curl is not installed"; exit 77; }
 command -v python3 >/dev/null || { echo "skip: python3 is not installed"; exit 77; }
@@ -24,8 +29,10 @@ data_dir=$tmp/data
 pid=""
 pg_port=""
 gw_cleanup_hook=""
+cluster_up=0
 cleanup() {
 	[ -z "$gw_cleanup_hook" ] || $gw_cleanup_hook
+	[ $cluster_up -eq 0 ] || deploy/local/down.sh "$GW_CLUSTER" >/dev/null 2>&1
 	[ -z "$pid" ] || { kill -TERM "$pid" 2>/dev/null; wait "$pid" 2>/dev/null; }
 	[ -z "$pg_port" ] || tools/pg.sh stop "$data_dir" "$pg_port" >/dev/null 2>&1
 	[ -n "${GW_KEEP-}" ] || rm -rf "$tmp"
@@ -33,8 +40,33 @@ cleanup() {
 trap cleanup EXIT
 fail() {
 	echo "FAIL: $*"
-	tail -n 20 "$tmp/pantherad.log"
+	if [ -n "${GW_CLUSTER-}" ]; then
+		tail -n 12 "$GW_CLUSTER"/logs/*.log
+	else
+		tail -n 20 "$tmp/pantherad.log"
+	fi
 	exit 1
+}
+gw_logs() {
+	if [ -n "${GW_CLUSTER-}" ]; then cat "$GW_CLUSTER"/logs/*.log; else cat "$tmp/pantherad.log"; fi
+}
+
+# gw_cluster_start [VAR=value...]: deploy/local/up.sh in $GW_CLUSTER with
+# those settings and an HTTP port of the kernel's choosing.
+gw_cluster_start() {
+	local http_port
+	http_port=$(python3 -c '
+import socket
+s = socket.socket()
+s.bind(("127.0.0.1", 0))
+print(s.getsockname()[1])')
+	cluster_up=1
+	env "$@" PANTHERA_HTTP_ADDR="127.0.0.1:$http_port" PANTHERA_HTTP_THREADS=2 BUILD="$build" \
+		deploy/local/up.sh "$GW_CLUSTER" >"$tmp/cluster-up.log" 2>&1 ||
+		fail "the local cluster did not start: $(tail -n 5 "$tmp/cluster-up.log")"
+	base=$(. "$GW_CLUSTER/cluster.env" && echo "$PANTHERA_LOCAL_URL")
+	db_url=$(. "$GW_CLUSTER/cluster.env" && echo "$PANTHERA_DB_URL")
+	data_dir=$(. "$GW_CLUSTER/cluster.env" && echo "$PANTHERA_DATA_DIR")
 }
 
 # gw_start [VAR=value...]: a private PostgreSQL (a random port may be taken:
@@ -42,6 +74,7 @@ fail() {
 # settings every test needs, and the caller's extra ones.
 gw_start() {
 	local url="" up
+	[ -z "${GW_CLUSTER-}" ] || { gw_cluster_start "$@"; return; }
 	for _ in 1 2 3 4 5; do
 		pg_port=$((42000 + RANDOM % 8000))
 		url=$(tools/pg.sh start "$data_dir" "$pg_port" 2>>"$tmp/pg.err") && break
@@ -85,6 +118,13 @@ print(*[s.getsockname()[1] for s in ss])')
 # sanitizer build, BUILD=build-san, makes it exit otherwise) and its log must
 # hold no sanitizer report.
 gw_stop() {
+	if [ -n "${GW_CLUSTER-}" ]; then
+		cluster_up=0
+		deploy/local/down.sh "$GW_CLUSTER" >"$tmp/cluster-down.log" 2>&1 ||
+			fail "the local cluster did not stop cleanly: $(cat "$tmp/cluster-down.log")"
+		! grep -qE 'runtime error|Sanitizer' "$GW_CLUSTER"/logs/*.log || fail "a sanitizer report"
+		return
+	fi
 	kill -TERM "$pid"
 	wait "$pid" || fail "pantherad did not exit 0 on SIGTERM"
 	pid=""
