@@ -224,8 +224,21 @@ static rpc_status rpc_families(gw_metrics_text *out, const char *prefix, const c
 static rpc_status client_metrics(gw_metrics_text *out, void *arg)
 {
 	gateway_proc *h = arg;
-	return rpc_families(out, "panthera_rpc_client", "RPC calls made by the gateway",
-	                    h->channels, h->n_channels, NULL);
+	rpc_status st = rpc_families(out, "panthera_rpc_client", "RPC calls made by the gateway",
+	                             h->channels, h->n_channels, NULL);
+	if (st != RPC_STATUS_OK)
+		return st;
+	uint64_t retries = 0;
+	for (size_t i = 0; i < h->n_channels; i++)
+		retries += rpc_channel_retries(h->channels[i]);
+	st =
+	    gw_metrics_text_family(out, "panthera_rpc_client_retries_total", "counter",
+	                           "RPC requests the gateway sent again after an attempt failed "
+	                           "UNAVAILABLE (replica lost; idempotent methods only).");
+	return st != RPC_STATUS_OK
+	           ? st
+	           : gw_metrics_text_sample(out, "panthera_rpc_client_retries_total", NULL, 0,
+	                                    retries);
 }
 
 /* A gw_metrics_source_fn: the calls this process's RPC server served. */

@@ -19,8 +19,9 @@
 # Running it again while the cluster runs starts only the members that are
 # not running (a killed replica comes back on its port, with the same CA).
 # PANTHERA_* settings in the environment reach every process (rate limits,
-# PANTHERA_SMTP_URL, PANTHERA_BOOTSTRAP_ADMIN_*...); the transport ones
-# (RPC URL, TLS, service URLs, database) are the cluster's. PANTHERA_PG_PORT
+# PANTHERA_SMTP_URL, PANTHERA_BOOTSTRAP_ADMIN_*...; kept in DIR/settings.env
+# for members started again); the transport ones (RPC URL, TLS, service
+# URLs) are the cluster's. PANTHERA_PG_PORT
 # picks PostgreSQL's port (default: one that is free). BUILD=build-san runs
 # the sanitizer build. DIR/cluster.env tells the gateway's URL, the
 # database URL and the data folder (`. DIR/cluster.env`); DIR/members lists
@@ -76,6 +77,16 @@ for s in ss:
     s.bind(("127.0.0.1", 0))
 print(*[s.getsockname()[1] for s in ss])' "$1"
 }
+# The caller's settings: kept at a first start, so that a member started
+# again later runs with the same ones (a cluster's settings are those of its
+# first start; stop it to change them).
+if [ $running -eq 0 ]; then
+	(umask 077 && export -p | grep '^declare -x PANTHERA_' >"$dir/settings.env" || true)
+else
+	for v in $(compgen -e | grep '^PANTHERA_'); do unset "$v"; done
+	# shellcheck disable=SC1091
+	. "$dir/settings.env"
+fi
 if [ $running -eq 0 ]; then
 	read -r -a fresh <<<"$(free_ports $((${#members[@]} + 1)))"
 	i=0

@@ -82,7 +82,23 @@ struct rpc_channel {
 	chan_interceptor interceptors[RPC_CLIENT_MAX_INTERCEPTORS];
 	size_t n_interceptors;
 	chan_stats *stats;
+	uint64_t retries; /* requests sent again after a lost peer (under lock) */
 };
+
+static void count_retry(rpc_channel *ch)
+{
+	pthread_mutex_lock(&ch->lock);
+	ch->retries++;
+	pthread_mutex_unlock(&ch->lock);
+}
+
+uint64_t rpc_channel_retries(rpc_channel *ch)
+{
+	pthread_mutex_lock(&ch->lock);
+	uint64_t n = ch->retries;
+	pthread_mutex_unlock(&ch->lock);
+	return n;
+}
 
 rpc_status rpc_status_from_nng(int rv)
 {
@@ -534,6 +550,7 @@ rpc_status rpc_channel_call(rpc_channel *ch, const rpc_method_desc *method,
 		if (st == RPC_STATUS_UNAVAILABLE && r == NULL && rv != NNG_ECLOSED && retries > 0 &&
 		    copy != NULL && remaining_ms(deadline) > 0) {
 			retries--;
+			count_retry(ch);
 			msg = copy;
 			set_frame_timeout(msg, remaining_ms(deadline));
 			continue;
@@ -624,6 +641,7 @@ static void async_cb(void *arg)
 		nng_msg *again = s->retry_copy;
 		s->retry_copy = NULL;
 		s->retries_left--;
+		count_retry(s->ch);
 		if (s->retries_left > 0 && nng_msg_dup(&s->retry_copy, again) != 0)
 			s->retry_copy = NULL;
 		set_frame_timeout(again, remaining_ms(s->deadline_us));

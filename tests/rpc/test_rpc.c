@@ -837,6 +837,7 @@ static void test_retry_only_when_asked_and_idempotent(void **state)
 	rpc_reply_free(reply);
 	long ms = (t1.tv_sec - t0.tv_sec) * 1000 + (t1.tv_nsec - t0.tv_nsec) / 1000000;
 	assert_true(ms >= 350); /* 4 attempts of ~100 ms */
+	assert_int_equal(rpc_channel_retries(ch), 3);
 	/* Missing is not idempotent: one attempt only */
 	clock_gettime(CLOCK_MONOTONIC, &t0);
 	assert_status(ECHO(missing)(ch, &req, &o, NULL, &reply), RPC_STATUS_UNAVAILABLE);
@@ -844,6 +845,7 @@ static void test_retry_only_when_asked_and_idempotent(void **state)
 	rpc_reply_free(reply);
 	ms = (t1.tv_sec - t0.tv_sec) * 1000 + (t1.tv_nsec - t0.tv_nsec) / 1000000;
 	assert_true(ms < 300);
+	assert_int_equal(rpc_channel_retries(ch), 3);
 	rpc_channel_close(ch);
 }
 

@@ -350,6 +350,11 @@ rpc_status rpc_channel_add_interceptor(rpc_channel *ch, rpc_client_before_fn bef
 /* Per-method counters of calls made on the channel; see rpc_server_metrics. */
 void rpc_channel_metrics(rpc_channel *ch, rpc_metrics_fn fn, void *arg);
 
+/* Requests the channel sent again after an attempt failed UNAVAILABLE (the
+ * peer it was sent to lost, or none connected; idempotent methods with
+ * rpc_call_opts.max_retries only), since it opened. */
+uint64_t rpc_channel_retries(rpc_channel *ch);
+
 /*
  * Register `svc` on `srv` with its handler struct. `handlers` and `user` must
  * stay valid until the server is destroyed; the generated
