@@ -231,10 +231,9 @@ static rpc_status client_metrics(gw_metrics_text *out, void *arg)
 	uint64_t retries = 0;
 	for (size_t i = 0; i < h->n_channels; i++)
 		retries += rpc_channel_retries(h->channels[i]);
-	st =
-	    gw_metrics_text_family(out, "panthera_rpc_client_retries_total", "counter",
-	                           "RPC requests the gateway sent again after an attempt failed "
-	                           "UNAVAILABLE (replica lost; idempotent methods only).");
+	st = gw_metrics_text_family(out, "panthera_rpc_client_retries_total", "counter",
+	                            "RPC requests the gateway sent again after an attempt failed "
+	                            "UNAVAILABLE (replica lost; idempotent methods only).");
 	return st != RPC_STATUS_OK
 	           ? st
 	           : gw_metrics_text_sample(out, "panthera_rpc_client_retries_total", NULL, 0,
