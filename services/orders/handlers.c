@@ -21,8 +21,7 @@
 #include "panthera/money.h"
 #include "panthera/text.h"
 
-#define ORD_KEY_MAX     255
-#define ORD_KEY_STALE_S 60 /* a key whose request died is taken over after this */
+#define ORD_KEY_MAX 255
 
 static const char *str(const char *s)
 {
@@ -496,6 +495,77 @@ failed:
 	          "order %s was placed but its cart could not be emptied", order_id);
 }
 
+/* CreateOrder's work on one order id: price, reserve, then insert. */
+typedef struct place_op {
+	rpc_call *call;
+	orders_service *svc;
+	const Panthera__Orders__V1__CreateOrderRequest *req;
+	const char *user_id;
+	const char *key; /* Idempotency-Key, NULL: none */
+	want *w;
+	size_t n;
+	const char *order_id;
+	create_op op;    /* what tx_create inserts, once priced */
+	int reserved;    /* the stock is reserved for order_id */
+	int step_failed; /* the error is a step's, already on the call */
+	int key_busy;    /* ABORTED: another request holds the key */
+	int replay;      /* the key's order exists: owner[] */
+	char owner[40];
+} place_op;
+
+/* Price the lines from the catalog and reserve their stock for the order
+ * id; x->op is then the order to insert. */
+static rpc_status place_steps(place_op *x)
+{
+	ord_line *lines = rpc_call_alloc(x->call, x->n * sizeof(*lines));
+	int64_t total = 0;
+	const char *currency = NULL;
+	rpc_status st = lines != NULL ? RPC_STATUS_OK : RPC_STATUS_RESOURCE_EXHAUSTED;
+	if (st == RPC_STATUS_OK)
+		st = price(x->call, x->svc, x->w, x->n, lines, &total, &currency);
+	if (st == RPC_STATUS_OK)
+		st = reserve(x->call, x->svc, x->order_id, lines, x->n);
+	if (st != RPC_STATUS_OK) {
+		x->step_failed = 1;
+		return st;
+	}
+	x->reserved = 1;
+	const Panthera__Orders__V1__ShippingAddress *a = x->req->shipping_address;
+	x->op = (create_op){.o = {.id = x->order_id,
+	                          .user_id = x->user_id,
+	                          .currency = currency,
+	                          .payment_method_id = x->req->payment_method_id,
+	                          .street = a->street,
+	                          .city = a->city,
+	                          .state = str(a->state),
+	                          .zip = a->zip_code,
+	                          .country = a->country,
+	                          .total_cents = total,
+	                          .lines = lines,
+	                          .n_lines = x->n},
+	                    .lines = lines};
+	return RPC_STATUS_OK;
+}
+
+/* A db_tx_fn: the Idempotency-Key taken (or its order found), then the
+ * steps and the insert, all committed together. A process that dies on
+ * the way ends the transaction with its connection: a retry with the key
+ * goes on at once, and the stock it reserved returns with the sweeper.
+ * Meanwhile a second request with the key is answered ABORTED at once. */
+static rpc_status tx_place_keyed(db_conn *c, void *arg)
+{
+	place_op *x = arg;
+	rpc_status st =
+	    ord_store_take_key(c, x->user_id, x->key, x->order_id, x->owner, &x->replay);
+	if (st == RPC_STATUS_ABORTED)
+		x->key_busy = 1;
+	if (st != RPC_STATUS_OK || x->replay)
+		return st;
+	if ((st = place_steps(x)) != RPC_STATUS_OK)
+		return st;
+	return tx_create(c, &x->op);
+}
+
 static rpc_status create_order(rpc_call *call, const Panthera__Orders__V1__CreateOrderRequest *req,
                                Panthera__Orders__V1__Order *resp, void *user)
 {
@@ -533,60 +603,34 @@ static rpc_status create_order(rpc_call *call, const Panthera__Orders__V1__Creat
 	char order_id[ID_UUID_LEN + 1];
 	if ((st = id_uuid4(order_id)) != RPC_STATUS_OK)
 		return rpc_call_error(call, st, "cannot make an order id");
-	/* The key first, so a second request with it waits for this one. */
+	place_op x = {.call = call,
+	              .svc = svc,
+	              .req = req,
+	              .user_id = who.id,
+	              .key = key,
+	              .w = w,
+	              .n = n,
+	              .order_id = order_id};
 	if (key != NULL) {
-		char owner[40];
-		int exists = 0;
-		db_conn *c;
-		if ((st = db_acquire(svc->pool, db_wait_ms(call), &c)) != RPC_STATUS_OK)
-			return db_failed(call, st);
-		st = ord_store_take_key(c, who.id, key, order_id, ORD_KEY_STALE_S, owner, &exists);
-		db_release(svc->pool, c);
-		if (st == RPC_STATUS_ABORTED) {
-			rpc_call_set_error_reason(call, "IDEMPOTENCY_KEY_IN_USE", NULL);
-			return rpc_call_error(
-			    call, st, "a request with this Idempotency-Key is still in progress");
-		}
-		if (st != RPC_STATUS_OK)
-			return db_failed(call, st);
-		if (exists == 1) /* replay the first result */
-			return answer_order(call, svc, NULL, owner, resp);
-		if (exists == -1) /* its first request died: finish it */
-			memcpy(order_id, owner, sizeof(order_id));
+		/* the key, the stock and the order in one transaction */
+		st = db_transaction(svc->pool, 0, db_wait_ms(call), tx_place_keyed, &x);
+	} else {
+		st = place_steps(&x);
+		if (st == RPC_STATUS_OK)
+			st = db_transaction(svc->pool, DB_TX_RETRY, db_wait_ms(call), tx_create,
+			                    &x.op);
 	}
-
-	ord_line *lines = rpc_call_alloc(call, n * sizeof(*lines));
-	int64_t total = 0;
-	const char *currency = NULL;
-	if (lines == NULL)
-		st = RPC_STATUS_RESOURCE_EXHAUSTED;
-	if (st == RPC_STATUS_OK)
-		st = price(call, svc, w, n, lines, &total, &currency);
-	if (st == RPC_STATUS_OK)
-		st = reserve(call, svc, order_id, lines, n);
-	int reserved = st == RPC_STATUS_OK;
-	if (st == RPC_STATUS_OK) {
-		const Panthera__Orders__V1__ShippingAddress *a = req->shipping_address;
-		create_op op = {.o = {.id = order_id,
-		                      .user_id = who.id,
-		                      .currency = currency,
-		                      .payment_method_id = req->payment_method_id,
-		                      .street = a->street,
-		                      .city = a->city,
-		                      .state = str(a->state),
-		                      .zip = a->zip_code,
-		                      .country = a->country,
-		                      .total_cents = total,
-		                      .lines = lines,
-		                      .n_lines = n},
-		                .lines = lines};
-		st = db_transaction(svc->pool, DB_TX_RETRY, db_wait_ms(call), tx_create, &op);
-		if (st != RPC_STATUS_OK)
-			st = db_failed(call, st);
+	if (st == RPC_STATUS_ABORTED && x.key_busy) {
+		rpc_call_set_error_reason(call, "IDEMPOTENCY_KEY_IN_USE", NULL);
+		return rpc_call_error(call, st,
+		                      "a request with this Idempotency-Key is still in progress");
 	}
+	if (st == RPC_STATUS_OK && x.replay) /* the first request's order */
+		return answer_order(call, svc, NULL, x.owner, resp);
 	if (st != RPC_STATUS_OK) {
-		/* nothing was created: give the stock and the key back */
-		if (reserved) {
+		/* nothing was created: give the stock back (the key went with
+		 * the transaction) */
+		if (x.reserved) {
 			ord_opts o;
 			char why[256];
 			ord_opts_init(&o, NULL, 0);
@@ -597,13 +641,9 @@ static rpc_status create_order(rpc_call *call, const Panthera__Orders__V1__Creat
 				    "order %s failed; its reservation waits for the sweeper (%s)",
 				    order_id, why);
 		}
-		db_conn *c;
-		if (key != NULL && db_acquire(svc->pool, 2000, &c) == RPC_STATUS_OK) {
-			ord_store_drop_key(c, who.id, key, order_id);
-			db_release(svc->pool, c);
-		}
-		return st;
+		return x.step_failed ? st : db_failed(call, st);
 	}
+	const ord_line *lines = x.op.lines;
 	log_write(LOG_INFO, request_id(call), "orders.create", "order %s placed by %s", order_id,
 	          who.id);
 	if (from_cart)

@@ -94,21 +94,18 @@ rpc_status ord_store_has_purchased(db_conn *c, const char *user_id, const char *
                                    int *yes);
 rpc_status ord_store_deliver(db_conn *c, const char *id);
 /*
- * Take the Idempotency-Key (user, key) for a new order `order_id`, in its
- * own statement (autocommit), so a second request with it sees it at once.
- * A key older than 24 hours counts as new. When another request holds it,
- * owner[] gets that request's order id and *order_exists: 1 when that order
- * exists (replay it); -1 when its request died before creating it, more
- * than `stale_s` seconds ago, and this call took the key over (create
- * owner[]: every step is idempotent on it). ABORTED while the other request
- * is still at work. owner[0] == '\0' when the key was free.
+ * CreateOrder's Idempotency-Key, in the caller's transaction, which then
+ * creates the order: insert (user_id, key) for `order_id`, committed with
+ * the order or not at all, under a transaction-scoped advisory lock on the
+ * key. ABORTED at once while another request with the key holds that lock
+ * (it is at work); the lock ends with that request's transaction, also
+ * when its process dies, so a retry goes on at once. When a request before
+ * made the order, *replay = 1 and owner[] is its id (answer it). A key
+ * past its 24 hours, or left without its order by an earlier version, is
+ * taken.
  */
 rpc_status ord_store_take_key(db_conn *c, const char *user_id, const char *key,
-                              const char *order_id, uint32_t stale_s, char owner[40],
-                              int *order_exists);
-/* Give the key back after a failed creation, so a retry starts afresh. */
-rpc_status ord_store_drop_key(db_conn *c, const char *user_id, const char *key,
-                              const char *order_id);
+                              const char *order_id, char owner[40], int *replay);
 
 /* Publish an event of the orders outbox: `msg` packed, about `order_id`. */
 rpc_status ord_publish(db_conn *c, const char *type, const char *order_id,

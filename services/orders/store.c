@@ -172,15 +172,26 @@ rpc_status ord_store_has_purchased(db_conn *c, const char *user_id, const char *
 }
 
 rpc_status ord_store_take_key(db_conn *c, const char *user_id, const char *key,
-                              const char *order_id, uint32_t stale_s, char owner[40],
-                              int *order_exists)
+                              const char *order_id, char owner[40], int *replay)
 {
 	owner[0] = '\0';
-	*order_exists = 0;
-	const char *p[3] = {user_id, key, order_id};
+	*replay = 0;
+	/* held until this transaction ends: its commit, its rollback, or the
+	 * death of its connection */
+	const char *q[2] = {user_id, key};
 	PGresult *r;
-	/* ours when new, or when the key's 24 hours are over */
 	rpc_status st =
+	    db_exec(c, "ord_key_lock",
+	            "SELECT pg_try_advisory_xact_lock(hashtext($1), hashtext($2))", 2, q, &r);
+	if (st != RPC_STATUS_OK)
+		return st;
+	int locked = strcmp(PQgetvalue(r, 0, 0), "t") == 0;
+	PQclear(r);
+	if (!locked)
+		return RPC_STATUS_ABORTED; /* another request with the key is at work */
+	/* ours when new, or when its 24 hours are over */
+	const char *p[3] = {user_id, key, order_id};
+	st =
 	    db_exec(c, "ord_key_take",
 	            "INSERT INTO idempotency_keys AS k (user_id, key, order_id) VALUES ($1, $2, $3)"
 	            " ON CONFLICT (user_id, key) DO UPDATE SET order_id = EXCLUDED.order_id,"
@@ -193,55 +204,30 @@ rpc_status ord_store_take_key(db_conn *c, const char *user_id, const char *key,
 	PQclear(r);
 	if (taken)
 		return RPC_STATUS_OK;
-	char stale[16];
-	snprintf(stale, sizeof(stale), "%u", stale_s);
-	const char *q[3] = {user_id, key, stale};
+	/* a request before: its order, committed with the key */
 	st = db_exec(
 	    c, "ord_key_get",
-	    "SELECT k.order_id::text, EXISTS (SELECT 1 FROM orders o WHERE o.id = k.order_id),"
-	    " k.created_at < now() - $3::int * interval '1 second'"
+	    "SELECT k.order_id::text, EXISTS (SELECT 1 FROM orders o WHERE o.id = k.order_id)"
 	    " FROM idempotency_keys k WHERE k.user_id = $1 AND k.key = $2",
-	    3, q, &r);
+	    2, q, &r);
 	if (st != RPC_STATUS_OK)
 		return st;
-	if (PQntuples(r) == 0) { /* dropped meanwhile: the other request failed */
+	if (PQntuples(r) != 1) { /* swept meanwhile: a retry finds it free */
 		PQclear(r);
 		return RPC_STATUS_ABORTED;
 	}
 	snprintf(owner, 40, "%s", PQgetvalue(r, 0, 0));
-	*order_exists = strcmp(PQgetvalue(r, 0, 1), "t") == 0;
-	int is_stale = strcmp(PQgetvalue(r, 0, 2), "t") == 0;
+	*replay = strcmp(PQgetvalue(r, 0, 1), "t") == 0;
 	PQclear(r);
-	if (*order_exists)
+	if (*replay)
 		return RPC_STATUS_OK;
-	if (!is_stale)
-		return RPC_STATUS_ABORTED; /* the first request is still at work */
-	/* its request died before creating the order: go on with its order id
-	 * (every step is idempotent on it) */
-	const char *t[4] = {user_id, key, owner, stale};
-	st =
-	    db_exec(c, "ord_key_takeover",
-	            "UPDATE idempotency_keys SET created_at = now() WHERE user_id = $1 AND key = $2"
-	            " AND order_id = $3 AND created_at < now() - $4::int * interval '1 second'",
-	            4, t, &r);
-	if (st != RPC_STATUS_OK)
-		return st;
-	int ours = strcmp(PQcmdTuples(r), "1") == 0;
-	PQclear(r);
-	if (!ours)
-		return RPC_STATUS_ABORTED;
-	*order_exists = -1; /* taken over: create owner[] */
-	return RPC_STATUS_OK;
-}
-
-rpc_status ord_store_drop_key(db_conn *c, const char *user_id, const char *key,
-                              const char *order_id)
-{
-	const char *p[3] = {user_id, key, order_id};
-	return db_exec(
-	    c, "ord_key_drop",
-	    "DELETE FROM idempotency_keys WHERE user_id = $1 AND key = $2 AND order_id = $3", 3, p,
-	    NULL);
+	/* left without its order by a version before this one (which kept the
+	 * key outside the order's transaction): take it over */
+	owner[0] = '\0';
+	return db_exec(c, "ord_key_takeover",
+	               "UPDATE idempotency_keys SET order_id = $3, created_at = now()"
+	               " WHERE user_id = $1 AND key = $2",
+	               3, p, NULL);
 }
 
 rpc_status orders_sweep(orders_service *svc, long *deleted)

@@ -637,6 +637,52 @@ static void test_idempotency_key_gives_one_order(void **state)
 	assert_string_not_equal(theirs, first);
 }
 
+/* A request that dies holding an Idempotency-Key (its transaction, with
+ * the key's row and lock, ends with its connection) keeps a retry out only
+ * while it lives: ABORTED with IDEMPOTENCY_KEY_IN_USE then, and the order
+ * made at once after. */
+static void test_key_of_a_dead_request_is_free_at_once(void **state)
+{
+	(void)state;
+	char user[37], p[37], theirs[37], mine[37];
+	svctest_new_id(user);
+	svctest_new_id(theirs);
+	make_product("3.00", 10, p);
+	const char *prods[] = {p};
+	int qty[] = {1};
+	/* what CreateOrder's transaction holds while it prices and reserves */
+	db_conn *holder;
+	assert_status(db_acquire(ord_pool, 2000, &holder), RPC_STATUS_OK);
+	assert_status(db_exec(holder, NULL, "BEGIN", 0, NULL, NULL), RPC_STATUS_OK);
+	const char *kp[3] = {user, "died-7", theirs};
+	assert_status(db_exec(holder, NULL,
+	                      "SELECT pg_advisory_xact_lock(hashtext($1), hashtext($2))", 2, kp,
+	                      NULL),
+	              RPC_STATUS_OK);
+	assert_status(db_exec(holder, NULL,
+	                      "INSERT INTO orders.idempotency_keys (user_id, key, order_id)"
+	                      " VALUES ($1, $2, $3)",
+	                      3, kp, NULL),
+	              RPC_STATUS_OK);
+	rpc_reply *reply;
+	assert_status(place(user, "died-7", prods, qty, 1, "pm_card_visa", NULL, &reply),
+	              RPC_STATUS_ABORTED);
+	assert_string_equal(rpc_reply_error_reason(reply), "IDEMPOTENCY_KEY_IN_USE");
+	rpc_reply_free(reply);
+	/* the holder's end: what PostgreSQL does when its connection dies */
+	assert_status(db_exec(holder, NULL, "ROLLBACK", 0, NULL, NULL), RPC_STATUS_OK);
+	db_release(ord_pool, holder);
+	assert_status(place(user, "died-7", prods, qty, 1, "pm_card_visa", mine, NULL),
+	              RPC_STATUS_OK);
+	assert_string_not_equal(mine, theirs);
+	assert_int_equal(count("SELECT count(*) FROM orders.orders WHERE user_id = $1", user), 1);
+	/* and the key now answers that order */
+	char again[37];
+	assert_status(place(user, "died-7", prods, qty, 1, "pm_card_visa", again, NULL),
+	              RPC_STATUS_OK);
+	assert_string_equal(again, mine);
+}
+
 /* An UPDATE of the orders database with one parameter. */
 static void run_sql(const char *sql, const char *param)
 {
@@ -1114,6 +1160,7 @@ int main(void)
 	    cmocka_unit_test(test_insufficient_stock_creates_nothing),
 	    cmocka_unit_test(test_twenty_orders_for_five_units),
 	    cmocka_unit_test(test_idempotency_key_gives_one_order),
+	    cmocka_unit_test(test_key_of_a_dead_request_is_free_at_once),
 	    cmocka_unit_test(test_sweep_forgets_expired_idempotency_keys_only),
 	    cmocka_unit_test(test_cancel_releases_and_late_payment_is_refunded),
 	    cmocka_unit_test(test_fulfilment_and_refunds),

@@ -15,7 +15,9 @@ item, pm_card_visa, a fresh Idempotency-Key each), all together at most
 answer comes within 10 s, or the status is 5xx; it is retried after
 --retry-delay-ms, up to --retries times: a GET is safe, and an order is
 retried with the same Idempotency-Key, which answers the order a first
-attempt made. A 4xx is an error (a bug), never retried.
+attempt made (a 409 IDEMPOTENCY_KEY_IN_USE, while that first attempt is
+still at work, is a failed attempt too). Any other 4xx is an error (a
+bug), never retried.
 
 After the load, every order is followed until it settles, and the user's
 order list is compared with what the client was answered: none lost, none
@@ -141,6 +143,14 @@ class Stats:
                 self.max_window_ms = max(self.max_window_ms, window_ms)
 
 
+def key_in_use(body):
+    """A 409 that says the Idempotency-Key's first request is still at work."""
+    try:
+        return any(d.get("reason") == "IDEMPOTENCY_KEY_IN_USE" for d in body["error"]["details"])
+    except (KeyError, TypeError, AttributeError):
+        return False
+
+
 def call(client, args, stats, kind, method, path, body=None, headers=None):
     """A logical request with the client's retries; the answer's JSON, or None."""
     first_fail = None
@@ -154,12 +164,14 @@ def call(client, args, stats, kind, method, path, body=None, headers=None):
             window = (done - first_fail) * 1000 if first_fail is not None else 0.0
             stats.record(kind, attempt, failures, True, None, (done - t0) * 1000, window, reasons)
             return parsed
-        if 400 <= status < 500:
+        if status == 409 and key_in_use(parsed):
+            why = "409 IDEMPOTENCY_KEY_IN_USE"  # the key's first attempt is at work
+        elif 400 <= status < 500:
             err = "%s %s: %d %s" % (method, path, status, json.dumps(parsed)[:200])
             stats.record(kind, attempt, failures, False, err, 0, 0, reasons)
             return None
         failures += 1
-        reasons.append(str(status) if status else why.split(":")[0])
+        reasons.append(why if status == 409 else str(status) if status else why.split(":")[0])
         if first_fail is None:
             first_fail = t0
         if attempt <= args.retries:
