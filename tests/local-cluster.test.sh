@@ -87,11 +87,7 @@ echo "cluster: $(tail -n 1 "$tmp/endpoints.log")"
 admin_email=admin@example.com admin_password=admin-password-1 # endpoints.test.sh's
 env PANTHERA_RATE_LIMIT_PER_MIN=100000 PANTHERA_AUTH_RATE_LIMIT_PER_MIN=1000 PANTHERA_HTTP_CACHE_MIB=0 \
 	PANTHERA_BOOTSTRAP_ADMIN_EMAIL=$admin_email PANTHERA_BOOTSTRAP_ADMIN_PASSWORD=$admin_password \
-	PANTHERA_HTTP_THREADS=2 PANTHERA_HTTP_ADDR="127.0.0.1:$(python3 -c '
-import socket
-s = socket.socket()
-s.bind(("127.0.0.1", 0))
-print(s.getsockname()[1])')" BUILD="$build" deploy/local/up.sh "$cluster" >"$tmp/up.log" 2>&1 ||
+	PANTHERA_HTTP_THREADS=2 PANTHERA_HTTP_ADDR="127.0.0.1:$(tools/free-ports.sh 1)" BUILD="$build" deploy/local/up.sh "$cluster" >"$tmp/up.log" 2>&1 ||
 	fail "the cluster did not start again: $(tail -n 5 "$tmp/up.log")"
 . "$cluster/cluster.env"
 member_pid() { awk -v m="$1" '$1 == m { print $2 }' "$cluster/members"; }
@@ -116,7 +112,7 @@ served() { # MEMBER METHOD
 			any(.labels[]; .key == "method" and (.value | endswith($m)))) | .value] | add // 0'
 }
 
-python3 tests/support/loadgen.py --base "$PANTHERA_LOCAL_URL" --duration 24 \
+python3 tests/support/loadgen.py --base "$CLUSTER_URL" --duration 24 \
 	--admin-email "$admin_email" --admin-password "$admin_password" --readers "${CLUSTER_READERS:-4}" \
 	--buyers "${CLUSTER_BUYERS:-2}" --rate "${CLUSTER_RATE:-60}" --report "$tmp/load.json" >"$tmp/load.log" 2>&1 &
 load_pid=$!
@@ -140,7 +136,7 @@ rc=0
 wait $load_pid || rc=$?
 load_pid=""
 cat "$tmp/load.log"
-gw_retries=$(curl -s "$PANTHERA_LOCAL_URL/metrics" | sed -n 's/^panthera_rpc_client_retries_total \([0-9]*\)$/\1/p')
+gw_retries=$(curl -s "$CLUSTER_URL/metrics" | sed -n 's/^panthera_rpc_client_retries_total \([0-9]*\)$/\1/p')
 [ -n "$gw_retries" ] || fail "the gateway's /metrics has no panthera_rpc_client_retries_total"
 gw_503=$(grep -c '"status":503' "$cluster/logs/gateway.log")
 echo "cluster: the gateway sent $gw_retries idempotent calls again after a lost replica, and answered $gw_503 requests 503"

@@ -11,12 +11,7 @@ tmp=$(mktemp -d /tmp/panthera-run-XXXXXX)
 chmod 755 "$tmp"
 # three TCP ports the kernel says are free now (random ones collided with
 # other test clusters on a busy machine)
-read -r pg_port rpc_port http_port < <(python3 -c '
-import socket
-ss = [socket.socket() for _ in range(3)]
-for s in ss:
-    s.bind(("127.0.0.1", 0))
-print(*[s.getsockname()[1] for s in ss])')
+read -r pg_port rpc_port http_port < <(tools/free-ports.sh 3)
 fail() { echo "FAIL: $*"; [ -f "$tmp/log" ] && tail -n 20 "$tmp/log"; tools/pg.sh stop "$tmp/data" "$pg_port" >/dev/null 2>&1; rm -rf "$tmp"; exit 1; }
 
 run_once() {

@@ -9,7 +9,8 @@
 #   - every service's binary, panthera-<service>, serving RPC over
 #     tls+tcp://127.0.0.1:<port> with mutual TLS: a throwaway CA made at
 #     start (DIR/tls) signs one certificate per process, for the name
-#     panthera.internal that every process checks (PANTHERA_RPC_TLS_*);
+#     panthera.internal that every process checks (PANTHERA_RPC_TLS_CA,
+#     PANTHERA_RPC_TLS_SERVER_NAME, PANTHERA_RPC_TLS_CERT, PANTHERA_RPC_TLS_KEY);
 #   - two replicas of the catalog and of orders (catalog-1, catalog-2,
 #     orders-1, orders-2): each service's URL setting lists its replicas,
 #     comma-separated, and every channel spreads its calls over those up;
@@ -19,9 +20,9 @@
 # Running it again while the cluster runs starts only the members that are
 # not running (a killed replica comes back on its port, with the same CA).
 # PANTHERA_* settings in the environment reach every process (rate limits,
-# PANTHERA_SMTP_URL, PANTHERA_BOOTSTRAP_ADMIN_*...; kept in DIR/settings.env
+# PANTHERA_SMTP_URL, PANTHERA_BOOTSTRAP_ADMIN_EMAIL...; kept in DIR/settings.env
 # for members started again); the transport ones (RPC URL, TLS, service
-# URLs) are the cluster's. PANTHERA_PG_PORT
+# URLs) are the cluster's. CLUSTER_PG_PORT
 # picks PostgreSQL's port (default: one that is free). BUILD=build-san runs
 # the sanitizer build. DIR/cluster.env tells the gateway's URL, the
 # database URL and the data folder (`. DIR/cluster.env`); DIR/members lists
@@ -69,14 +70,6 @@ running=0
 for m in "${members[@]}"; do alive "$m" && running=$((running + 1)); done
 [ $running -lt ${#members[@]} ] || { say "already running (deploy/local/down.sh $dir stops it)"; exit 0; }
 
-free_ports() { # N: N TCP ports the kernel says are free now
-	python3 -c '
-import socket, sys
-ss = [socket.socket() for _ in range(int(sys.argv[1]))]
-for s in ss:
-    s.bind(("127.0.0.1", 0))
-print(*[s.getsockname()[1] for s in ss])' "$1"
-}
 # The caller's settings: kept at a first start, so that a member started
 # again later runs with the same ones (a cluster's settings are those of its
 # first start; stop it to change them).
@@ -88,13 +81,13 @@ else
 	. "$dir/settings.env"
 fi
 if [ $running -eq 0 ]; then
-	read -r -a fresh <<<"$(free_ports $((${#members[@]} + 1)))"
+	read -r -a fresh <<<"$(tools/free-ports.sh $((${#members[@]} + 1)))"
 	i=0
 	for m in "${members[@]}"; do
 		port[$m]=${fresh[$i]}
 		i=$((i + 1))
 	done
-	port[pg]=${PANTHERA_PG_PORT:-${fresh[$i]}}
+	port[pg]=${CLUSTER_PG_PORT:-${fresh[$i]}}
 	pid=()
 else
 	port[pg]=$(sed -n 's/^pg_port=//p' "$dir/ports" 2>/dev/null || true)
@@ -127,7 +120,7 @@ if [ -n "${PANTHERA_DB_URL:-}" ]; then
 	private_pg=0
 else
 	db_url=$(tools/pg.sh start "$dir/pg" "${port[pg]}") ||
-		die "no PostgreSQL (port ${port[pg]}; PANTHERA_PG_PORT picks another)"
+		die "no PostgreSQL (port ${port[pg]}; CLUSTER_PG_PORT picks another)"
 	private_pg=1
 fi
 printf 'pg_port=%s\nprivate_pg=%s\n' "${port[pg]}" "$private_pg" >"$dir/ports"
@@ -202,7 +195,7 @@ for wave in "${waves[@]}"; do
 done
 
 cat >"$dir/cluster.env" <<EOF
-PANTHERA_LOCAL_URL=http://$PANTHERA_HTTP_ADDR
+CLUSTER_URL=http://$PANTHERA_HTTP_ADDR
 PANTHERA_DB_URL='$db_url'
 PANTHERA_DATA_DIR=$PANTHERA_DATA_DIR
 EOF

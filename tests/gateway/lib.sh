@@ -55,16 +55,12 @@ gw_logs() {
 # those settings and an HTTP port of the kernel's choosing.
 gw_cluster_start() {
 	local http_port
-	http_port=$(python3 -c '
-import socket
-s = socket.socket()
-s.bind(("127.0.0.1", 0))
-print(s.getsockname()[1])')
+	http_port=$(tools/free-ports.sh 1)
 	cluster_up=1
 	env "$@" PANTHERA_HTTP_ADDR="127.0.0.1:$http_port" PANTHERA_HTTP_THREADS=2 BUILD="$build" \
 		deploy/local/up.sh "$GW_CLUSTER" >"$tmp/cluster-up.log" 2>&1 ||
 		fail "the local cluster did not start: $(tail -n 5 "$tmp/cluster-up.log")"
-	base=$(. "$GW_CLUSTER/cluster.env" && echo "$PANTHERA_LOCAL_URL")
+	base=$(. "$GW_CLUSTER/cluster.env" && echo "$CLUSTER_URL")
 	db_url=$(. "$GW_CLUSTER/cluster.env" && echo "$PANTHERA_DB_URL")
 	data_dir=$(. "$GW_CLUSTER/cluster.env" && echo "$PANTHERA_DATA_DIR")
 }
@@ -85,12 +81,7 @@ gw_start() {
 	for _ in 1 2 3 4 5; do
 		# ports the kernel says are free now (random ones collided with
 		# other test clusters on a busy machine)
-		read -r http_port rpc_port < <(python3 -c '
-import socket
-ss = [socket.socket() for _ in range(2)]
-for s in ss:
-    s.bind(("127.0.0.1", 0))
-print(*[s.getsockname()[1] for s in ss])')
+		read -r http_port rpc_port < <(tools/free-ports.sh 2)
 		env PANTHERA_DB_URL="$url" PANTHERA_RPC_URL="tcp://127.0.0.1:$rpc_port" \
 			PANTHERA_HTTP_ADDR="127.0.0.1:$http_port" PANTHERA_HTTP_THREADS=2 \
 			PANTHERA_OPENAPI_FILE="$(pwd)/gen/panthera.openapi.json" PANTHERA_DATA_DIR="$data_dir" \
